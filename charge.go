@@ -1,0 +1,66 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+)
+
+// Charge is the part of a Stripe charge that refunds need.
+type Charge struct {
+	ID              string
+	PaymentIntentID string
+	CustomerID      string
+	Amount          int64
+	AmountRefunded  int64 // cumulative, as Stripe reports it
+	Currency        string
+	Metadata        map[string]string
+}
+
+// refund applies charge.refunded: a refunded credits purchase gives back the
+// refunded share of its credits (rounded down), in as many steps as Stripe
+// refunds it, never more than the purchased credits left.
+func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
+	id := coalesce(ch.PaymentIntentID, ch.ID)
+	p, err := a.tx.Payment(ctx, id)
+	switch {
+	case isNotFound(err):
+		p = &Payment{ID: id, CustomerID: ch.CustomerID, Amount: ch.Amount, Currency: ch.Currency, CreatedAt: a.e.Created}
+	case err != nil:
+		return "", err
+	}
+	ws, err := a.resolve(ctx, []string{p.WorkspaceID, ch.Metadata[MetadataWorkspaceID]}, coalesce(p.CustomerID, ch.CustomerID), "")
+	if err != nil {
+		return "", err
+	}
+	p.WorkspaceID = ws
+	if p.Purpose == "" && ch.Metadata["purpose"] == PurposeCredits {
+		p.Purpose = PurposeCredits
+		p.Credits, _ = parseCredits(ch.Metadata["credits"])
+	}
+	p.Amount = coalesceInt(p.Amount, ch.Amount)
+	p.AmountRefunded = max(p.AmountRefunded, ch.AmountRefunded)
+	if p.Purpose == PurposeCredits && p.Amount > 0 {
+		target := min(p.Credits*p.AmountRefunded/p.Amount, p.Credits)
+		if delta := target - p.CreditsRefunded; delta > 0 {
+			err := a.grant(ctx, &Grant{
+				Key: refundKey(id, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
+				WorkspaceID: ws, CustomerID: p.CustomerID,
+				Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
+			})
+			if err != nil {
+				return "", err
+			}
+			p.CreditsRefunded = target
+		}
+	}
+	return StatusProcessed, a.tx.SavePayment(ctx, p)
+}
+
+func coalesceInt(v ...int64) int64 {
+	for _, x := range v {
+		if x != 0 {
+			return x
+		}
+	}
+	return 0
+}

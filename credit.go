@@ -1,0 +1,75 @@
+package billing
+
+import "time"
+
+// Bucket is the kind of credit: subscription credits expire with their
+// period, purchased credits never expire.
+type Bucket string
+
+// Buckets.
+const (
+	BucketSubscription Bucket = "subscription"
+	BucketPurchased    Bucket = "purchased"
+)
+
+// LedgerEntry is one append-only change of a workspace's credits.
+type LedgerEntry struct {
+	ID             int64
+	WorkspaceID    string
+	Amount         int64 // signed
+	Bucket         Bucket
+	Reason         string
+	IdempotencyKey string
+	EventID        string
+	CreatedAt      time.Time
+}
+
+// Balance is a workspace's credits by bucket.
+type Balance struct {
+	Subscription int64
+	Purchased    int64
+}
+
+// Total is the spendable balance.
+func (b Balance) Total() int64 { return b.Subscription + b.Purchased }
+
+// GrantKind says how a grant changes the balance.
+type GrantKind string
+
+// Grant kinds.
+const (
+	// GrantAdd adds Amount (negative takes back, never below zero) to Bucket.
+	GrantAdd GrantKind = "add"
+	// GrantReset expires the subscription bucket, then adds Amount to it.
+	GrantReset GrantKind = "reset"
+	// GrantExpire expires the subscription bucket.
+	GrantExpire GrantKind = "expire"
+)
+
+// Grant is a credit change caused by a Stripe object. Its Key is tied to that
+// object, so the same grant is applied once whichever events carry it. A grant
+// whose workspace is not known yet waits, keyed by customer and subscription,
+// until an event links them.
+type Grant struct {
+	Key            string
+	Kind           GrantKind
+	WorkspaceID    string
+	CustomerID     string
+	SubscriptionID string
+	Bucket         Bucket
+	Amount         int64
+	Reason         string
+	EventID        string
+	CreatedAt      time.Time
+}
+
+// Notification is a message owed to a workspace, e.g. about a failed
+// payment; sending it is the outbox sender's job.
+type Notification struct {
+	Key         string // unique: what caused it
+	WorkspaceID string
+	CustomerID  string
+	Kind        string
+	ObjectID    string
+	CreatedAt   time.Time
+}

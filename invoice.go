@@ -1,0 +1,159 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Stripe invoice billing reasons that grant credits.
+const (
+	ReasonSubscriptionCreate = "subscription_create"
+	ReasonSubscriptionCycle  = "subscription_cycle"
+)
+
+// Invoice mirrors a Stripe invoice.
+type Invoice struct {
+	ID                 string
+	CustomerID         string
+	SubscriptionID     string
+	WorkspaceID        string
+	Status             string // draft, open, paid, uncollectible, void
+	BillingReason      string
+	AmountDue          int64
+	AmountPaid         int64
+	AmountRemaining    int64
+	Currency           string
+	AttemptCount       int64
+	NextPaymentAttempt time.Time
+	Number             string
+	HostedInvoiceURL   string
+	InvoicePDF         string
+	DueDate            time.Time
+	PeriodStart        time.Time
+	PeriodEnd          time.Time
+	PaidAt             time.Time
+	CreatedAt          time.Time
+	LastEventAt        time.Time
+
+	// From the payload, not stored: where the workspace and plan are found.
+	Metadata             map[string]string
+	SubscriptionMetadata map[string]string
+	LinePriceID          string
+	LinePeriodStart      time.Time
+	LinePeriodEnd        time.Time
+}
+
+// invoiceStatusCanChange keeps a paid or void invoice from being reopened by a
+// late event of the same second.
+func invoiceStatusCanChange(from, to string) bool {
+	return from == "" || from == to || (from != "paid" && from != "void")
+}
+
+// invoice applies invoice.* events: it records the invoice, then a paid
+// first or renewal invoice pays a period and a failed one marks the
+// subscription past due and owes the workspace a notification.
+func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error) {
+	ws, err := a.resolve(ctx, []string{inv.Metadata[MetadataWorkspaceID], inv.SubscriptionMetadata[MetadataWorkspaceID]},
+		inv.CustomerID, inv.SubscriptionID)
+	if err != nil {
+		return "", err
+	}
+	stale, err := a.recordInvoice(ctx, inv, ws)
+	if err != nil {
+		return "", err
+	}
+	switch a.e.Type {
+	case "invoice.paid", "invoice.payment_succeeded":
+		err = a.invoicePaid(ctx, inv, ws)
+	case "invoice.payment_failed":
+		err = a.invoiceFailed(ctx, inv, ws)
+	}
+	return outcome(stale), err
+}
+
+func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (stale bool, err error) {
+	cur, err := a.tx.Invoice(ctx, inv.ID)
+	switch {
+	case isNotFound(err):
+		cur = &Invoice{}
+	case err != nil:
+		return false, err
+	case a.stale(cur.LastEventAt):
+		return true, nil
+	}
+	next := *inv
+	next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
+	next.LastEventAt = a.e.Created
+	if !invoiceStatusCanChange(cur.Status, inv.Status) {
+		next.Status, next.AmountPaid, next.AmountRemaining, next.PaidAt = cur.Status, cur.AmountPaid, cur.AmountRemaining, cur.PaidAt
+	}
+	return false, a.tx.SaveInvoice(ctx, &next)
+}
+
+// invoicePaid starts the paid period of the invoice's subscription. Grants
+// are keyed, so invoice.paid and invoice.payment_succeeded for the same
+// payment, in any order and even when stale, grant once.
+func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) error {
+	if inv.SubscriptionID == "" {
+		return nil
+	}
+	sub, err := a.subscriptionOrStub(ctx, inv.SubscriptionID, inv.CustomerID, ws)
+	if err != nil {
+		return err
+	}
+	if sub.PriceID == "" && inv.LinePriceID != "" {
+		sub.PriceID, sub.PlanID = inv.LinePriceID, a.planID(inv.LinePriceID)
+	}
+	if inv.LinePeriodEnd.After(sub.CurrentPeriodEnd) {
+		sub.CurrentPeriodStart, sub.CurrentPeriodEnd = inv.LinePeriodStart, inv.LinePeriodEnd
+	}
+	switch inv.BillingReason {
+	case ReasonSubscriptionCreate:
+		sub.FirstPeriodPaid = true
+		a.activate(sub)
+		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
+			return err
+		}
+		return a.grantFirstPeriod(ctx, sub)
+	case ReasonSubscriptionCycle:
+		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
+			return err
+		}
+		plan, ok := a.Plans.ByPrice(inv.LinePriceID)
+		if !ok {
+			if plan, ok = a.Plans.ByID(sub.PlanID); !ok {
+				return nil
+			}
+		}
+		return a.grant(ctx, &Grant{
+			Key: renewalKey(inv.ID), Kind: GrantReset, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
+			Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
+		})
+	}
+	return a.tx.SaveSubscription(ctx, sub)
+}
+
+// invoiceFailed owes the workspace a notification for each failed attempt and
+// moves a running subscription to past_due. A failed first invoice leaves the
+// subscription incomplete, as Stripe does.
+func (a *applier) invoiceFailed(ctx context.Context, inv *Invoice, ws string) error {
+	err := a.tx.AddNotification(ctx, &Notification{
+		Key:         fmt.Sprintf("invoice.payment_failed:%s:%d", inv.ID, inv.AttemptCount),
+		WorkspaceID: ws, CustomerID: inv.CustomerID, Kind: "invoice.payment_failed", ObjectID: inv.ID, CreatedAt: a.now(),
+	})
+	if err != nil || inv.SubscriptionID == "" || inv.BillingReason == ReasonSubscriptionCreate {
+		return err
+	}
+	sub, err := a.subscriptionOrStub(ctx, inv.SubscriptionID, inv.CustomerID, ws)
+	if err != nil {
+		return err
+	}
+	if a.e.Created.Before(sub.LastEventAt) || !(sub.Status == "" || sub.Status == SubActive || sub.Status == "trialing") {
+		return nil
+	}
+	sub.Status, sub.LastEventAt = SubPastDue, a.e.Created
+	a.logStatus(sub)
+	return a.tx.SaveSubscription(ctx, sub)
+}

@@ -1,0 +1,73 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// PurposeCredits marks a payment that buys credits (metadata.purpose).
+const PurposeCredits = "credits"
+
+// Payment mirrors a Stripe payment intent.
+type Payment struct {
+	ID              string // pi_…
+	CustomerID      string
+	WorkspaceID     string
+	InvoiceID       string
+	Status          string // Stripe's value: succeeded, requires_payment_method, …
+	Amount          int64
+	AmountRefunded  int64
+	Currency        string
+	Purpose         string
+	Credits         int64 // credits this payment buys
+	CreditsRefunded int64 // credits already taken back for refunds
+	ErrorMessage    string
+	CreatedAt       time.Time
+	LastEventAt     time.Time
+	Metadata        map[string]string // from the payload; not stored
+}
+
+// payment applies payment_intent.* events; a succeeded credits purchase
+// grants its credits.
+func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) {
+	ws, err := a.resolve(ctx, []string{p.Metadata[MetadataWorkspaceID]}, p.CustomerID, "")
+	if err != nil {
+		return "", err
+	}
+	if p.Metadata["purpose"] == PurposeCredits {
+		p.Purpose = PurposeCredits
+		var ok bool
+		if p.Credits, ok = parseCredits(p.Metadata["credits"]); !ok {
+			a.log.Warn("Credits payment has no valid metadata.credits; nothing granted", "payment_intent", p.ID, "credits", p.Metadata["credits"])
+		}
+	}
+	cur, err := a.tx.Payment(ctx, p.ID)
+	switch {
+	case isNotFound(err):
+		cur = &Payment{}
+	case err != nil:
+		return "", err
+	}
+	stale := a.stale(cur.LastEventAt)
+	if !stale {
+		next := *p
+		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
+		next.AmountRefunded, next.CreditsRefunded = max(cur.AmountRefunded, p.AmountRefunded), cur.CreditsRefunded
+		next.LastEventAt = a.e.Created
+		if cur.Status == "succeeded" || cur.Status == "canceled" {
+			next.Status, next.ErrorMessage = cur.Status, cur.ErrorMessage // final in Stripe
+		}
+		if err := a.tx.SavePayment(ctx, &next); err != nil {
+			return "", err
+		}
+	}
+	if a.e.Type == "payment_intent.succeeded" && p.Purpose == PurposeCredits && p.Credits > 0 {
+		err = a.grant(ctx, &Grant{
+			Key: purchaseKey(p.ID), Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits,
+			WorkspaceID: coalesce(cur.WorkspaceID, ws), CustomerID: p.CustomerID,
+			Reason: fmt.Sprintf("purchased %d credits", p.Credits),
+		})
+	}
+	return outcome(stale), err
+}

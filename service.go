@@ -1,0 +1,178 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Service applies verified Stripe events to the billing state.
+type Service struct {
+	Store   Store
+	Decoder Decoder
+	Plans   *Plans
+	Logger  *slog.Logger
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+// HandledEventTypes are the Stripe event types that change billing state.
+// Any other verified event is stored with status ignored.
+var HandledEventTypes = []string{
+	"checkout.session.completed",
+	"customer.created",
+	"customer.updated",
+	"customer.deleted",
+	"customer.subscription.created",
+	"customer.subscription.updated",
+	"customer.subscription.deleted",
+	"invoice.finalized",
+	"invoice.paid",
+	"invoice.payment_succeeded",
+	"invoice.payment_failed",
+	"payment_intent.succeeded",
+	"payment_intent.payment_failed",
+	"payment_intent.failed", // not a Stripe name, but some guides use it
+	"charge.refunded",
+}
+
+// Handles reports whether events of this type change billing state.
+func Handles(eventType string) bool {
+	for _, t := range HandledEventTypes {
+		if t == eventType {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Process stores e and applies it in one transaction and returns its status:
+// processed, ignored, stale, or duplicate when e was already applied. With
+// force (a replay), an event already applied is applied again; every rule is
+// idempotent, so that changes nothing that is already right.
+//
+// On error nothing of e's changes is kept, the event is recorded as failed
+// and the error is returned, so the caller can ask Stripe to retry.
+func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatus, error) {
+	e.ReceivedAt = s.now()
+	var status EventStatus
+	err := s.Store.InTx(ctx, func(tx Tx) error {
+		prev, existed, err := tx.BeginEvent(ctx, e)
+		if err != nil {
+			return err
+		}
+		if existed && prev.Done() && !force {
+			status = StatusDuplicate
+			return nil
+		}
+		if err := s.Decoder.Decode(e); err != nil {
+			return err
+		}
+		a := &applier{Service: s, tx: tx, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
+		if status, err = a.apply(ctx); err != nil {
+			return err
+		}
+		return tx.FinishEvent(ctx, e.ID, status, s.now())
+	})
+	if err != nil {
+		err = fmt.Errorf("apply event %s (%s): %w", e.ID, e.Type, err)
+		if ferr := s.Store.RecordFailure(context.WithoutCancel(ctx), e, err.Error(), s.now()); ferr != nil {
+			s.logger().Error("Could not record failed event", "event_id", e.ID, "error", ferr)
+		}
+		return StatusFailed, err
+	}
+	return status, nil
+}
+
+// Decoder fills Event.Object from Event.Payload (package webhook knows how).
+type Decoder interface {
+	Decode(e *Event) error
+}
+
+// Replay applies a stored event again, as Stripe's own resend would.
+func (s *Service) Replay(ctx context.Context, id string) (EventStatus, error) {
+	e, err := s.Store.Event(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return s.Process(ctx, e, true)
+}
+
+// applier applies one event inside its transaction.
+type applier struct {
+	*Service
+	tx  Tx
+	e   *Event
+	log *slog.Logger
+}
+
+func (a *applier) apply(ctx context.Context) (EventStatus, error) {
+	switch o := a.e.Object.(type) {
+	case *CheckoutSession:
+		return a.checkout(ctx, o)
+	case *Subscription:
+		return a.subscription(ctx, o)
+	case *Invoice:
+		return a.invoice(ctx, o)
+	case *Payment:
+		return a.payment(ctx, o)
+	case *Charge:
+		return a.refund(ctx, o)
+	case *Customer:
+		return a.customer(ctx, o)
+	}
+	return StatusIgnored, nil
+}
+
+// stale reports whether the event is older than the last one applied to an
+// object. Events of the same second both apply, since Stripe's one-second
+// resolution would otherwise drop real updates; a *.created event, though,
+// never overwrites what any event of its second wrote, because creation
+// comes first in an object's life.
+func (a *applier) stale(last time.Time) bool {
+	if last.IsZero() {
+		return false
+	}
+	if isCreatedType(a.e.Type) {
+		return !a.e.Created.After(last)
+	}
+	return a.e.Created.Before(last)
+}
+
+func isCreatedType(t string) bool {
+	return len(t) > len(".created") && t[len(t)-len(".created"):] == ".created"
+}
+
+func outcome(stale bool) EventStatus {
+	if stale {
+		return StatusStale
+	}
+	return StatusProcessed
+}
+
+func isNotFound(err error) bool { return ErrorCode(err) == ENOTFOUND }
+
+// coalesce returns the first non-empty string.
+func coalesce(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,72 @@
+package billing
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the billing database. Implementations live in package store.
+type Store interface {
+	// InTx runs fn in one transaction, committed only if fn returns nil.
+	// Everything an event changes goes through one call, so it is durable
+	// all at once or not at all.
+	InTx(ctx context.Context, fn func(Tx) error) error
+
+	// Workspace returns a workspace or an ENOTFOUND error.
+	Workspace(ctx context.Context, id string) (*Workspace, error)
+	// WorkspaceState returns the read API's view of a workspace, or ENOTFOUND.
+	WorkspaceState(ctx context.Context, id string) (*WorkspaceState, error)
+	Invoices(ctx context.Context, workspaceID string) ([]Invoice, error)
+	Payments(ctx context.Context, workspaceID string) ([]Payment, error)
+	Ledger(ctx context.Context, workspaceID string) ([]LedgerEntry, error)
+	// Event returns a stored event with its payload, or ENOTFOUND.
+	Event(ctx context.Context, id string) (*Event, error)
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// RecordFailure marks an event failed, storing it first if needed, and
+	// counts the attempt. It runs in a transaction of its own because the
+	// one that failed has been rolled back.
+	RecordFailure(ctx context.Context, e *Event, cause string, at time.Time) error
+	Close() error
+}
+
+// Tx is what the billing rules read and write inside one transaction.
+// Getters return an ENOTFOUND error for a missing row.
+type Tx interface {
+	// BeginEvent stores e as received, or, when its id is already stored,
+	// returns the stored status and counts a new attempt.
+	BeginEvent(ctx context.Context, e *Event) (prev EventStatus, existed bool, err error)
+	FinishEvent(ctx context.Context, id string, status EventStatus, at time.Time) error
+
+	Workspace(ctx context.Context, id string) (*Workspace, error)
+	// EnsureWorkspace creates a workspace with only its id when it is missing:
+	// Stripe may name a workspace before the app creates it.
+	EnsureWorkspace(ctx context.Context, id string, at time.Time) error
+	CreateWorkspace(ctx context.Context, w *Workspace) (created bool, err error)
+	SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error
+
+	Customer(ctx context.Context, id string) (*Customer, error)
+	SaveCustomer(ctx context.Context, c *Customer) error
+	Subscription(ctx context.Context, id string) (*Subscription, error)
+	SaveSubscription(ctx context.Context, s *Subscription) error
+	Invoice(ctx context.Context, id string) (*Invoice, error)
+	SaveInvoice(ctx context.Context, inv *Invoice) error
+	Payment(ctx context.Context, id string) (*Payment, error)
+	SavePayment(ctx context.Context, p *Payment) error
+
+	// AttachUnlinked gives workspaceID every subscription, invoice, payment and
+	// notification of customerID that has no workspace yet.
+	AttachUnlinked(ctx context.Context, workspaceID, customerID string) error
+
+	Balance(ctx context.Context, workspaceID string) (Balance, error)
+	HasLedgerKey(ctx context.Context, key string) (bool, error)
+	// AppendLedger adds an entry and updates the cached balance in step.
+	AppendLedger(ctx context.Context, e *LedgerEntry) error
+	// AddPendingGrant keeps a grant whose workspace is unknown; once per key.
+	AddPendingGrant(ctx context.Context, g *Grant) error
+	// TakePendingGrants removes and returns, oldest first, the grants that
+	// waited for customerID to be linked.
+	TakePendingGrants(ctx context.Context, customerID string) ([]Grant, error)
+
+	// AddNotification queues a notification once per key.
+	AddNotification(ctx context.Context, n *Notification) error
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/acme/billing"
+)
+
+// Ledger implements billing.Store: newest first.
+func (db *DB) Ledger(ctx context.Context, workspaceID string) ([]billing.LedgerEntry, error) {
+	return queryAll(ctx, db.read, func(s scanner) (billing.LedgerEntry, error) {
+		var e billing.LedgerEntry
+		var created int64
+		err := s.Scan(&e.ID, &e.WorkspaceID, &e.Amount, &e.Bucket, &e.Reason, &e.IdempotencyKey, &e.EventID, &created)
+		e.CreatedAt = billing.Unix(created)
+		return e, err
+	}, `SELECT id, workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at
+		FROM credit_ledger WHERE workspace_id = $1 ORDER BY id DESC`, workspaceID)
+}
+
+func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
+	var b billing.Balance
+	err := t.tx.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased FROM workspaces WHERE id = $1`,
+		workspaceID).Scan(&b.Subscription, &b.Purchased)
+	return b, notFound(err, "workspace", workspaceID)
+}
+
+func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
+	return n > 0, err
+}
+
+// AppendLedger inserts the entry and moves the cached balance by the same
+// amount in the same transaction; a key already used inserts nothing and
+// moves nothing.
+func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) error {
+	column := map[billing.Bucket]string{billing.BucketSubscription: "credits_subscription", billing.BucketPurchased: "credits_purchased"}[e.Bucket]
+	if column == "" {
+		return fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING`,
+		e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("ledger entry %q: %w", e.IdempotencyKey, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, err = t.tx.ExecContext(ctx, `UPDATE workspaces SET `+column+` = `+column+` + $2 WHERE id = $1`, e.WorkspaceID, e.Amount)
+	return err
+}
+
+func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
+			reason, event_id, seq, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_grants), $9)
+		ON CONFLICT (key) DO NOTHING`,
+		g.Key, g.CustomerID, g.SubscriptionID, g.Kind, g.Bucket, g.Amount, g.Reason, g.EventID, sec(g.CreatedAt))
+	return err
+}
+
+func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billing.Grant, error) {
+	grants, err := queryAll(ctx, t.tx, func(s scanner) (billing.Grant, error) {
+		var g billing.Grant
+		var created int64
+		err := s.Scan(&g.Key, &g.CustomerID, &g.SubscriptionID, &g.Kind, &g.Bucket, &g.Amount, &g.Reason, &g.EventID, &created)
+		g.CreatedAt = billing.Unix(created)
+		return g, err
+	}, `SELECT key, customer_id, subscription_id, kind, bucket, amount, reason, event_id, created_at
+		FROM pending_grants WHERE customer_id = $1 ORDER BY seq`, customerID)
+	if err != nil || len(grants) == 0 {
+		return nil, err
+	}
+	_, err = t.tx.ExecContext(ctx, `DELETE FROM pending_grants WHERE customer_id = $1`, customerID)
+	return grants, err
+}
+
+func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
+		n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, sec(n.CreatedAt))
+	return err
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+const eventColumns = `id, type, api_version, livemode, created, account, status, attempts, last_error, received_at, processed_at`
+
+func scanEvent(s scanner, extra ...any) (billing.Event, error) {
+	var e billing.Event
+	var created, received, processed int64
+	err := s.Scan(append([]any{&e.ID, &e.Type, &e.APIVersion, &e.Livemode, &created, &e.Account, &e.Status,
+		&e.Attempts, &e.LastError, &received, &processed}, extra...)...)
+	e.Created, e.ReceivedAt, e.ProcessedAt = billing.Unix(created), billing.Unix(received), billing.Unix(processed)
+	return e, err
+}
+
+// Event implements billing.Store.
+func (db *DB) Event(ctx context.Context, id string) (*billing.Event, error) {
+	var payload []byte
+	e, err := scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventColumns+`, payload FROM events WHERE id = $1`, id), &payload)
+	if err != nil {
+		return nil, notFound(err, "event", id)
+	}
+	e.Payload = payload
+	return &e, nil
+}
+
+// Events implements billing.Store: newest first, without payloads.
+func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Event, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	return queryAll(ctx, db.read, func(s scanner) (billing.Event, error) { return scanEvent(s) },
+		`SELECT `+eventColumns+` FROM events WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)
+		ORDER BY received_at DESC, id DESC LIMIT $3`, string(f.Status), f.Type, f.Limit)
+}
+
+// RecordFailure implements billing.Store.
+func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string, at time.Time) error {
+	return db.InTx(ctx, func(btx billing.Tx) error {
+		t := btx.(*tx)
+		if err := t.insertEvent(ctx, e, billing.StatusFailed, cause); err != nil {
+			return err
+		}
+		_, err := t.tx.ExecContext(ctx, `UPDATE events SET status = $2, attempts = attempts + 1, last_error = $3
+			WHERE id = $1 AND status NOT IN ('processed', 'ignored', 'stale')`, e.ID, billing.StatusFailed, cause)
+		return err
+	})
+}
+
+// insertEvent stores e with no attempt counted yet, unless its id is stored.
+func (t *tx) insertEvent(ctx context.Context, e *billing.Event, status billing.EventStatus, lastError string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+			status, attempts, last_error, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, status, lastError, sec(e.ReceivedAt))
+	return err
+}
+
+func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventStatus, bool, error) {
+	var prev billing.EventStatus
+	err := t.tx.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`, e.ID).Scan(&prev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if err := t.insertEvent(ctx, e, "received", ""); err != nil {
+			return "", false, err
+		}
+	case err != nil:
+		return "", false, err
+	case prev.Done():
+		return prev, true, nil
+	}
+	_, err = t.tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1 WHERE id = $1`, e.ID)
+	return prev, prev != "", err
+}
+
+func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`,
+		id, status, sec(at))
+	return err
+}

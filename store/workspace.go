@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+const workspaceColumns = `id, name, email, COALESCE(stripe_customer_id, ''), created_at`
+
+func scanWorkspace(s scanner) (*billing.Workspace, error) {
+	var w billing.Workspace
+	var created int64
+	if err := s.Scan(&w.ID, &w.Name, &w.Email, &w.StripeCustomerID, &created); err != nil {
+		return nil, err
+	}
+	w.CreatedAt = billing.Unix(created)
+	return &w, nil
+}
+
+func getWorkspace(ctx context.Context, q querier, id string) (*billing.Workspace, error) {
+	w, err := scanWorkspace(q.QueryRowContext(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE id = $1`, id))
+	return w, notFound(err, "workspace", id)
+}
+
+// Workspace implements billing.Store.
+func (db *DB) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
+	return getWorkspace(ctx, db.read, id)
+}
+
+// WorkspaceState implements billing.Store. The subscription shown is the
+// workspace's newest one by period, preferring any that is not canceled.
+func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.WorkspaceState, error) {
+	var st billing.WorkspaceState
+	var created int64
+	err := db.read.QueryRowContext(ctx, `SELECT `+workspaceColumns+`, credits_subscription, credits_purchased
+		FROM workspaces WHERE id = $1`, id).Scan(&st.ID, &st.Name, &st.Email, &st.StripeCustomerID, &created,
+		&st.Credits.Subscription, &st.Credits.Purchased)
+	if err != nil {
+		return nil, notFound(err, "workspace", id)
+	}
+	st.CreatedAt = billing.Unix(created)
+	sub, err := scanSubscription(db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE workspace_id = $1
+		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, id))
+	switch {
+	case err == nil:
+		st.Subscription = sub
+	case err != sql.ErrNoRows:
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (t *tx) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
+	return getWorkspace(ctx, t.tx, id)
+}
+
+func (t *tx) EnsureWorkspace(ctx context.Context, id string, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, sec(at))
+	return err
+}
+
+// CreateWorkspace inserts w; when w.ID exists it only fills in a name or
+// email the stored workspace lacks (one made by a Stripe event first).
+func (t *tx) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO NOTHING`, w.ID, w.Name, w.Email, sec(w.CreatedAt))
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	_, err = t.tx.ExecContext(ctx, `UPDATE workspaces SET
+		name = CASE WHEN name = '' THEN $2 ELSE name END,
+		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, w.ID, w.Name, w.Email)
+	return false, err
+}
+
+func (t *tx) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE workspaces SET stripe_customer_id = $2
+		WHERE id = $1 AND stripe_customer_id IS NULL`, workspaceID, customerID)
+	return err
+}
+
+func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
+	for _, table := range []string{"subscriptions", "invoices", "payments", "notifications"} {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE `+table+` SET workspace_id = $1
+			WHERE workspace_id IS NULL AND customer_id = $2`, workspaceID, customerID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Stripe subscription statuses the rules treat specially.
+const (
+	SubActive            = "active"
+	SubPastDue           = "past_due"
+	SubCanceled          = "canceled"
+	SubIncomplete        = "incomplete"
+	SubIncompleteExpired = "incomplete_expired"
+)
+
+// Subscription mirrors a Stripe subscription.
+type Subscription struct {
+	ID                 string
+	CustomerID         string
+	WorkspaceID        string
+	Status             string // Stripe's value
+	PriceID            string
+	PlanID             string // from the plans file; "" when the price is not in it
+	CurrentPeriodStart time.Time
+	CurrentPeriodEnd   time.Time
+	CancelAtPeriodEnd  bool
+	CanceledAt         time.Time
+	TrialEnd           time.Time
+	// FirstPeriodPaid is set by a paid checkout or the paid first invoice; the
+	// first period's credits are granted once it is set and the plan is known.
+	FirstPeriodPaid bool
+	LastEventAt     time.Time
+	Metadata        map[string]string // from the payload; not stored
+	ItemPriceIDs    []string          // from the payload; not stored
+}
+
+// statusCanChange reports whether a subscription in status from may be moved
+// to status to. Stripe never revives a canceled or expired subscription and
+// never returns one to incomplete, so a late event cannot set those back even
+// when it was created in the same second as the newer one.
+func statusCanChange(from, to string) bool {
+	switch {
+	case from == "" || from == to:
+		return true
+	case from == SubCanceled || from == SubIncompleteExpired:
+		return false
+	case to == SubIncomplete:
+		return false
+	}
+	return true
+}
+
+// subscription applies customer.subscription.* events.
+func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatus, error) {
+	ws, err := a.resolve(ctx, []string{s.Metadata[MetadataWorkspaceID]}, s.CustomerID, s.ID)
+	if err != nil {
+		return "", err
+	}
+	cur, err := a.subscriptionOrStub(ctx, s.ID, s.CustomerID, ws)
+	if err != nil {
+		return "", err
+	}
+	stale := a.stale(cur.LastEventAt)
+	if !stale {
+		next := *s
+		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
+		next.FirstPeriodPaid = cur.FirstPeriodPaid
+		next.PriceID, next.PlanID = a.pickPlan(s.ItemPriceIDs)
+		next.LastEventAt = a.e.Created
+		if !statusCanChange(cur.Status, s.Status) {
+			next.Status = cur.Status
+		}
+		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
+			// A paid renewal invoice already started a later period.
+			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
+		}
+		cur = &next
+		if err := a.tx.SaveSubscription(ctx, cur); err != nil {
+			return "", err
+		}
+		a.logStatus(cur)
+	}
+	if a.e.Type == "customer.subscription.deleted" {
+		err := a.grant(ctx, &Grant{Key: cancelKey(s.ID), Kind: GrantExpire, WorkspaceID: cur.WorkspaceID,
+			CustomerID: cur.CustomerID, SubscriptionID: s.ID, Reason: "subscription canceled: credits expired"})
+		if err != nil {
+			return "", err
+		}
+	}
+	return outcome(stale), a.grantFirstPeriod(ctx, cur)
+}
+
+// subscriptionOrStub returns the stored subscription, or a new one that
+// events for other objects (checkout, invoices) can start before Stripe's
+// subscription event arrives.
+func (a *applier) subscriptionOrStub(ctx context.Context, id, customerID, ws string) (*Subscription, error) {
+	s, err := a.tx.Subscription(ctx, id)
+	switch {
+	case isNotFound(err):
+		return &Subscription{ID: id, CustomerID: customerID, WorkspaceID: ws}, nil
+	case err != nil:
+		return nil, err
+	}
+	s.WorkspaceID = coalesce(s.WorkspaceID, ws)
+	s.CustomerID = coalesce(s.CustomerID, customerID)
+	return s, nil
+}
+
+// activate marks a subscription whose first payment succeeded active, unless
+// its own events already moved it on. It leaves LastEventAt alone: the
+// evidence is another object's event, and the subscription's own events,
+// even older ones, know more about it.
+func (a *applier) activate(s *Subscription) {
+	if s.Status == "" || s.Status == SubIncomplete {
+		s.Status = SubActive
+		a.logStatus(s)
+	}
+}
+
+func (a *applier) logStatus(s *Subscription) {
+	a.log.Info(fmt.Sprintf("Updated subscription %s to %s", s.ID, strings.ToUpper(s.Status)),
+		"subscription", s.ID, "status", s.Status, "workspace", s.WorkspaceID)
+}
+
+// pickPlan returns the first price of a subscription's items that a plan
+// sells, and that plan's id; else the first price and no plan.
+func (a *applier) pickPlan(prices []string) (priceID, planID string) {
+	for _, p := range prices {
+		if plan, ok := a.Plans.ByPrice(p); ok {
+			return p, plan.ID
+		}
+	}
+	if len(prices) == 0 {
+		return "", ""
+	}
+	return prices[0], a.planID(prices[0])
+}
+
+func (a *applier) planID(priceID string) string {
+	if priceID == "" {
+		return ""
+	}
+	p, ok := a.Plans.ByPrice(priceID)
+	if !ok {
+		a.log.Warn("Stripe price is in no plan of the plans file; no credits for it", "price", priceID)
+		return ""
+	}
+	return p.ID
+}
+
+// grantFirstPeriod grants the plan's credits for the first period once the
+// first period is paid and the plan is known, whichever event told which.
+func (a *applier) grantFirstPeriod(ctx context.Context, s *Subscription) error {
+	if !s.FirstPeriodPaid || s.PlanID == "" {
+		return nil
+	}
+	plan, ok := a.Plans.ByID(s.PlanID)
+	if !ok {
+		return nil
+	}
+	return a.grant(ctx, &Grant{
+		Key: firstPeriodKey(s.ID), Kind: GrantReset, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+		WorkspaceID: s.WorkspaceID, CustomerID: s.CustomerID, SubscriptionID: s.ID,
+		Reason: fmt.Sprintf("plan %s: first period", plan.ID),
+	})
+}

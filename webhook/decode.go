@@ -1,0 +1,278 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	stripe "github.com/stripe/stripe-go/v85"
+
+	"github.com/acme/billing"
+)
+
+// Decode sets e.Object from e.Payload for the event types billing handles
+// and leaves it nil for the others. It reads stripe-go's types, which follow
+// the newest API version, and fills what older versions kept elsewhere from
+// a small overlay of the old field names.
+func Decode(e *billing.Event) error {
+	if !billing.Handles(e.Type) {
+		e.Object = nil
+		return nil
+	}
+	raw, err := rawObject(e.Payload)
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", e.Type, err)
+	}
+	var obj any
+	switch prefix, _, _ := strings.Cut(e.Type, "."); {
+	case strings.HasPrefix(e.Type, "checkout.session."):
+		obj, err = decodeCheckout(raw)
+	case strings.HasPrefix(e.Type, "customer.subscription."):
+		obj, err = decodeSubscription(raw)
+	case prefix == "customer":
+		obj, err = decodeCustomer(raw)
+	case prefix == "invoice":
+		obj, err = decodeInvoice(raw)
+	case prefix == "payment_intent":
+		obj, err = decodePaymentIntent(raw)
+	case prefix == "charge":
+		obj, err = decodeCharge(raw)
+	default:
+		err = fmt.Errorf("no decoder")
+	}
+	if err != nil {
+		return fmt.Errorf("decode %s data.object: %w", e.Type, err)
+	}
+	e.Object = obj
+	return nil
+}
+
+// Decoder adapts Decode to billing.Decoder.
+type Decoder struct{}
+
+// Decode implements billing.Decoder.
+func (Decoder) Decode(e *billing.Event) error { return Decode(e) }
+
+// both unmarshals raw into stripe-go's type and into an overlay of old fields.
+func both(raw json.RawMessage, typed, legacy any) error {
+	if err := json.Unmarshal(raw, typed); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, legacy)
+}
+
+// ref is an expandable field of any version: an id string, an object with an
+// id, or null.
+type ref string
+
+func (r *ref) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, (*string)(r))
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	*r = ref(obj.ID)
+	return nil
+}
+
+func customerID(c *stripe.Customer) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+func decodeCheckout(raw json.RawMessage) (*billing.CheckoutSession, error) {
+	var s stripe.CheckoutSession
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	cs := &billing.CheckoutSession{
+		ID: s.ID, Mode: string(s.Mode), Status: string(s.Status), PaymentStatus: string(s.PaymentStatus),
+		CustomerID: customerID(s.Customer), ClientReferenceID: s.ClientReferenceID,
+		AmountTotal: s.AmountTotal, Currency: string(s.Currency), Metadata: s.Metadata,
+	}
+	if s.Subscription != nil {
+		cs.SubscriptionID = s.Subscription.ID
+	}
+	if s.PaymentIntent != nil {
+		cs.PaymentIntentID = s.PaymentIntent.ID
+	}
+	return cs, nil
+}
+
+func decodeCustomer(raw json.RawMessage) (*billing.Customer, error) {
+	var c stripe.Customer
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata}, nil
+}
+
+// legacySubscription holds what API versions before 2025-03-31 kept on the
+// subscription itself.
+type legacySubscription struct {
+	CurrentPeriodStart int64 `json:"current_period_start"`
+	CurrentPeriodEnd   int64 `json:"current_period_end"`
+	Plan               *struct {
+		ID string `json:"id"`
+	} `json:"plan"`
+}
+
+func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
+	var s stripe.Subscription
+	var old legacySubscription
+	if err := both(raw, &s, &old); err != nil {
+		return nil, err
+	}
+	sub := &billing.Subscription{
+		ID: s.ID, CustomerID: customerID(s.Customer), Status: string(s.Status),
+		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CanceledAt: billing.Unix(s.CanceledAt), TrialEnd: billing.Unix(s.TrialEnd),
+		CurrentPeriodStart: billing.Unix(old.CurrentPeriodStart), CurrentPeriodEnd: billing.Unix(old.CurrentPeriodEnd),
+		Metadata: s.Metadata,
+	}
+	if s.Items != nil {
+		for _, it := range s.Items.Data {
+			if it == nil {
+				continue
+			}
+			if it.Price != nil && it.Price.ID != "" {
+				sub.ItemPriceIDs = append(sub.ItemPriceIDs, it.Price.ID)
+			}
+			if it.CurrentPeriodEnd > sec(sub.CurrentPeriodEnd) {
+				sub.CurrentPeriodStart, sub.CurrentPeriodEnd = billing.Unix(it.CurrentPeriodStart), billing.Unix(it.CurrentPeriodEnd)
+			}
+		}
+	}
+	if len(sub.ItemPriceIDs) == 0 && old.Plan != nil && old.Plan.ID != "" {
+		sub.ItemPriceIDs = []string{old.Plan.ID}
+	}
+	return sub, nil
+}
+
+// legacyInvoice holds what API versions before 2025-03-31 kept elsewhere:
+// the subscription at the top level and prices on the lines.
+type legacyInvoice struct {
+	Subscription        ref `json:"subscription"`
+	SubscriptionDetails *struct {
+		Metadata map[string]string `json:"metadata"`
+	} `json:"subscription_details"`
+	Lines *struct {
+		Data []struct {
+			Subscription ref `json:"subscription"`
+			Price        *struct {
+				ID string `json:"id"`
+			} `json:"price"`
+			Plan *struct {
+				ID string `json:"id"`
+			} `json:"plan"`
+		} `json:"data"`
+	} `json:"lines"`
+}
+
+func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
+	var in stripe.Invoice
+	var old legacyInvoice
+	if err := both(raw, &in, &old); err != nil {
+		return nil, err
+	}
+	inv := &billing.Invoice{
+		ID: in.ID, CustomerID: customerID(in.Customer), Status: string(in.Status), BillingReason: string(in.BillingReason),
+		AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, AmountRemaining: in.AmountRemaining,
+		Currency: string(in.Currency), AttemptCount: in.AttemptCount, NextPaymentAttempt: billing.Unix(in.NextPaymentAttempt),
+		Number: in.Number, HostedInvoiceURL: in.HostedInvoiceURL, InvoicePDF: in.InvoicePDF,
+		DueDate: billing.Unix(in.DueDate), PeriodStart: billing.Unix(in.PeriodStart), PeriodEnd: billing.Unix(in.PeriodEnd),
+		CreatedAt: billing.Unix(in.Created), Metadata: in.Metadata, SubscriptionID: string(old.Subscription),
+	}
+	if in.StatusTransitions != nil {
+		inv.PaidAt = billing.Unix(in.StatusTransitions.PaidAt)
+	}
+	if old.SubscriptionDetails != nil {
+		inv.SubscriptionMetadata = old.SubscriptionDetails.Metadata
+	}
+	if p := in.Parent; p != nil && p.SubscriptionDetails != nil {
+		if p.SubscriptionDetails.Subscription != nil {
+			inv.SubscriptionID = p.SubscriptionDetails.Subscription.ID
+		}
+		if p.SubscriptionDetails.Metadata != nil {
+			inv.SubscriptionMetadata = p.SubscriptionDetails.Metadata
+		}
+	}
+	if in.Lines != nil {
+		for i, line := range in.Lines.Data {
+			price := linePrice(line)
+			if price == "" && old.Lines != nil && i < len(old.Lines.Data) {
+				l := old.Lines.Data[i]
+				if l.Price != nil {
+					price = l.Price.ID
+				} else if l.Plan != nil {
+					price = l.Plan.ID
+				}
+				if inv.SubscriptionID == "" {
+					inv.SubscriptionID = string(l.Subscription)
+				}
+			}
+			if price == "" || line.Period == nil || line.Period.End < sec(inv.LinePeriodEnd) {
+				continue
+			}
+			// The subscription's period is the latest period on the invoice.
+			inv.LinePriceID = price
+			inv.LinePeriodStart, inv.LinePeriodEnd = billing.Unix(line.Period.Start), billing.Unix(line.Period.End)
+			if inv.SubscriptionMetadata == nil && line.Metadata != nil && line.Metadata[billing.MetadataWorkspaceID] != "" {
+				inv.SubscriptionMetadata = line.Metadata
+			}
+		}
+	}
+	return inv, nil
+}
+
+func linePrice(line *stripe.InvoiceLineItem) string {
+	if line == nil || line.Pricing == nil || line.Pricing.PriceDetails == nil || line.Pricing.PriceDetails.Price == nil {
+		return ""
+	}
+	return line.Pricing.PriceDetails.Price.ID
+}
+
+func decodePaymentIntent(raw json.RawMessage) (*billing.Payment, error) {
+	var pi stripe.PaymentIntent
+	if err := json.Unmarshal(raw, &pi); err != nil {
+		return nil, err
+	}
+	p := &billing.Payment{
+		ID: pi.ID, CustomerID: customerID(pi.Customer), Status: string(pi.Status), Amount: pi.Amount,
+		Currency: string(pi.Currency), CreatedAt: billing.Unix(pi.Created), Metadata: pi.Metadata,
+	}
+	if pi.LastPaymentError != nil {
+		p.ErrorMessage = pi.LastPaymentError.Msg
+	}
+	return p, nil
+}
+
+func decodeCharge(raw json.RawMessage) (*billing.Charge, error) {
+	var ch stripe.Charge
+	if err := json.Unmarshal(raw, &ch); err != nil {
+		return nil, err
+	}
+	c := &billing.Charge{
+		ID: ch.ID, CustomerID: customerID(ch.Customer), Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
+		Currency: string(ch.Currency), Metadata: ch.Metadata,
+	}
+	if ch.PaymentIntent != nil {
+		c.PaymentIntentID = ch.PaymentIntent.ID
+	}
+	return c, nil
+}
+
+func sec(t interface{ Unix() int64 }) int64 {
+	if u := t.Unix(); u > 0 {
+		return u
+	}
+	return 0
+}
