@@ -1,6 +1,11 @@
 package billing
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Workspace is the app's billing account: what subscriptions and credits belong to.
 type Workspace struct {
@@ -29,4 +34,28 @@ type WorkspaceState struct {
 	Workspace
 	Subscription *Subscription
 	Credits      Balance
+}
+
+// CreateWorkspace creates w, or, when its id exists, returns the stored one
+// (filling in a name or email it lacked) with created false.
+func (s *Service) CreateWorkspace(ctx context.Context, w Workspace) (*Workspace, bool, error) {
+	w.ID, w.Name, w.Email = strings.TrimSpace(w.ID), strings.TrimSpace(w.Name), strings.TrimSpace(w.Email)
+	if err := w.Validate(); err != nil {
+		return nil, false, err
+	}
+	w.CreatedAt = s.now()
+	var created bool
+	var stored *Workspace
+	err := s.Store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if created, err = tx.CreateWorkspace(ctx, &w); err != nil {
+			return err
+		}
+		stored, err = tx.Workspace(ctx, w.ID)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("create workspace %q: %w", w.ID, err)
+	}
+	return stored, created, nil
 }

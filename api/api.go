@@ -1,0 +1,122 @@
+// Package api is the HTTP adapter: the Stripe webhook endpoint and the
+// app's JSON API. It parses requests, calls the billing service and maps
+// domain errors to HTTP statuses in one table (see errorStatus).
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/webhook"
+)
+
+// Server serves the API. All fields are required.
+type Server struct {
+	Service  *billing.Service
+	Verifier *webhook.Verifier
+	// APIKey is the bearer token of the app's API.
+	APIKey string
+	Logger *slog.Logger
+}
+
+// MaxWebhookBody is the largest webhook body read; Stripe's events are far smaller.
+const MaxWebhookBody = 1 << 20
+
+// WebhookPath is where Stripe delivers events.
+const WebhookPath = "/api/billing/webhooks/stripe/"
+
+// Handler returns the routes. Every route is listed here.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(WebhookPath, s.stripeWebhookHandler)
+	mux.HandleFunc(strings.TrimSuffix(WebhookPath, "/"), s.stripeWebhookHandler)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
+	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.getWorkspaceHandler))
+	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.listInvoicesHandler))
+	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.listPaymentsHandler))
+	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.listLedgerHandler))
+	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// auth requires the API key as a bearer token.
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.APIKey == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.APIKey)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="billing"`)
+			s.writeError(w, r, billing.Errorf(billing.EUNAUTHORIZED, "missing or wrong bearer token (BILLING_API_KEY)"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// errorStatus maps domain error codes to HTTP statuses.
+var errorStatus = map[string]int{
+	billing.EINVALID:      http.StatusBadRequest,
+	billing.EUNAUTHORIZED: http.StatusUnauthorized,
+	billing.ENOTFOUND:     http.StatusNotFound,
+	billing.ECONFLICT:     http.StatusConflict,
+	billing.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	billing.EINTERNAL:     http.StatusInternalServerError,
+	EMETHOD:               http.StatusMethodNotAllowed,
+}
+
+// EMETHOD is the code of a request with a method the route does not serve.
+const EMETHOD = "method_not_allowed"
+
+// writeError answers {"error":{"code","message"}}. Internal errors are
+// logged and shown only as "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := billing.ErrorCode(err)
+	status, ok := errorStatus[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == billing.EINTERNAL {
+		s.Logger.Error("Internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": billing.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeJSON reads a small JSON request body into v, refusing unknown fields.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return billing.Errorf(billing.ETOOLARGE, "request body is larger than %d bytes", tooLarge.Limit)
+		}
+		return billing.Errorf(billing.EINVALID, "request body: %v", err)
+	}
+	return nil
+}
+
+// rfc3339 formats a time for JSON: RFC 3339 in UTC, or null for none.
+func rfc3339(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}

@@ -1,0 +1,39 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/acme/billing"
+)
+
+// EventJSON is a stored event as the API and the CLI show it.
+type EventJSON struct {
+	ID          string  `json:"id"`
+	Type        string  `json:"type"`
+	APIVersion  string  `json:"api_version"`
+	Livemode    bool    `json:"livemode"`
+	Created     *string `json:"created"`
+	Status      string  `json:"status"`
+	Attempts    int     `json:"attempts"`
+	LastError   *string `json:"last_error"`
+	ReceivedAt  *string `json:"received_at"`
+	ProcessedAt *string `json:"processed_at"`
+}
+
+// ToEventJSON converts a stored event.
+func ToEventJSON(e *billing.Event) EventJSON {
+	return EventJSON{
+		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Created: rfc3339(e.Created),
+		Status: string(e.Status), Attempts: e.Attempts, LastError: orNull(e.LastError),
+		ReceivedAt: rfc3339(e.ReceivedAt), ProcessedAt: rfc3339(e.ProcessedAt),
+	}
+}
+
+func (s *Server) getEventHandler(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Service.Store.Event(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ToEventJSON(e))
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+// applyTimeout bounds one event's transaction. It is detached from the
+// request: once verified, an event is applied even if Stripe hangs up, and
+// Stripe's retry then finds it a duplicate.
+const applyTimeout = 20 * time.Second
+
+// stripeWebhookHandler verifies, stores and applies one Stripe event and
+// answers 200 only once that is committed.
+func (s *Server) stripeWebhookHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.writeError(w, r, billing.Errorf(EMETHOD, "use POST"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.Logger.Warn("Refused Stripe webhook: body too large", "limit", MaxWebhookBody)
+			s.writeError(w, r, billing.Errorf(billing.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBody))
+			return
+		}
+		s.Logger.Warn("Refused Stripe webhook: body unreadable", "error", err)
+		s.writeError(w, r, billing.Errorf(billing.EINVALID, "body unreadable"))
+		return
+	}
+	e, err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature"))
+	if err != nil {
+		s.Logger.Warn("Refused Stripe webhook: "+billing.ErrorMessage(err), "remote", r.RemoteAddr)
+		s.writeError(w, r, err)
+		return
+	}
+	s.Logger.Info("Received Stripe webhook: "+e.Type, "event_id", e.ID, "api_version", e.APIVersion)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), applyTimeout)
+	defer cancel()
+	status, err := s.Service.Process(ctx, e, false)
+	if err != nil {
+		s.Logger.Error("Error handling webhook event", "event_id", e.ID, "event_type", e.Type, "error", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
+			"code": billing.EINTERNAL, "message": "event not applied; Stripe will retry"}})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"received": true, "event": e.ID, "status": status})
+}
