@@ -84,3 +84,18 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 		n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, sec(n.CreatedAt))
 	return err
 }
+
+// CheckBalances returns the workspaces whose cached balance differs from
+// their ledger's sums; it should always return none.
+func (db *DB) CheckBalances(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, db.read, func(s scanner) (string, error) {
+		var id string
+		return id, s.Scan(&id)
+	}, `SELECT w.id FROM workspaces w
+		LEFT JOIN (SELECT workspace_id,
+				SUM(CASE WHEN bucket = 'subscription' THEN amount ELSE 0 END) AS sub,
+				SUM(CASE WHEN bucket = 'purchased' THEN amount ELSE 0 END) AS purchased
+			FROM credit_ledger GROUP BY workspace_id) l ON l.workspace_id = w.id
+		WHERE w.credits_subscription <> COALESCE(l.sub, 0) OR w.credits_purchased <> COALESCE(l.purchased, 0)
+		ORDER BY w.id`)
+}

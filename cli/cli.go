@@ -1,0 +1,214 @@
+// Package cli is the `billing` command: serve, migrate, workspaces, events
+// and trigger. cmd/billing only calls Run.
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/config"
+	"github.com/acme/billing/store"
+	"github.com/acme/billing/webhook"
+)
+
+// Env is what a run of the command sees of its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// DotEnv is the .env file to read; "" reads none.
+	DotEnv string
+	// Ready, when set, is told the address serve listens on.
+	Ready func(addr string)
+}
+
+type command struct {
+	name, args, help string
+	run              func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "[--addr ADDR] [--log-format text|json]", "Run the webhook receiver and API (migrates first).", serve},
+		{"migrate", "", "Apply database migrations.", migrate},
+		{"workspaces create", "ID [--name NAME] [--email EMAIL]", "Create a workspace.", workspacesCreate},
+		{"events list", "[--status STATUS] [--type TYPE] [--limit N]", "List stored webhook events, newest first.", eventsList},
+		{"events show", "ID", "Show a stored event with its payload.", eventsShow},
+		{"events replay", "ID", "Apply a stored event again (idempotent).", eventsReplay},
+		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
+			"Send a realistic signed test event to a running service.", triggerCmd},
+	}
+}
+
+// errUsage asks Run to print the usage and exit 2.
+var errUsage = errors.New("usage")
+
+// Run runs the command line args (without the program name) and returns the
+// process exit code.
+func Run(ctx context.Context, args []string, env *Env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stdout)
+		return boolCode(len(args) == 0)
+	}
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(args) < len(words) || strings.Join(args[:len(words)], " ") != c.name {
+			continue
+		}
+		err := c.run(ctx, env, args[len(words):])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(env.Stderr, "usage: billing %s %s\n", c.name, c.args)
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "billing %s: %v\n", c.name, err)
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "billing: unknown command %q\n\n", strings.Join(args, " "))
+	usage(env.Stderr)
+	return 2
+}
+
+func boolCode(fail bool) int {
+	if fail {
+		return 2
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "billing keeps a SaaS app's billing state in sync with Stripe.\n\nUsage:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  billing %-18s %s\n", c.name, c.help)
+	}
+	fmt.Fprintln(w, "\nRun billing COMMAND --help for its flags. Configuration: see README.md.")
+}
+
+// newFlags returns a flag set whose --help prints the command's usage.
+func newFlags(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("billing "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	for _, c := range commands() {
+		if c.name == name {
+			fs.Usage = func() {
+				fmt.Fprintf(env.Stderr, "usage: billing %s %s\n\n%s\n", c.name, c.args, c.help)
+				fs.PrintDefaults()
+			}
+		}
+	}
+	return fs
+}
+
+// parse parses flags that may stand before, between or after the
+// positional arguments, and checks their count.
+func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != positional {
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+// app is what the commands share: configuration, database and service.
+type app struct {
+	cfg    *config.Config
+	db     *store.DB
+	svc    *billing.Service
+	logger *slog.Logger
+}
+
+func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
+	cfg, err := config.Load(env.Getenv, env.DotEnv)
+	if err != nil {
+		return nil, err
+	}
+	logger, err := newLogger(env.Stderr, logFormat)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, logger); err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger}
+	return &app{cfg: cfg, db: db, svc: svc, logger: logger}, nil
+}
+
+// newLogger logs text on a terminal and JSON elsewhere, unless format says.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// Settings under which generated development secrets are kept.
+const (
+	devWebhookSecretKey = "dev_webhook_secret"
+	devAPIKeyKey        = "dev_api_key"
+)
+
+// devSecret returns the development secret stored under key, generating it
+// on first use. Only test mode uses these.
+func devSecret(ctx context.Context, db *store.DB, key, prefix string) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return db.InitSetting(ctx, key, prefix+hex.EncodeToString(b))
+}
+
+// webhookSecrets are the configured secrets, or in test mode the
+// development secret.
+func (a *app) webhookSecrets(ctx context.Context) ([]string, bool, error) {
+	if len(a.cfg.WebhookSecrets) > 0 {
+		return a.cfg.WebhookSecrets, false, nil
+	}
+	s, err := devSecret(ctx, a.db, devWebhookSecretKey, "whsec_")
+	return []string{s}, true, err
+}
+
+func (a *app) apiKey(ctx context.Context) (string, bool, error) {
+	if a.cfg.APIKey != "" {
+		return a.cfg.APIKey, false, nil
+	}
+	s, err := devSecret(ctx, a.db, devAPIKeyKey, "bk_dev_")
+	return s, true, err
+}

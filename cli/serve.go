@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/acme/billing/api"
+	"github.com/acme/billing/webhook"
+)
+
+func serve(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve")
+	addr := fs.String("addr", "", "listen address (default BILLING_ADDR or :8000)")
+	logFormat := fs.String("log-format", "", "text or json (default: text on a terminal, else json)")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	a, err := open(ctx, env, *logFormat)
+	if err != nil {
+		return err
+	}
+	defer a.db.Close()
+	if *addr != "" {
+		a.cfg.Addr = *addr
+	}
+	secrets, devWebhook, err := a.webhookSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	key, devKey, err := a.apiKey(ctx)
+	if err != nil {
+		return err
+	}
+	srv := &api.Server{
+		Service:  a.svc,
+		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
+		APIKey:   key,
+		Logger:   a.logger,
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	a.logger.Info("Starting billing", "config", a.cfg, "listen", ln.Addr().String(), "plans", len(a.cfg.Plans.List()))
+	if devWebhook {
+		// Printed in full, as `stripe listen` prints its own: it exists only
+		// for local testing and `billing trigger` reads it from the database.
+		fmt.Fprintf(env.Stdout, "Ready! Your webhook signing secret is %s (^C to quit)\n", secrets[0])
+	}
+	if devKey {
+		fmt.Fprintf(env.Stdout, "Development API key (set BILLING_API_KEY to choose your own): %s\n", key)
+	}
+	fmt.Fprintf(env.Stdout, "Listening on http://%s%s (%s mode)\n", ln.Addr(), api.WebhookPath, a.cfg.Mode)
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+	return run(ctx, ln, srv.Handler())
+}
+
+// run serves until ctx ends or SIGINT/SIGTERM, then lets requests in flight
+// finish, so no webhook is cut off between its commit and its answer.
+func run(ctx context.Context, ln net.Listener, h http.Handler) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "migrate")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	a, err := open(ctx, env, "")
+	if err != nil {
+		return err
+	}
+	defer a.db.Close()
+	fmt.Fprintf(env.Stdout, "Database %s is up to date.\n", a.db.Path())
+	return nil
+}

@@ -1,0 +1,224 @@
+// Package config builds the service's configuration from defaults, an
+// optional .env file and the environment (which wins), and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/acme/billing"
+)
+
+// Config is the service's configuration.
+type Config struct {
+	StripeSecretKey      string
+	StripePublishableKey string
+	// WebhookSecrets are tried in turn, so one can be rotated without downtime.
+	WebhookSecrets []string
+	DatabaseURL    string
+	Addr           string
+	APIKey         string
+	PlansPath      string
+	Plans          *billing.Plans
+	Tolerance      time.Duration
+	Mode           billing.Mode
+}
+
+// Defaults.
+const (
+	DefaultAddr        = ":8000"
+	DefaultDatabaseURL = "sqlite:billing.db"
+	DefaultPlansPath   = "plans.json"
+	DefaultTolerance   = 300 * time.Second
+)
+
+// Load reads configuration from getenv, falling back to the .env file at
+// dotenvPath (missing is fine), and validates it. Errors are one line.
+func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
+	file := map[string]string{}
+	if dotenvPath != "" {
+		m, err := godotenv.Read(dotenvPath)
+		switch {
+		case err == nil:
+			file = m
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("%s: %w", dotenvPath, err)
+		}
+	}
+	get := func(key string) string {
+		if v := getenv(key); v != "" {
+			return strings.TrimSpace(v)
+		}
+		return strings.TrimSpace(file[key])
+	}
+	c := &Config{
+		StripeSecretKey:      get("STRIPE_SECRET_KEY"),
+		StripePublishableKey: get("STRIPE_PUBLISHABLE_KEY"),
+		DatabaseURL:          get("DATABASE_URL"),
+		Addr:                 get("BILLING_ADDR"),
+		APIKey:               get("BILLING_API_KEY"),
+		PlansPath:            get("BILLING_PLANS"),
+		Tolerance:            DefaultTolerance,
+	}
+	for _, s := range strings.Split(get("STRIPE_WEBHOOK_SECRET"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.WebhookSecrets = append(c.WebhookSecrets, s)
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = DefaultDatabaseURL
+	}
+	if v := get("STRIPE_WEBHOOK_TOLERANCE"); v != "" {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return nil, fmt.Errorf("STRIPE_WEBHOOK_TOLERANCE %q: want a duration such as 300s or 5m", v)
+		}
+		c.Tolerance = d
+	}
+	if err := c.validateKeys(); err != nil {
+		return nil, err
+	}
+	if err := c.loadPlans(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseSeconds reads "300", "300s" or "5m".
+func parseSeconds(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration")
+	}
+	return d, nil
+}
+
+func (c *Config) validateKeys() error {
+	sk, pk := c.StripeSecretKey, c.StripePublishableKey
+	if sk != "" && !hasAnyPrefix(sk, "sk_test_", "sk_live_", "rk_test_", "rk_live_") {
+		return fmt.Errorf("STRIPE_SECRET_KEY %s: want a key starting sk_test_, sk_live_, rk_test_ or rk_live_", Mask(sk))
+	}
+	if pk != "" && !hasAnyPrefix(pk, "pk_test_", "pk_live_") {
+		return fmt.Errorf("STRIPE_PUBLISHABLE_KEY %s: want a key starting pk_test_ or pk_live_", Mask(pk))
+	}
+	for _, s := range c.WebhookSecrets {
+		if !strings.HasPrefix(s, "whsec_") || len(s) <= len("whsec_") {
+			return fmt.Errorf("STRIPE_WEBHOOK_SECRET %s: want secrets starting whsec_, comma-separated", Mask(s))
+		}
+	}
+	c.Mode = billing.ModeTest
+	if strings.Contains(sk, "_live_") {
+		c.Mode = billing.ModeLive
+	}
+	if pk != "" && sk != "" && strings.Contains(pk, "_live_") != (c.Mode == billing.ModeLive) {
+		return fmt.Errorf("STRIPE_SECRET_KEY %s and STRIPE_PUBLISHABLE_KEY %s are of different modes (test and live)", Mask(sk), Mask(pk))
+	}
+	if c.Mode == billing.ModeLive {
+		switch {
+		case len(c.WebhookSecrets) == 0:
+			return fmt.Errorf("STRIPE_WEBHOOK_SECRET is required in live mode (the secret of your live webhook endpoint)")
+		case c.APIKey == "":
+			return fmt.Errorf("BILLING_API_KEY is required in live mode")
+		}
+	}
+	if c.APIKey != "" && len(c.APIKey) < 16 {
+		return fmt.Errorf("BILLING_API_KEY is shorter than 16 characters")
+	}
+	return nil
+}
+
+func (c *Config) loadPlans() error {
+	path := c.PlansPath
+	if path == "" {
+		path = DefaultPlansPath
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && c.PlansPath == "":
+		c.Plans, _ = billing.NewPlans(nil)
+		return nil
+	case err != nil:
+		return fmt.Errorf("BILLING_PLANS: %w", err)
+	}
+	plans, err := billing.ParsePlans(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	c.PlansPath, c.Plans = path, plans
+	return nil
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Mask shows at most a secret's type prefix (up to and including its last
+// underscore among the first ten characters), never the secret itself.
+func Mask(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	head := secret[:min(len(secret), 10)]
+	if i := strings.LastIndexByte(head, '_'); i >= 0 {
+		return secret[:i+1] + "****"
+	}
+	return "****"
+}
+
+// LogValue logs the configuration with every secret masked.
+func (c *Config) LogValue() slog.Value {
+	secrets := make([]string, len(c.WebhookSecrets))
+	for i, s := range c.WebhookSecrets {
+		secrets[i] = Mask(s)
+	}
+	return slog.GroupValue(
+		slog.String("mode", string(c.Mode)),
+		slog.String("addr", c.Addr),
+		slog.String("database", maskURL(c.DatabaseURL)),
+		slog.String("stripe_secret_key", maskIfSet(c.StripeSecretKey)),
+		slog.String("stripe_publishable_key", maskIfSet(c.StripePublishableKey)),
+		slog.String("webhook_secrets", strings.Join(secrets, ",")),
+		slog.String("api_key", maskIfSet(c.APIKey)),
+		slog.String("plans", c.PlansPath),
+		slog.Duration("tolerance", c.Tolerance),
+	)
+}
+
+func maskIfSet(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return Mask(s)
+}
+
+// maskURL hides a database URL's password.
+func maskURL(u string) string {
+	at := strings.LastIndexByte(u, '@')
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	creds := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		return u[:scheme+3] + user + ":****" + u[at:]
+	}
+	return u
+}
