@@ -63,11 +63,11 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 		}
 	}
 	if a.e.Type == "payment_intent.succeeded" && p.Purpose == PurposeCredits && p.Credits > 0 {
-		err = a.grant(ctx, &Grant{
+		return outcome(stale), a.grant(ctx, &Grant{
 			Key: purchaseKey(p.ID), Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits,
 			WorkspaceID: coalesce(cur.WorkspaceID, ws), CustomerID: p.CustomerID,
 			Reason: fmt.Sprintf("purchased %d credits", p.Credits),
 		})
 	}
-	return outcome(stale), err
+	return outcome(stale), nil
 }

@@ -1,0 +1,314 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/api"
+	"github.com/acme/billing/store"
+	"github.com/acme/billing/trigger"
+	"github.com/acme/billing/webhook"
+)
+
+const (
+	testSecret = "whsec_test_secret_for_the_suite"
+	testAPIKey = "test-api-key-0123456789"
+	proPrice   = "price_TestPro"
+)
+
+var testPlans = func() *billing.Plans {
+	p, err := billing.NewPlans([]billing.Plan{
+		{ID: "pro", Name: "Pro", StripePriceIDs: []string{proPrice}, MonthlyCredits: 1000},
+		{ID: "team", Name: "Team", StripePriceIDs: []string{"price_TestTeam"}, MonthlyCredits: 5000},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// harness is the real HTTP handler on a real SQLite file.
+type harness struct {
+	t    *testing.T
+	srv  *httptest.Server
+	db   *store.DB
+	path string
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func setup(t *testing.T) *harness {
+	t.Helper()
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "billing.db")
+	db, err := store.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	if err := db.Migrate(ctx, logger); err != nil {
+		t.Fatal(err)
+	}
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}
+	srv := httptest.NewServer((&api.Server{
+		Service:  svc,
+		Verifier: &webhook.Verifier{Secrets: []string{"whsec_old_rotated_out", testSecret}, Tolerance: 300 * time.Second, Mode: billing.ModeTest},
+		APIKey:   testAPIKey,
+		Logger:   logger,
+	}).Handler())
+	h := &harness{t: t, srv: srv, db: db, path: path, logs: logs}
+	t.Cleanup(func() {
+		srv.Close()
+		h.checkBalances()
+		db.Close()
+		if t.Failed() {
+			t.Logf("service log:\n%s", logs.String())
+		}
+	})
+	return h
+}
+
+// checkBalances asserts the invariant every test must keep: each cached
+// balance equals its ledger's sum.
+func (h *harness) checkBalances() {
+	bad, err := h.db.CheckBalances(context.Background())
+	if err != nil {
+		h.t.Errorf("check balances: %v", err)
+	}
+	if len(bad) > 0 {
+		h.t.Errorf("cached balance differs from the ledger sum for %v", bad)
+	}
+}
+
+// build builds an event payload; ws "" keeps the fixtures' ws_1.
+func (h *harness) build(o trigger.Options) []byte {
+	h.t.Helper()
+	if o.PriceID == "" {
+		o.PriceID = proPrice
+	}
+	p, err := trigger.Build(o)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+type webhookResponse struct {
+	Code     int
+	Received bool   `json:"received"`
+	Event    string `json:"event"`
+	Status   string `json:"status"`
+	Error    struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Header http.Header
+}
+
+// post sends payload to the webhook endpoint with a header.
+func (h *harness) post(payload []byte, signature string) webhookResponse {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+api.WebhookPath, bytes.NewReader(payload))
+	if signature != "" {
+		req.Header.Set("Stripe-Signature", signature)
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) webhookResponse {
+	h.t.Helper()
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := webhookResponse{Code: resp.StatusCode, Header: resp.Header}
+	if err := json.Unmarshal(body, &out); err != nil {
+		h.t.Fatalf("answer is not JSON (%d): %q", resp.StatusCode, body)
+	}
+	return out
+}
+
+// send signs payload as Stripe does and posts it.
+func (h *harness) send(payload []byte) webhookResponse {
+	h.t.Helper()
+	return h.post(payload, webhook.Sign(payload, testSecret, time.Now()))
+}
+
+// deliver builds, sends and expects 200 with the given status.
+func (h *harness) deliver(o trigger.Options, want billing.EventStatus) webhookResponse {
+	h.t.Helper()
+	r := h.send(h.build(o))
+	if r.Code != http.StatusOK || r.Status != string(want) {
+		h.t.Fatalf("%s: got %d %q %+v, want 200 %q", o.Type, r.Code, r.Status, r.Error, want)
+	}
+	return r
+}
+
+// get calls the read API and decodes the JSON answer into v.
+func (h *harness) get(path string, v any) int {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		h.t.Errorf("GET %s: Content-Type %q", path, ct)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		h.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode
+}
+
+type workspaceView struct {
+	ID               string  `json:"id"`
+	Name             string  `json:"name"`
+	Email            string  `json:"email"`
+	StripeCustomerID *string `json:"stripe_customer_id"`
+	Subscription     *struct {
+		ID                 string  `json:"stripe_subscription_id"`
+		Status             string  `json:"status"`
+		Plan               *string `json:"plan"`
+		CurrentPeriodStart *string `json:"current_period_start"`
+		CurrentPeriodEnd   *string `json:"current_period_end"`
+		CancelAtPeriodEnd  bool    `json:"cancel_at_period_end"`
+	} `json:"subscription"`
+	Credits struct {
+		Balance      int64 `json:"balance"`
+		Subscription int64 `json:"subscription"`
+		Purchased    int64 `json:"purchased"`
+	} `json:"credits"`
+}
+
+func (h *harness) workspace(id string) workspaceView {
+	h.t.Helper()
+	var w workspaceView
+	if code := h.get("/api/billing/workspaces/"+id, &w); code != http.StatusOK {
+		h.t.Fatalf("GET workspace %s: %d", id, code)
+	}
+	return w
+}
+
+type ledgerView struct {
+	Amount         int64  `json:"amount"`
+	Bucket         string `json:"bucket"`
+	Reason         string `json:"reason"`
+	IdempotencyKey string `json:"idempotency_key"`
+	CreatedAt      string `json:"created_at"`
+}
+
+func (h *harness) ledger(ws string) []ledgerView {
+	h.t.Helper()
+	var l []ledgerView
+	if code := h.get("/api/billing/workspaces/"+ws+"/credits/ledger", &l); code != http.StatusOK {
+		h.t.Fatalf("GET ledger %s: %d", ws, code)
+	}
+	return l
+}
+
+type eventView struct {
+	ID        string  `json:"id"`
+	Type      string  `json:"type"`
+	Status    string  `json:"status"`
+	Attempts  int     `json:"attempts"`
+	LastError *string `json:"last_error"`
+}
+
+func (h *harness) event(id string) (eventView, int) {
+	h.t.Helper()
+	var e eventView
+	code := h.get("/api/billing/events/"+id, &e)
+	return e, code
+}
+
+// sqlDB opens the same SQLite file on a separate connection, for assertions
+// and for breaking the database on purpose.
+func (h *harness) sqlDB() *sql.DB {
+	h.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+h.path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// count returns the number of rows of a table.
+func (h *harness) count(table string) int {
+	h.t.Helper()
+	var n int
+	if err := h.sqlDB().QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+// billingTables are every table the service writes.
+var billingTables = []string{"events", "workspaces", "customers", "subscriptions", "invoices", "payments",
+	"credit_ledger", "pending_grants", "notifications"}
+
+// legacy strips from an old-version event what Stripe added to every version
+// after 2023, so the old field names alone must carry it: the shape such
+// events had when they were sent and stored.
+func legacy(version, eventType string) map[string]any {
+	if version == trigger.LatestAPIVersion {
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(eventType, "invoice."):
+		return map[string]any{
+			"data.object.parent": nil, "data.object.subscription_details": nil,
+			"data.object.lines.data.0.pricing": nil, "data.object.lines.data.0.parent": nil,
+		}
+	case strings.HasPrefix(eventType, "customer.subscription."):
+		return map[string]any{
+			"data.object.items.data.0.current_period_start": nil, "data.object.items.data.0.current_period_end": nil,
+		}
+	}
+	return nil
+}
+
+func merge(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
