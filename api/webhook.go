@@ -47,7 +47,7 @@ func (s *Server) stripeWebhookHandler(w http.ResponseWriter, r *http.Request) {
 	status, err := s.Service.Process(ctx, e, false)
 	if err != nil {
 		s.Logger.Error("Error handling webhook event", "event_id", e.ID, "event_type", e.Type, "error", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"event": e.ID, "error": map[string]string{
 			"code": billing.EINTERNAL, "message": "event not applied; Stripe will retry"}})
 		return
 	}

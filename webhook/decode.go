@@ -207,6 +207,9 @@ func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
 	}
 	if in.Lines != nil {
 		for i, line := range in.Lines.Data {
+			if inv.SubscriptionID == "" && line != nil && line.Parent != nil && line.Parent.SubscriptionItemDetails != nil {
+				inv.SubscriptionID = line.Parent.SubscriptionItemDetails.Subscription
+			}
 			price := linePrice(line)
 			if price == "" && old.Lines != nil && i < len(old.Lines.Data) {
 				l := old.Lines.Data[i]
