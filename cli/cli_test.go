@@ -1,0 +1,243 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/billing/cli"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// service runs `billing serve` on a free port with a fresh SQLite file and
+// the example plans file the repository ships.
+type service struct {
+	t    *testing.T
+	env  map[string]string
+	addr string
+	out  *lockedBuffer
+}
+
+func startService(t *testing.T) *service {
+	t.Helper()
+	dir := t.TempDir()
+	s := &service{t: t, out: &lockedBuffer{}, env: map[string]string{
+		"DATABASE_URL":  "sqlite:" + filepath.Join(dir, "billing.db"),
+		"BILLING_PLANS": filepath.Join("..", "plans.json"),
+		"BILLING_ADDR":  "127.0.0.1:0",
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"serve"}, &cli.Env{Stdout: s.out, Stderr: s.out, Getenv: s.getenv,
+			Ready: func(addr string) { ready <- addr }})
+	}()
+	select {
+	case s.addr = <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited %d:\n%s", code, s.out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not start:\n%s", s.out)
+	}
+	s.env["BILLING_ADDR"] = s.addr
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d", code)
+		}
+	})
+	return s
+}
+
+func (s *service) getenv(k string) string { return s.env[k] }
+
+// run runs a CLI command against the same database and configuration.
+func (s *service) run(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := cli.Run(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &out, Getenv: s.getenv})
+	return code, out.String()
+}
+
+func (s *service) apiKey() string {
+	m := regexp.MustCompile(`bk_dev_[0-9a-f]+`).FindString(s.out.String())
+	if m == "" {
+		s.t.Fatalf("serve printed no development API key:\n%s", s.out)
+	}
+	return m
+}
+
+func (s *service) getJSON(path string, v any) int {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.apiKey())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		s.t.Fatal(err)
+	}
+	return resp.StatusCode
+}
+
+// The README's first steps: serve, create a workspace, trigger a checkout
+// and its first invoice, read an active subscription and the plan's credits.
+func TestQuickstart(t *testing.T) {
+	s := startService(t)
+	if !regexp.MustCompile(`Ready! Your webhook signing secret is whsec_[0-9a-f]{48} \(\^C to quit\)`).MatchString(s.out.String()) {
+		t.Errorf("serve did not print its development secret:\n%s", s.out)
+	}
+	if code, out := s.run("workspaces", "create", "ws_1", "--name", "Acme", "--email", "billing@acme.example"); code != 0 {
+		t.Fatalf("workspaces create: %d %s", code, out)
+	}
+	for _, typ := range []string{"checkout.session.completed", "invoice.payment_succeeded", "invoice.paid"} {
+		code, out := s.run("trigger", typ, "--workspace", "ws_1")
+		if code != 0 || !strings.Contains(out, `"status":"processed"`) {
+			t.Fatalf("trigger %s: %d %s", typ, code, out)
+		}
+	}
+	var ws struct {
+		Name         string `json:"name"`
+		Subscription struct {
+			Status string `json:"status"`
+			Plan   string `json:"plan"`
+		} `json:"subscription"`
+		Credits struct {
+			Balance int64 `json:"balance"`
+		} `json:"credits"`
+	}
+	if code := s.getJSON("/api/billing/workspaces/ws_1", &ws); code != 200 {
+		t.Fatalf("GET workspace: %d", code)
+	}
+	if ws.Name != "Acme" || ws.Subscription.Status != "active" || ws.Subscription.Plan != "pro" || ws.Credits.Balance != 1000 {
+		t.Errorf("workspace = %+v, want active pro with 1000 credits", ws)
+	}
+	var ledger []map[string]any
+	s.getJSON("/api/billing/workspaces/ws_1/credits/ledger", &ledger)
+	if len(ledger) != 1 {
+		t.Errorf("ledger = %v, want one grant", ledger)
+	}
+}
+
+func TestEventsCommands(t *testing.T) {
+	s := startService(t)
+	code, out := s.run("trigger", "payment_intent.succeeded", "--workspace", "ws_cli")
+	if code != 0 {
+		t.Fatalf("trigger: %d %s", code, out)
+	}
+	id := regexp.MustCompile(`evt_[0-9a-f]+`).FindString(out)
+	if code, out := s.run("trigger", "customer.subscription.trial_will_end"); code != 0 || !strings.Contains(out, `"ignored"`) {
+		t.Errorf("trigger ignored type: %d %s", code, out)
+	}
+
+	code, out = s.run("events", "list", "--type", "payment_intent.succeeded")
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "processed") || strings.Contains(out, "trial_will_end") {
+		t.Errorf("events list --type: %d\n%s", code, out)
+	}
+	if code, out = s.run("events", "list", "--status", "ignored"); code != 0 || strings.Contains(out, id) || !strings.Contains(out, "trial_will_end") {
+		t.Errorf("events list --status ignored: %d\n%s", code, out)
+	}
+	code, out = s.run("events", "show", id)
+	var shown struct {
+		ID      string          `json:"id"`
+		Status  string          `json:"status"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); code != 0 || err != nil || shown.ID != id || !bytes.Contains(shown.Payload, []byte(`"pi_T`)) {
+		t.Errorf("events show: %d %v\n%s", code, err, out)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out = s.run("events", "replay", id); code != 0 || !strings.Contains(out, "processed") {
+			t.Errorf("events replay: %d %s", code, out)
+		}
+	}
+	var ws struct {
+		Credits struct {
+			Purchased int64 `json:"purchased"`
+		} `json:"credits"`
+	}
+	s.getJSON("/api/billing/workspaces/ws_cli", &ws)
+	if ws.Credits.Purchased != 500 {
+		t.Errorf("after two replays purchased = %d, want 500 once", ws.Credits.Purchased)
+	}
+	if code, out = s.run("events", "show", "evt_missing"); code != 1 || !strings.Contains(out, "not found") {
+		t.Errorf("events show missing: %d %s", code, out)
+	}
+}
+
+func TestUsageAndHelp(t *testing.T) {
+	t.Parallel()
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := cli.Run(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
+		return code, out.String()
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, "billing trigger"},
+		{[]string{}, 2, "Usage:"},
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"serve", "--help"}, 0, "-addr"},
+		{[]string{"trigger", "--help"}, 0, "-workspace"},
+		{[]string{"events", "list", "--help"}, 0, "-status"},
+		{[]string{"workspaces", "create"}, 2, "usage: billing workspaces create ID"},
+		{[]string{"events", "show"}, 2, "usage: billing events show ID"},
+	}
+	for _, tt := range tests {
+		code, out := run(tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.want) {
+			t.Errorf("billing %v: %d %q, want %d and %q", tt.args, code, out, tt.code, tt.want)
+		}
+	}
+}
+
+func TestStartupConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"STRIPE_SECRET_KEY": "pk_test_123"}, "STRIPE_SECRET_KEY pk_test_****: want a key starting sk_test_"},
+		{map[string]string{"STRIPE_SECRET_KEY": "sk_live_abcdefghijkl"}, "STRIPE_WEBHOOK_SECRET is required in live mode"},
+		{map[string]string{"BILLING_PLANS": filepath.Join("testdata", "missing.json")}, "BILLING_PLANS"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		code := cli.Run(context.Background(), []string{"serve"}, &cli.Env{Stdout: &out, Stderr: &out,
+			Getenv: func(k string) string { return tt.env[k] }})
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
+			t.Errorf("serve with %v: exit %d, output %q; want 1 and one line with %q", tt.env, code, out.String(), tt.want)
+		}
+		if strings.Contains(out.String(), "abcdefghijkl") {
+			t.Errorf("a key was printed: %s", out.String())
+		}
+	}
+}
