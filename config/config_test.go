@@ -1,0 +1,121 @@
+package config_test
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/config"
+)
+
+func load(t *testing.T, env map[string]string, dotenv string) (*config.Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	if dotenv != "" {
+		if err := os.WriteFile(path, []byte(dotenv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if env["BILLING_PLANS"] == "" {
+		// Keep the working directory's plans.json out of the test.
+		env["BILLING_PLANS"] = writePlans(t, dir, `{"plans":[]}`)
+	}
+	return config.Load(func(k string) string { return env[k] }, path)
+}
+
+func writePlans(t *testing.T, dir, data string) string {
+	p := filepath.Join(dir, "plans.json")
+	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, map[string]string{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8000" || c.DatabaseURL != "sqlite:billing.db" || c.Tolerance != 300*time.Second || c.Mode != billing.ModeTest || len(c.WebhookSecrets) != 0 {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestEnvironmentWinsOverDotEnv(t *testing.T) {
+	c, err := load(t, map[string]string{"BILLING_ADDR": ":9000"},
+		"BILLING_ADDR=:7000\nSTRIPE_WEBHOOK_SECRET=whsec_new, whsec_old\nSTRIPE_WEBHOOK_TOLERANCE=60s\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9000" || len(c.WebhookSecrets) != 2 || c.WebhookSecrets[1] != "whsec_old" || c.Tolerance != time.Minute {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"secret key prefix", map[string]string{"STRIPE_SECRET_KEY": "sk_foo_123"}, "STRIPE_SECRET_KEY sk_foo_****: want a key starting"},
+		{"publishable key prefix", map[string]string{"STRIPE_PUBLISHABLE_KEY": "sk_test_123"}, "STRIPE_PUBLISHABLE_KEY sk_test_****: want a key starting pk_test_"},
+		{"webhook secret prefix", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_ok,sec_bad"}, "STRIPE_WEBHOOK_SECRET sec_****"},
+		{"test beside live", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_y", "STRIPE_WEBHOOK_SECRET": "whsec_1", "BILLING_API_KEY": "0123456789abcdef"}, "different modes"},
+		{"live without webhook secret", map[string]string{"STRIPE_SECRET_KEY": "rk_live_x"}, "STRIPE_WEBHOOK_SECRET is required in live mode"},
+		{"live without api key", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_1"}, "BILLING_API_KEY is required in live mode"},
+		{"short api key", map[string]string{"BILLING_API_KEY": "short"}, "shorter than 16"},
+		{"tolerance", map[string]string{"STRIPE_WEBHOOK_TOLERANCE": "soon"}, "STRIPE_WEBHOOK_TOLERANCE"},
+		{"plans missing", map[string]string{"BILLING_PLANS": "/nonexistent/plans.json"}, "BILLING_PLANS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.env, "")
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("err = %v, want one line with %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("malformed plans", func(t *testing.T) {
+		p := writePlans(t, t.TempDir(), `{"plans":[{"id":"a","stripe_price_ids":["price_1"],"monthly_credits":-1}]}`)
+		if _, err := load(t, map[string]string{"BILLING_PLANS": p}, ""); err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func TestLiveMode(t *testing.T) {
+	c, err := load(t, map[string]string{"STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_PUBLISHABLE_KEY": "pk_live_def",
+		"STRIPE_WEBHOOK_SECRET": "whsec_1", "BILLING_API_KEY": "0123456789abcdef"}, "")
+	if err != nil || c.Mode != billing.ModeLive {
+		t.Fatalf("mode = %v, err %v", c, err)
+	}
+}
+
+func TestSecretsAreMaskedInLogs(t *testing.T) {
+	env := map[string]string{
+		"STRIPE_SECRET_KEY": "sk_test_51SecretValue", "STRIPE_PUBLISHABLE_KEY": "pk_test_51PublicValue",
+		"STRIPE_WEBHOOK_SECRET": "whsec_SecretValue1,whsec_SecretValue2", "BILLING_API_KEY": "api-key-SecretValue",
+		"DATABASE_URL": "postgres://user:dbSecretValue@localhost/db",
+	}
+	c, err := load(t, env, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	if strings.Contains(buf.String(), "SecretValue") || strings.Contains(buf.String(), "PublicValue") {
+		t.Errorf("a secret was logged: %s", buf.String())
+	}
+	for _, want := range []string{"sk_test_****", "whsec_****,whsec_****", "user:****@localhost"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q: %s", want, buf.String())
+		}
+	}
+}
