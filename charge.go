@@ -39,19 +39,22 @@ func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
 	}
 	p.Amount = coalesceInt(p.Amount, ch.Amount)
 	p.AmountRefunded = max(p.AmountRefunded, ch.AmountRefunded)
-	if p.Purpose == PurposeCredits && p.Amount > 0 {
-		target := min(p.Credits*p.AmountRefunded/p.Amount, p.Credits)
-		if delta := target - p.CreditsRefunded; delta > 0 {
-			err := a.grant(ctx, &Grant{
-				Key: refundKey(id, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
-				WorkspaceID: ws, CustomerID: p.CustomerID,
-				Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
-			})
-			if err != nil {
-				return "", err
-			}
-			p.CreditsRefunded = target
+	granted, err := a.tx.HasLedgerKey(ctx, purchaseKey(id))
+	if err != nil {
+		return "", err
+	}
+	// A refund reported before its purchase was granted is netted out by
+	// the grant (grantPurchase); only a granted purchase gives credits back.
+	if delta := refundShare(p) - p.CreditsRefunded; p.Purpose == PurposeCredits && granted && delta > 0 {
+		err := a.grant(ctx, &Grant{
+			Key: refundKey(id, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
+			WorkspaceID: ws, CustomerID: p.CustomerID,
+			Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
+		})
+		if err != nil {
+			return "", err
 		}
+		p.CreditsRefunded += delta
 	}
 	return StatusProcessed, a.tx.SavePayment(ctx, p)
 }

@@ -50,14 +50,15 @@ func (a *applier) checkout(ctx context.Context, cs *CheckoutSession) (EventStatu
 			return StatusProcessed, nil
 		}
 		if cs.PaymentIntentID != "" {
-			if err := a.notePurchase(ctx, cs, ws, credits); err != nil {
+			p, err := a.notePurchase(ctx, cs, ws, credits)
+			if err != nil {
 				return "", err
 			}
+			return StatusProcessed, a.grantPurchase(ctx, p, purchaseKey(cs.PaymentIntentID))
 		}
 		return StatusProcessed, a.grant(ctx, &Grant{
-			Key: purchaseKey(coalesce(cs.PaymentIntentID, cs.ID)), Kind: GrantAdd, Bucket: BucketPurchased,
-			Amount: credits, WorkspaceID: ws, CustomerID: cs.CustomerID,
-			Reason: fmt.Sprintf("purchased %d credits", credits),
+			Key: purchaseKey(cs.ID), Kind: GrantAdd, Bucket: BucketPurchased, Amount: credits,
+			WorkspaceID: ws, CustomerID: cs.CustomerID, Reason: fmt.Sprintf("purchased %d credits", credits),
 		})
 	}
 	return StatusProcessed, nil
@@ -65,16 +66,16 @@ func (a *applier) checkout(ctx context.Context, cs *CheckoutSession) (EventStatu
 
 // notePurchase records what a credits checkout bought on its payment intent,
 // so that a refund of it knows the credits even before the intent's own event.
-func (a *applier) notePurchase(ctx context.Context, cs *CheckoutSession, ws string, credits int64) error {
+func (a *applier) notePurchase(ctx context.Context, cs *CheckoutSession, ws string, credits int64) (*Payment, error) {
 	p, err := a.tx.Payment(ctx, cs.PaymentIntentID)
 	switch {
 	case isNotFound(err):
 		p = &Payment{ID: cs.PaymentIntentID, Status: "succeeded", Amount: cs.AmountTotal, Currency: cs.Currency, CreatedAt: a.e.Created}
 	case err != nil:
-		return err
+		return nil, err
 	}
 	p.WorkspaceID = coalesce(p.WorkspaceID, ws)
 	p.CustomerID = coalesce(p.CustomerID, cs.CustomerID)
 	p.Purpose, p.Credits = PurposeCredits, credits
-	return a.tx.SavePayment(ctx, p)
+	return p, a.tx.SavePayment(ctx, p)
 }

@@ -49,7 +49,7 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 	case err != nil:
 		return "", err
 	}
-	stale := a.stale(cur.LastEventAt)
+	row, stale := cur, a.stale(cur.LastEventAt)
 	if !stale {
 		next := *p
 		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
@@ -61,13 +61,39 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 		if err := a.tx.SavePayment(ctx, &next); err != nil {
 			return "", err
 		}
+		row = &next
 	}
 	if a.e.Type == "payment_intent.succeeded" && p.Purpose == PurposeCredits && p.Credits > 0 {
-		return outcome(stale), a.grant(ctx, &Grant{
-			Key: purchaseKey(p.ID), Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits,
-			WorkspaceID: coalesce(cur.WorkspaceID, ws), CustomerID: p.CustomerID,
-			Reason: fmt.Sprintf("purchased %d credits", p.Credits),
-		})
+		row.Purpose, row.Credits = PurposeCredits, p.Credits
+		row.WorkspaceID = coalesce(row.WorkspaceID, ws)
+		return outcome(stale), a.grantPurchase(ctx, row, purchaseKey(p.ID))
 	}
 	return outcome(stale), nil
+}
+
+// grantPurchase grants what a credits purchase bought, less the share of a
+// refund that Stripe reported before the purchase was granted; the payment
+// row remembers that share as already taken back.
+func (a *applier) grantPurchase(ctx context.Context, p *Payment, key string) error {
+	if done, err := a.tx.HasLedgerKey(ctx, key); err != nil || done {
+		return err
+	}
+	p.CreditsRefunded = refundShare(p)
+	if err := a.tx.SavePayment(ctx, p); err != nil {
+		return err
+	}
+	return a.grant(ctx, &Grant{
+		Key: key, Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits - p.CreditsRefunded,
+		WorkspaceID: p.WorkspaceID, CustomerID: p.CustomerID,
+		Reason: fmt.Sprintf("purchased %d credits", p.Credits),
+	})
+}
+
+// refundShare is the part of a purchase's credits its refunds pay back,
+// rounded down.
+func refundShare(p *Payment) int64 {
+	if p.Amount <= 0 {
+		return 0
+	}
+	return min(p.Credits*p.AmountRefunded/p.Amount, p.Credits)
 }

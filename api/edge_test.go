@@ -1,0 +1,127 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/trigger"
+)
+
+func TestLedgerIsAppendOnly(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "payment_intent.succeeded"}, billing.StatusProcessed)
+	db := h.sqlDB()
+	for _, stmt := range []string{`UPDATE credit_ledger SET amount = 1000000`, `DELETE FROM credit_ledger`} {
+		if _, err := db.Exec(stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want append-only refusal", stmt, err)
+		}
+	}
+}
+
+func TestBadCreditsMetadataGrantsNothing(t *testing.T) {
+	for _, credits := range []any{"lots", "-5", "0", "1.5", nil} {
+		t.Run(fmt.Sprint(credits), func(t *testing.T) {
+			h := setup(t)
+			h.deliver(trigger.Options{Type: "payment_intent.succeeded", Set: map[string]any{"data.object.metadata.credits": credits}}, billing.StatusProcessed)
+			if w := h.workspace("ws_1"); w.Credits.Balance != 0 {
+				t.Errorf("credits %v granted %+v", credits, w.Credits)
+			}
+			if !strings.Contains(h.logs.String(), "no valid metadata.credits") {
+				t.Errorf("credits %v: no WARN", credits)
+			}
+		})
+	}
+}
+
+func TestUnknownPriceGrantsNothing(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "customer.subscription.created", PriceID: "price_NotInAnyPlan"}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "invoice.paid", PriceID: "price_NotInAnyPlan"}, billing.StatusProcessed)
+	w := h.workspace("ws_1")
+	if w.Subscription == nil || w.Subscription.Plan != nil || w.Credits.Balance != 0 {
+		t.Errorf("workspace = %+v", w)
+	}
+	if !strings.Contains(h.logs.String(), "is in no plan") {
+		t.Error("no WARN for the unknown price")
+	}
+}
+
+func TestPlanChangeInvoiceGrantsNothing(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "customer.subscription.created", Created: at(0)}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Second)}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Hour), Set: map[string]any{
+		"data.object.id": "in_Proration", "data.object.billing_reason": "subscription_update"}}, billing.StatusProcessed)
+	if l := h.ledger("ws_1"); len(l) != 1 {
+		t.Errorf("ledger = %+v, want only the first period", l)
+	}
+}
+
+func TestRefundRedeliveredTakesBackOnce(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "payment_intent.succeeded", Created: at(0)}, billing.StatusProcessed)
+	full := map[string]any{"data.object.amount_refunded": 5000, "data.object.refunded": true}
+	h.deliver(trigger.Options{Type: "charge.refunded", Created: at(time.Hour), Set: full}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "charge.refunded", Created: at(time.Hour), Set: full}, billing.StatusProcessed)
+	if w := h.workspace("ws_1"); w.Credits.Purchased != 0 {
+		t.Errorf("credits = %+v, want 0", w.Credits)
+	}
+	if l := h.ledger("ws_1"); len(l) != 2 {
+		t.Errorf("ledger = %+v, want the grant and one take-back", l)
+	}
+}
+
+func TestRefundBeforePurchaseIsNettedOut(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, v string) {
+		for _, purchase := range []trigger.Options{
+			{Type: "payment_intent.succeeded"}, {Type: "checkout.session.completed", Variant: "payment"},
+		} {
+			t.Run(purchase.Type, func(t *testing.T) {
+				h := setup(t)
+				h.deliver(trigger.Options{Type: "charge.refunded", APIVersion: v, Created: at(time.Hour)}, billing.StatusProcessed)
+				purchase.APIVersion, purchase.Created = v, at(0)
+				h.deliver(purchase, billing.StatusProcessed)
+				h.deliver(trigger.Options{Type: "payment_intent.succeeded", APIVersion: v, Created: at(0)}, billing.StatusProcessed)
+				if w := h.workspace("ws_1"); w.Credits.Purchased != 250 {
+					t.Errorf("credits = %+v, want 500 bought less 250 refunded", w.Credits)
+				}
+			})
+		}
+	})
+}
+
+func TestUndecodableEventFailsAndIsKept(t *testing.T) {
+	h := setup(t)
+	r := h.send(h.build(trigger.Options{Type: "invoice.paid", Set: map[string]any{"data.object.amount_due": "a lot"}}))
+	if r.Code != http.StatusInternalServerError || r.Event == "" {
+		t.Fatalf("got %+v, want 500", r)
+	}
+	e, _ := h.event(r.Event)
+	if e.Status != "failed" || e.LastError == nil || !strings.Contains(*e.LastError, "decode invoice.paid") {
+		t.Errorf("event = %+v", e)
+	}
+	for _, table := range []string{"invoices", "workspaces", "credit_ledger"} {
+		if n := h.count(table); n != 0 {
+			t.Errorf("%s has %d rows", table, n)
+		}
+	}
+}
+
+func TestCustomerKeepsItsFirstWorkspace(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "customer.created", Workspace: "ws_a", Key: "shared"}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "payment_intent.succeeded", Workspace: "ws_b", Key: "shared"}, billing.StatusProcessed)
+	if a := h.workspace("ws_a"); a.StripeCustomerID == nil || a.Credits.Purchased != 0 {
+		t.Errorf("ws_a = %+v", a)
+	}
+	if b := h.workspace("ws_b"); b.StripeCustomerID != nil || b.Credits.Purchased != 500 {
+		t.Errorf("ws_b = %+v: the payment names ws_b and goes there, the customer stays with ws_a", b)
+	}
+	if !strings.Contains(h.logs.String(), "linked to another workspace") {
+		t.Error("no WARN")
+	}
+}
