@@ -162,6 +162,21 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	return &app{cfg: cfg, db: db, svc: svc, logger: logger}, nil
 }
 
+// withApp parses a command's flags and positional arguments, then runs fn
+// with the configuration, database and service open.
+func withApp(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, positional int, fn func(a *app, pos []string) error) error {
+	pos, err := parse(fs, args, positional)
+	if err != nil {
+		return err
+	}
+	a, err := open(ctx, env, "")
+	if err != nil {
+		return err
+	}
+	defer a.db.Close()
+	return fn(a, pos)
+}
+
 // newLogger logs text on a terminal and JSON elsewhere, unless format says.
 func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	if format == "" {

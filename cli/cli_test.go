@@ -184,6 +184,12 @@ func TestEventsCommands(t *testing.T) {
 	if ws.Credits.Purchased != 500 {
 		t.Errorf("after two replays purchased = %d, want 500 once", ws.Credits.Purchased)
 	}
+	if code, out = s.run("events", "list", "--status", "done"); code != 1 || !strings.Contains(out, `--status "done"`) {
+		t.Errorf("events list --status done: %d %s", code, out)
+	}
+	if code, out = s.run("migrate"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Errorf("migrate: %d %s", code, out)
+	}
 	if code, out = s.run("events", "show", "evt_missing"); code != 1 || !strings.Contains(out, "not found") {
 		t.Errorf("events show missing: %d %s", code, out)
 	}

@@ -96,14 +96,8 @@ func run(ctx context.Context, ln net.Listener, h http.Handler) error {
 
 func migrate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "migrate")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	a, err := open(ctx, env, "")
-	if err != nil {
-		return err
-	}
-	defer a.db.Close()
-	fmt.Fprintf(env.Stdout, "Database %s is up to date.\n", a.db.Path())
-	return nil
+	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
+		fmt.Fprintf(env.Stdout, "Database %s is up to date.\n", a.db.Path())
+		return nil
+	})
 }

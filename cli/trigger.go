@@ -19,50 +19,43 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 	mode := fs.String("mode", "", `checkout.session.completed only: "payment" for a credits purchase (default subscription)`)
 	version := fs.String("api-version", trigger.LatestAPIVersion, "payload shape: one of "+strings.Join(trigger.APIVersions(), ", "))
 	price := fs.String("price", "", "Stripe price id of the subscription (default the first price of the plans file)")
-	pos, err := parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, env, "")
-	if err != nil {
-		return err
-	}
-	defer a.db.Close()
-	secrets, _, err := a.webhookSecrets(ctx)
-	if err != nil {
-		return err
-	}
-	if *price == "" {
-		if plans := a.cfg.Plans.List(); len(plans) > 0 {
-			*price = plans[0].StripePriceIDs[0]
+	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
+		secrets, _, err := a.webhookSecrets(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	if *url == "" {
-		*url = "http://" + localAddr(a.cfg.Addr) + api.WebhookPath
-	}
-	variant := ""
-	if *mode == "payment" {
-		variant = "payment"
-	} else if *mode != "" && *mode != "subscription" {
-		return fmt.Errorf("--mode %q: want subscription or payment", *mode)
-	}
-	payload, err := trigger.Build(trigger.Options{
-		Type: pos[0], Variant: variant, APIVersion: *version, Workspace: *workspace, PriceID: *price,
-		PeriodStart: time.Now().UTC().Truncate(24 * time.Hour),
+		if *price == "" {
+			if plans := a.cfg.Plans.List(); len(plans) > 0 {
+				*price = plans[0].StripePriceIDs[0]
+			}
+		}
+		if *url == "" {
+			*url = "http://" + localAddr(a.cfg.Addr) + api.WebhookPath
+		}
+		variant := ""
+		if *mode == "payment" {
+			variant = "payment"
+		} else if *mode != "" && *mode != "subscription" {
+			return fmt.Errorf("--mode %q: want subscription or payment", *mode)
+		}
+		payload, err := trigger.Build(trigger.Options{
+			Type: pos[0], Variant: variant, APIVersion: *version, Workspace: *workspace, PriceID: *price,
+			PeriodStart: time.Now().UTC().Truncate(24 * time.Hour),
+		})
+		if err != nil {
+			return err
+		}
+		client := &http.Client{Timeout: 30 * time.Second}
+		resp, err := trigger.Send(ctx, client, *url, secrets[0], payload)
+		if err != nil {
+			return fmt.Errorf("post %s: %w (is `billing serve` running?)", *url, err)
+		}
+		fmt.Fprintf(env.Stdout, "%s -> %s: %d %s\n", pos[0], *url, resp.Status, strings.TrimSpace(string(resp.Body)))
+		if resp.Status != http.StatusOK {
+			return fmt.Errorf("the service answered %d", resp.Status)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := trigger.Send(ctx, client, *url, secrets[0], payload)
-	if err != nil {
-		return fmt.Errorf("post %s: %w (is `billing serve` running?)", *url, err)
-	}
-	fmt.Fprintf(env.Stdout, "%s -> %s: %d %s\n", pos[0], *url, resp.Status, strings.TrimSpace(string(resp.Body)))
-	if resp.Status != http.StatusOK {
-		return fmt.Errorf("the service answered %d", resp.Status)
-	}
-	return nil
 }
 
 // localAddr turns a listen address such as ":8000" into one to dial.
