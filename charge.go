@@ -43,20 +43,30 @@ func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
 	if err != nil {
 		return "", err
 	}
-	// A refund reported before its purchase was granted is netted out by
-	// the grant (grantPurchase); only a granted purchase gives credits back.
-	if delta := refundShare(p) - p.CreditsRefunded; p.Purpose == PurposeCredits && granted && delta > 0 {
-		err := a.grant(ctx, &Grant{
-			Key: refundKey(id, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
-			WorkspaceID: ws, CustomerID: p.CustomerID,
-			Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
-		})
-		if err != nil {
-			return "", err
-		}
-		p.CreditsRefunded += delta
+	// A refund reported before its purchase is taken back by the grant.
+	if granted {
+		return StatusProcessed, a.takeBackRefund(ctx, p)
 	}
 	return StatusProcessed, a.tx.SavePayment(ctx, p)
+}
+
+// takeBackRefund takes back the refunded share of a credits purchase not
+// taken back yet, and saves the payment.
+func (a *applier) takeBackRefund(ctx context.Context, p *Payment) error {
+	delta := refundShare(p) - p.CreditsRefunded
+	if p.Purpose != PurposeCredits || delta <= 0 {
+		return a.tx.SavePayment(ctx, p)
+	}
+	err := a.grant(ctx, &Grant{
+		Key: refundKey(p.ID, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
+		WorkspaceID: p.WorkspaceID, CustomerID: p.CustomerID,
+		Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
+	})
+	if err != nil {
+		return err
+	}
+	p.CreditsRefunded += delta
+	return a.tx.SavePayment(ctx, p)
 }
 
 func coalesceInt(v ...int64) int64 {

@@ -28,6 +28,11 @@ type LedgerEntry struct {
 type Balance struct {
 	Subscription int64
 	Purchased    int64
+	// Lot is the key of the grant the subscription credits come from and
+	// LotStart the start of the period it paid; when a newer period is paid,
+	// or the subscription ends, that lot's remainder expires.
+	Lot      string
+	LotStart time.Time
 }
 
 // Total is the spendable balance.
@@ -40,10 +45,12 @@ type GrantKind string
 const (
 	// GrantAdd adds Amount (negative takes back, never below zero) to Bucket.
 	GrantAdd GrantKind = "add"
-	// GrantReset expires the subscription bucket, then adds Amount to it.
-	GrantReset GrantKind = "reset"
-	// GrantExpire expires the subscription bucket.
-	GrantExpire GrantKind = "expire"
+	// GrantPeriod pays the subscription period starting at PeriodStart: the
+	// previous period's remaining credits expire and Amount is added.
+	GrantPeriod GrantKind = "period"
+	// GrantEnd ends the subscription credits at PeriodStart: the current
+	// period's remaining credits expire.
+	GrantEnd GrantKind = "end"
 )
 
 // Grant is a credit change caused by a Stripe object. Its Key is tied to that
@@ -58,9 +65,11 @@ type Grant struct {
 	SubscriptionID string
 	Bucket         Bucket
 	Amount         int64
-	Reason         string
-	EventID        string
-	CreatedAt      time.Time
+	// PeriodStart orders period grants and ends: see Balance.Lot.
+	PeriodStart time.Time
+	Reason      string
+	EventID     string
+	CreatedAt   time.Time
 }
 
 // Notification is a message owed to a workspace, e.g. about a failed

@@ -9,7 +9,6 @@ import (
 // so every event that carries the same payment grants once.
 func firstPeriodKey(subID string) string { return "sub:" + subID + ":first_period" }
 func renewalKey(invoiceID string) string { return "invoice:" + invoiceID }
-func cancelKey(subID string) string      { return "sub:" + subID + ":canceled" }
 func purchaseKey(ref string) string      { return "purchase:" + ref }
 func refundKey(paymentID string, refunded int64) string {
 	return "refund:" + paymentID + ":" + strconv.FormatInt(refunded, 10)
@@ -40,17 +39,31 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 		})
 	}
 	switch g.Kind {
-	case GrantReset:
-		if bal.Subscription > 0 {
-			if err := entry(-bal.Subscription, BucketSubscription, "expired at new period", g.Key+":expire"); err != nil {
+	case GrantPeriod:
+		if !bal.LotStart.IsZero() && g.PeriodStart.Before(bal.LotStart) {
+			// A later period, or the end, was applied first. Had the events
+			// come in order, this period's credits would have been granted and
+			// then expired by it: write exactly that.
+			if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
 				return err
 			}
+			return entry(-g.Amount, BucketSubscription, "expired: a later period began", g.Key+":expire")
 		}
-		return entry(g.Amount, BucketSubscription, g.Reason, g.Key)
-	case GrantExpire:
-		// Written even when nothing remains, so that the key records it and a
-		// replay cannot expire credits granted later.
-		return entry(-max(bal.Subscription, 0), BucketSubscription, g.Reason, g.Key)
+		if err := a.expireLot(ctx, g, bal, entry); err != nil {
+			return err
+		}
+		if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
+			return err
+		}
+		return a.tx.SetSubscriptionLot(ctx, g.WorkspaceID, g.Key, g.PeriodStart)
+	case GrantEnd:
+		if g.PeriodStart.Before(bal.LotStart) {
+			return nil // a newer period began after this end
+		}
+		if err := a.expireLot(ctx, g, bal, entry); err != nil {
+			return err
+		}
+		return a.tx.SetSubscriptionLot(ctx, g.WorkspaceID, "", g.PeriodStart)
 	default:
 		amount := g.Amount
 		if have := bal.of(g.Bucket); amount < 0 && -amount > have {
@@ -59,6 +72,15 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 		}
 		return entry(amount, g.Bucket, g.Reason, g.Key)
 	}
+}
+
+// expireLot expires what remains of the current period's credits, keyed by
+// the grant that gave them, so it happens once whichever event ends them.
+func (a *applier) expireLot(ctx context.Context, g *Grant, bal Balance, entry func(int64, Bucket, string, string) error) error {
+	if bal.Lot == "" {
+		return nil
+	}
+	return entry(-max(bal.Subscription, 0), BucketSubscription, "expired: "+g.Reason, bal.Lot+":expire")
 }
 
 func (b Balance) of(bucket Bucket) int64 {

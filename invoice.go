@@ -111,6 +111,9 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 	switch inv.BillingReason {
 	case ReasonSubscriptionCreate:
 		sub.FirstPeriodPaid = true
+		if sub.StartDate.IsZero() || inv.LinePeriodStart.Before(sub.StartDate) {
+			sub.StartDate = inv.LinePeriodStart
+		}
 		a.activate(sub)
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
@@ -127,7 +130,8 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 			}
 		}
 		return a.grant(ctx, &Grant{
-			Key: renewalKey(inv.ID), Kind: GrantReset, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+			Key: renewalKey(inv.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+			PeriodStart: inv.LinePeriodStart,
 			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 			Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
 		})

@@ -71,22 +71,22 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 	return outcome(stale), nil
 }
 
-// grantPurchase grants what a credits purchase bought, less the share of a
-// refund that Stripe reported before the purchase was granted; the payment
-// row remembers that share as already taken back.
+// grantPurchase grants what a credits purchase bought and, when Stripe
+// reported a refund of it first, takes the refunded share back as the
+// refund's own event would have.
 func (a *applier) grantPurchase(ctx context.Context, p *Payment, key string) error {
 	if done, err := a.tx.HasLedgerKey(ctx, key); err != nil || done {
 		return err
 	}
-	p.CreditsRefunded = refundShare(p)
-	if err := a.tx.SavePayment(ctx, p); err != nil {
-		return err
-	}
-	return a.grant(ctx, &Grant{
-		Key: key, Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits - p.CreditsRefunded,
+	err := a.grant(ctx, &Grant{
+		Key: key, Kind: GrantAdd, Bucket: BucketPurchased, Amount: p.Credits,
 		WorkspaceID: p.WorkspaceID, CustomerID: p.CustomerID,
 		Reason: fmt.Sprintf("purchased %d credits", p.Credits),
 	})
+	if err != nil {
+		return err
+	}
+	return a.takeBackRefund(ctx, p)
 }
 
 // refundShare is the part of a purchase's credits its refunds pay back,

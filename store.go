@@ -58,6 +58,7 @@ type Tx interface {
 	AttachUnlinked(ctx context.Context, workspaceID, customerID string) error
 
 	Balance(ctx context.Context, workspaceID string) (Balance, error)
+	SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error
 	HasLedgerKey(ctx context.Context, key string) (bool, error)
 	// AppendLedger adds an entry and updates the cached balance in step.
 	AppendLedger(ctx context.Context, e *LedgerEntry) error

@@ -28,7 +28,11 @@ type Subscription struct {
 	CurrentPeriodEnd   time.Time
 	CancelAtPeriodEnd  bool
 	CanceledAt         time.Time
+	EndedAt            time.Time
 	TrialEnd           time.Time
+	// StartDate is when the first period began; it orders the first
+	// period's grant against later ones.
+	StartDate time.Time
 	// FirstPeriodPaid is set by a paid checkout or the paid first invoice; the
 	// first period's credits are granted once it is set and the plan is known.
 	FirstPeriodPaid bool
@@ -68,6 +72,9 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		next := *s
 		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 		next.FirstPeriodPaid = cur.FirstPeriodPaid
+		if next.StartDate.IsZero() || (!cur.StartDate.IsZero() && cur.StartDate.Before(next.StartDate)) {
+			next.StartDate = cur.StartDate
+		}
 		next.PriceID, next.PlanID = a.pickPlan(s.ItemPriceIDs)
 		next.LastEventAt = a.e.Created
 		if !statusCanChange(cur.Status, s.Status) {
@@ -84,13 +91,24 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		a.logStatus(cur)
 	}
 	if a.e.Type == "customer.subscription.deleted" {
-		err := a.grant(ctx, &Grant{Key: cancelKey(s.ID), Kind: GrantExpire, WorkspaceID: cur.WorkspaceID,
-			CustomerID: cur.CustomerID, SubscriptionID: s.ID, Reason: "subscription canceled: credits expired"})
+		err := a.grant(ctx, &Grant{Key: "sub:" + s.ID + ":ended", Kind: GrantEnd, WorkspaceID: cur.WorkspaceID,
+			CustomerID: cur.CustomerID, SubscriptionID: s.ID, PeriodStart: endedAt(s, a.e.Created),
+			Reason: "subscription " + s.ID + " ended"})
 		if err != nil {
 			return "", err
 		}
 	}
 	return outcome(stale), a.grantFirstPeriod(ctx, cur)
+}
+
+// endedAt is when a deleted subscription's credits end.
+func endedAt(s *Subscription, eventAt time.Time) time.Time {
+	for _, t := range []time.Time{s.EndedAt, s.CanceledAt} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return eventAt
 }
 
 // subscriptionOrStub returns the stored subscription, or a new one that
@@ -162,7 +180,8 @@ func (a *applier) grantFirstPeriod(ctx context.Context, s *Subscription) error {
 		return nil
 	}
 	return a.grant(ctx, &Grant{
-		Key: firstPeriodKey(s.ID), Kind: GrantReset, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+		Key: firstPeriodKey(s.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+		PeriodStart: s.StartDate,
 		WorkspaceID: s.WorkspaceID, CustomerID: s.CustomerID, SubscriptionID: s.ID,
 		Reason: fmt.Sprintf("plan %s: first period", plan.ID),
 	})

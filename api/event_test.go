@@ -113,7 +113,8 @@ func TestRenewalResetsSubscriptionCredits(t *testing.T) {
 			sum += e.Amount
 			keys[e.IdempotencyKey] = true
 		}
-		if sum != 1500 || !keys["invoice:in_RenewalFeb"] || !keys["invoice:in_RenewalFeb:expire"] {
+		firstPeriod := "sub:" + trigger.ID("sub_TestSub1", ws) + ":first_period"
+		if sum != 1500 || !keys["invoice:in_RenewalFeb"] || !keys[firstPeriod+":expire"] {
 			t.Errorf("ledger sum %d, keys %v", sum, keys)
 		}
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/acme/billing"
 )
@@ -21,9 +22,17 @@ func (db *DB) Ledger(ctx context.Context, workspaceID string) ([]billing.LedgerE
 
 func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
 	var b billing.Balance
-	err := t.tx.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased FROM workspaces WHERE id = $1`,
-		workspaceID).Scan(&b.Subscription, &b.Purchased)
+	var lotStart int64
+	err := t.tx.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased, sub_lot_key, sub_lot_start
+		FROM workspaces WHERE id = $1`, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
+	b.LotStart = billing.Unix(lotStart)
 	return b, notFound(err, "workspace", workspaceID)
+}
+
+func (t *tx) SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`,
+		workspaceID, key, sec(start))
+	return err
 }
 
 func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {

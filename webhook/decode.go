@@ -134,7 +134,8 @@ func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	}
 	sub := &billing.Subscription{
 		ID: s.ID, CustomerID: customerID(s.Customer), Status: string(s.Status),
-		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CanceledAt: billing.Unix(s.CanceledAt), TrialEnd: billing.Unix(s.TrialEnd),
+		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CanceledAt: billing.Unix(s.CanceledAt), EndedAt: billing.Unix(s.EndedAt),
+		TrialEnd: billing.Unix(s.TrialEnd), StartDate: billing.Unix(s.StartDate),
 		CurrentPeriodStart: billing.Unix(old.CurrentPeriodStart), CurrentPeriodEnd: billing.Unix(old.CurrentPeriodEnd),
 		Metadata: s.Metadata,
 	}

@@ -11,6 +11,9 @@ CREATE TABLE workspaces (
     -- credit_ledger); always equal to the ledger's sums per bucket.
     credits_subscription INTEGER NOT NULL DEFAULT 0,
     credits_purchased    INTEGER NOT NULL DEFAULT 0,
+    -- The grant the subscription credits come from, and its period's start.
+    sub_lot_key          TEXT NOT NULL DEFAULT '',
+    sub_lot_start        INTEGER NOT NULL DEFAULT 0,
     created_at           INTEGER NOT NULL
 );
 
@@ -35,7 +38,9 @@ CREATE TABLE subscriptions (
     current_period_end   INTEGER NOT NULL DEFAULT 0,
     cancel_at_period_end INTEGER NOT NULL DEFAULT 0,
     canceled_at          INTEGER NOT NULL DEFAULT 0,
+    ended_at             INTEGER NOT NULL DEFAULT 0,
     trial_end            INTEGER NOT NULL DEFAULT 0,
+    start_date           INTEGER NOT NULL DEFAULT 0,
     first_period_paid    INTEGER NOT NULL DEFAULT 0,
     last_event_at        INTEGER NOT NULL DEFAULT 0
 );
