@@ -13,6 +13,7 @@ const (
 	ENOTFOUND     = "not_found"
 	EUNAUTHORIZED = "unauthorized"
 	ETOOLARGE     = "too_large"
+	EUNAVAILABLE  = "unavailable"
 )
 
 // Error is the domain's error: a code the adapters can act on and a message

@@ -83,6 +83,9 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 		if err := s.Decoder.Decode(e); err != nil {
 			return err
 		}
+		if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
+			return err
+		}
 		a := &applier{Service: s, tx: tx, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
 		if status, err = a.apply(ctx); err != nil {
 			return err
@@ -111,6 +114,26 @@ func (s *Service) Replay(ctx context.Context, id string) (EventStatus, error) {
 		return "", err
 	}
 	return s.Process(ctx, e, true)
+}
+
+// lockKeys are the Stripe objects an event may change: the object itself
+// and the customer, subscription and payment it belongs to.
+func lockKeys(obj any) []string {
+	switch o := obj.(type) {
+	case *CheckoutSession:
+		return []string{o.CustomerID, o.SubscriptionID, o.PaymentIntentID}
+	case *Subscription:
+		return []string{o.ID, o.CustomerID}
+	case *Invoice:
+		return []string{o.ID, o.CustomerID, o.SubscriptionID}
+	case *Payment:
+		return []string{o.ID, o.CustomerID}
+	case *Charge:
+		return []string{o.PaymentIntentID, o.CustomerID}
+	case *Customer:
+		return []string{o.ID}
+	}
+	return nil
 }
 
 // applier applies one event inside its transaction.

@@ -36,6 +36,10 @@ type Tx interface {
 	// returns the stored status and counts a new attempt.
 	BeginEvent(ctx context.Context, e *Event) (prev EventStatus, existed bool, err error)
 	FinishEvent(ctx context.Context, id string, status EventStatus, at time.Time) error
+	// Lock serialises, until the transaction ends, the transactions that
+	// lock any of the same keys (Stripe object ids), so that concurrent
+	// events about one customer apply one after the other on any database.
+	Lock(ctx context.Context, keys ...string) error
 
 	Workspace(ctx context.Context, id string) (*Workspace, error)
 	// EnsureWorkspace creates a workspace with only its id when it is missing:

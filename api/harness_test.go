@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
 	"github.com/acme/billing/store"
+	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 	"github.com/acme/billing/webhook"
 )
@@ -44,7 +44,6 @@ type harness struct {
 	t    *testing.T
 	srv  *httptest.Server
 	db   *store.DB
-	path string
 	logs *syncBuffer
 }
 
@@ -68,17 +67,9 @@ func (b *syncBuffer) String() string {
 func setup(t *testing.T) *harness {
 	t.Helper()
 	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "billing.db")
-	db, err := store.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	if err := db.Migrate(ctx, logger); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, logger)
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}
 	srv := httptest.NewServer((&api.Server{
 		Service:  svc,
@@ -86,11 +77,10 @@ func setup(t *testing.T) *harness {
 		APIKey:   testAPIKey,
 		Logger:   logger,
 	}).Handler())
-	h := &harness{t: t, srv: srv, db: db, path: path, logs: logs}
+	h := &harness{t: t, srv: srv, db: db, logs: logs}
 	t.Cleanup(func() {
 		srv.Close()
 		h.checkBalances()
-		db.Close()
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())
 		}
@@ -256,17 +246,9 @@ func (h *harness) event(id string) (eventView, int) {
 	return e, code
 }
 
-// sqlDB opens the same SQLite file on a separate connection, for assertions
-// and for breaking the database on purpose.
-func (h *harness) sqlDB() *sql.DB {
-	h.t.Helper()
-	db, err := sql.Open("sqlite", "file:"+h.path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { db.Close() })
-	return db
-}
+// sqlDB is the service's own database, for assertions and for breaking it
+// on purpose.
+func (h *harness) sqlDB() *sql.DB { return h.db.SQL() }
 
 // count returns the number of rows of a table.
 func (h *harness) count(table string) int {

@@ -217,8 +217,17 @@ func TestFailureMidApplyLeavesNothingAndRetries(t *testing.T) {
 	db := h.sqlDB()
 	// A real database error after the subscription row is written and before
 	// the credits are: the grant's insert fails.
-	if _, err := db.Exec(`CREATE TRIGGER boom BEFORE INSERT ON credit_ledger BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
-		t.Fatal(err)
+	boom := []string{`CREATE TRIGGER boom BEFORE INSERT ON credit_ledger BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`}
+	if h.db.Postgres() {
+		boom = []string{
+			`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END; $$`,
+			`CREATE TRIGGER boom BEFORE INSERT ON credit_ledger FOR EACH ROW EXECUTE FUNCTION boom()`,
+		}
+	}
+	for _, stmt := range boom {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := h.build(trigger.Options{Type: "invoice.paid", Workspace: ws})
 	r := h.send(p)
@@ -238,7 +247,11 @@ func TestFailureMidApplyLeavesNothingAndRetries(t *testing.T) {
 		t.Error("no error log line")
 	}
 
-	if _, err := db.Exec(`DROP TRIGGER boom`); err != nil {
+	drop := `DROP TRIGGER boom`
+	if h.db.Postgres() {
+		drop = `DROP TRIGGER boom ON credit_ledger`
+	}
+	if _, err := db.Exec(drop); err != nil {
 		t.Fatal(err)
 	}
 	if r := h.send(p); r.Code != 200 || r.Status != "processed" {

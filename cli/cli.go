@@ -150,7 +150,8 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns,
+		MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime, Timeout: cfg.DBTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/cli"
+	"github.com/acme/billing/store/storetest"
 )
 
 type lockedBuffer struct {
@@ -43,9 +45,8 @@ type service struct {
 
 func startService(t *testing.T) *service {
 	t.Helper()
-	dir := t.TempDir()
 	s := &service{t: t, out: &lockedBuffer{}, env: map[string]string{
-		"DATABASE_URL":  "sqlite:" + filepath.Join(dir, "billing.db"),
+		"DATABASE_URL":  storetest.URL(t),
 		"BILLING_PLANS": filepath.Join("..", "plans.json"),
 		"BILLING_ADDR":  "127.0.0.1:0",
 	}}
@@ -68,6 +69,10 @@ func startService(t *testing.T) *service {
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("serve exited %d", code)
+		}
+		db := storetest.OpenURL(t, s.env["DATABASE_URL"], slog.New(slog.DiscardHandler))
+		if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
+			t.Errorf("cached balance differs from the ledger for %v (%v)", bad, err)
 		}
 	})
 	return s

@@ -97,7 +97,7 @@ func run(ctx context.Context, ln net.Listener, h http.Handler) error {
 func migrate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "migrate")
 	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
-		fmt.Fprintf(env.Stdout, "Database %s is up to date.\n", a.db.Path())
+		fmt.Fprintf(env.Stdout, "Database %s is up to date.\n", a.db.Name())
 		return nil
 	})
 }

@@ -29,6 +29,11 @@ type Config struct {
 	Plans          *billing.Plans
 	Tolerance      time.Duration
 	Mode           billing.Mode
+	// PostgreSQL pool: 0 takes the store's defaults.
+	DBMaxOpenConns    int
+	DBMaxIdleConns    int
+	DBConnMaxLifetime time.Duration
+	DBTimeout         time.Duration
 }
 
 // Defaults.
@@ -85,6 +90,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 		}
 		c.Tolerance = d
 	}
+	if err := c.loadPool(get); err != nil {
+		return nil, err
+	}
 	if err := c.validateKeys(); err != nil {
 		return nil, err
 	}
@@ -104,6 +112,34 @@ func parseSeconds(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("bad duration")
 	}
 	return d, nil
+}
+
+func (c *Config) loadPool(get func(string) string) error {
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns}, {"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns}} {
+		if s := get(v.key); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 1000 {
+				return fmt.Errorf("%s %q: want a whole number from 1 to 1000", v.key, s)
+			}
+			*v.dst = n
+		}
+	}
+	for _, v := range []struct {
+		key string
+		dst *time.Duration
+	}{{"DATABASE_CONN_MAX_LIFETIME", &c.DBConnMaxLifetime}, {"DATABASE_TIMEOUT", &c.DBTimeout}} {
+		if s := get(v.key); s != "" {
+			d, err := parseSeconds(s)
+			if err != nil {
+				return fmt.Errorf("%s %q: want a duration such as 5s or 30m", v.key, s)
+			}
+			*v.dst = d
+		}
+	}
+	return nil
 }
 
 func (c *Config) validateKeys() error {

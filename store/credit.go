@@ -24,7 +24,7 @@ func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, 
 	var b billing.Balance
 	var lotStart int64
 	err := t.tx.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased, sub_lot_key, sub_lot_start
-		FROM workspaces WHERE id = $1`, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
+		FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
 	b.LotStart = billing.Unix(lotStart)
 	return b, notFound(err, "workspace", workspaceID)
 }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/acme/billing"
@@ -45,39 +43,45 @@ func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Even
 func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string, at time.Time) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
-		if err := t.insertEvent(ctx, e, billing.StatusFailed, cause); err != nil {
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+				status, attempts, last_error, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) ON CONFLICT (id) DO NOTHING`,
+			e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, billing.StatusFailed, cause, sec(at))
+		if err != nil {
 			return err
 		}
-		_, err := t.tx.ExecContext(ctx, `UPDATE events SET status = $2, attempts = attempts + 1, last_error = $3
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		_, err = t.tx.ExecContext(ctx, `UPDATE events SET status = $2, attempts = attempts + 1, last_error = $3
 			WHERE id = $1 AND status NOT IN ('processed', 'ignored', 'stale')`, e.ID, billing.StatusFailed, cause)
 		return err
 	})
 }
 
-// insertEvent stores e with no attempt counted yet, unless its id is stored.
-func (t *tx) insertEvent(ctx context.Context, e *billing.Event, status billing.EventStatus, lastError string) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
-			status, attempts, last_error, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, status, lastError, sec(e.ReceivedAt))
-	return err
-}
-
 func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventStatus, bool, error) {
-	var prev billing.EventStatus
-	err := t.tx.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`, e.ID).Scan(&prev)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if err := t.insertEvent(ctx, e, "received", ""); err != nil {
-			return "", false, err
-		}
-	case err != nil:
+	// The insert comes first: on PostgreSQL, when a concurrent delivery of
+	// the same event has inserted it, the insert waits for that transaction
+	// and the locking read below then sees its outcome.
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+			status, attempts, last_error, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', 1, '', $8) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt))
+	if err != nil {
 		return "", false, err
-	case prev.Done():
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return "", false, nil
+	}
+	var prev billing.EventStatus
+	if err := t.tx.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`+t.db.forUpdate, e.ID).Scan(&prev); err != nil {
+		return "", false, err
+	}
+	if prev.Done() {
 		return prev, true, nil
 	}
 	_, err = t.tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1 WHERE id = $1`, e.ID)
-	return prev, prev != "", err
+	return prev, true, err
 }
 
 func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {

@@ -4,18 +4,24 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/acme/billing"
@@ -26,24 +32,50 @@ var migrations embed.FS
 
 // DB is the billing database.
 type DB struct {
-	// write has a single connection: SQLite allows one writer at a time, and
-	// queueing writers in Go is cheaper and fairer than SQLITE_BUSY retries.
+	// write runs transactions. On SQLite it has a single connection: SQLite
+	// allows one writer at a time, and queueing writers in Go is cheaper and
+	// fairer than SQLITE_BUSY retries.
 	write *sql.DB
-	// read serves the read API from other connections; WAL lets them read
-	// while a write transaction is open.
+	// read serves the read API. On SQLite it is a separate pool that WAL lets
+	// read while a write transaction is open; on PostgreSQL it is write.
 	read    *sql.DB
 	dialect goose.Dialect
-	path    string
+	name    string // the file, or the PostgreSQL URL without its password
+	// forUpdate locks the rows a read in a transaction will change; SQLite
+	// needs none, its writer holds the whole database.
+	forUpdate string
 }
 
 var _ billing.Store = (*DB)(nil)
 
+// Options tune the PostgreSQL connection pool; zero fields take defaults.
+type Options struct {
+	MaxOpenConns    int           // default 10
+	MaxIdleConns    int           // default 5
+	ConnMaxLifetime time.Duration // default 30m
+	// Timeout bounds connecting; default 5s.
+	Timeout time.Duration
+}
+
 // DefaultURL is the embedded database: a file in the working directory.
 const DefaultURL = "sqlite:billing.db"
 
-// Open opens the database DATABASE_URL names: "sqlite:PATH" (or
-// "sqlite://PATH", "file:PATH", a bare path). It does not migrate; see Migrate.
-func Open(ctx context.Context, databaseURL string) (*DB, error) {
+// Open opens the database DATABASE_URL names: "postgres://…" (or
+// "postgresql://…") for PostgreSQL; "sqlite:PATH" (also "sqlite://PATH",
+// "file:PATH", a bare path) for SQLite. It does not migrate; see Migrate.
+func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
+	if IsPostgres(databaseURL) {
+		return openPostgres(ctx, databaseURL, opt)
+	}
+	return openSQLite(ctx, databaseURL)
+}
+
+// IsPostgres reports whether a DATABASE_URL names PostgreSQL.
+func IsPostgres(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	path, err := sqlitePath(databaseURL)
 	if err != nil {
 		return nil, err
@@ -68,17 +100,32 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
-	return &DB{write: write, read: read, dialect: goose.DialectSQLite3, path: path}, nil
+	return &DB{write: write, read: read, dialect: goose.DialectSQLite3, name: path}, nil
+}
+
+func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = cmp.Or(opt.Timeout, 5*time.Second)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(cmp.Or(opt.MaxOpenConns, 10))
+	db.SetMaxIdleConns(cmp.Or(opt.MaxIdleConns, 5))
+	db.SetConnMaxLifetime(cmp.Or(opt.ConnMaxLifetime, 30*time.Minute))
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	name := fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return &DB{write: db, read: db, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE"}, nil
 }
 
 func sqlitePath(databaseURL string) (string, error) {
-	u := databaseURL
-	switch {
-	case u == "":
-		u = DefaultURL
-	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
-		return "", fmt.Errorf("DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite:PATH")
-	}
+	u := cmp.Or(databaseURL, DefaultURL)
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(u, prefix) {
 			u = strings.TrimPrefix(u, prefix)
@@ -92,22 +139,41 @@ func sqlitePath(databaseURL string) (string, error) {
 		u = p
 	}
 	if u == "" || strings.Contains(u, "://") {
-		return "", fmt.Errorf("DATABASE_URL %q: want sqlite:PATH", databaseURL)
+		return "", fmt.Errorf("DATABASE_URL %q: want sqlite:PATH or postgres://…", databaseURL)
 	}
 	return u, nil
 }
 
-// Path is the SQLite file's path.
-func (db *DB) Path() string { return db.path }
+// Name says which database this is, without secrets.
+func (db *DB) Name() string { return db.name }
 
-// Migrate applies the embedded migrations that are not applied yet, each in
-// a transaction.
+// Migrate applies the embedded migrations of this database that are not
+// applied yet, each in a transaction. On PostgreSQL an advisory lock makes
+// instances that start together migrate one after the other.
 func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	dir := "migrations/sqlite"
+	var opts []goose.ProviderOption
+	if db.dialect == goose.DialectPostgres {
+		dir = "migrations/postgres"
+		// One lock per database and schema: instances sharing a schema
+		// migrate one at a time, other schemas need not wait.
+		var where string
+		if err := db.write.QueryRowContext(ctx, `SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte("billing migrations " + where))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(db.dialect, db.write, sub)
+	p, err := goose.NewProvider(db.dialect, db.write, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -124,16 +190,45 @@ func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
 
-// Close closes both pools.
-func (db *DB) Close() error { return errors.Join(db.read.Close(), db.write.Close()) }
+// Close closes the pools.
+func (db *DB) Close() error {
+	if db.read == db.write {
+		return db.write.Close()
+	}
+	return errors.Join(db.read.Close(), db.write.Close())
+}
 
-// InTx implements billing.Store.
+// maxAttempts bounds how often a transaction that lost a serialization or
+// deadlock race is run again before its error is returned.
+const maxAttempts = 5
+
+// InTx implements billing.Store. A transaction PostgreSQL aborted for a
+// serialization failure or a deadlock is run again, up to maxAttempts in
+// all; fn must therefore be safe to run more than once. An error that means
+// the database cannot be reached is returned as billing.EUNAVAILABLE.
 func (db *DB) InTx(ctx context.Context, fn func(billing.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.inTx(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || attempt == maxAttempts {
+			return classify(err)
+		}
+		select {
+		case <-ctx.Done():
+			return classify(err)
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(billing.Tx) error) error {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&tx{tx: sqlTx}); err != nil {
+	if err := fn(&tx{tx: sqlTx, db: db}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -163,7 +258,10 @@ func (db *DB) InitSetting(ctx context.Context, key, value string) (string, error
 }
 
 // tx implements billing.Tx on one SQL transaction.
-type tx struct{ tx *sql.Tx }
+type tx struct {
+	tx *sql.Tx
+	db *DB
+}
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -212,3 +310,29 @@ func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, erro
 	}
 	return out, rows.Err()
 }
+
+// Lock implements billing.Tx with PostgreSQL transaction-level advisory
+// locks, taken in sorted order so that two transactions cannot deadlock on
+// them. SQLite needs none: its single writer already serialises everything.
+func (t *tx) Lock(ctx context.Context, keys ...string) error {
+	if t.db.dialect != goose.DialectPostgres {
+		return nil
+	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
+			return fmt.Errorf("lock %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// SQL is the pool transactions run on, for operations and tests that need
+// plain SQL.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// Postgres reports whether this is a PostgreSQL database.
+func (db *DB) Postgres() bool { return db.dialect == goose.DialectPostgres }
