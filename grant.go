@@ -47,9 +47,9 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 			if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
 				return err
 			}
-			return entry(-g.Amount, BucketSubscription, "expired: a later period began", g.Key+":expire")
+			return entry(-g.Amount, BucketSubscription, lotExpired, g.Key+":expire")
 		}
-		if err := a.expireLot(ctx, g, bal, entry); err != nil {
+		if err := a.expireLot(bal, entry); err != nil {
 			return err
 		}
 		if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
@@ -60,7 +60,7 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 		if g.PeriodStart.Before(bal.LotStart) {
 			return nil // a newer period began after this end
 		}
-		if err := a.expireLot(ctx, g, bal, entry); err != nil {
+		if err := a.expireLot(bal, entry); err != nil {
 			return err
 		}
 		return a.tx.SetSubscriptionLot(ctx, g.WorkspaceID, "", g.PeriodStart)
@@ -74,13 +74,17 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 	}
 }
 
+// lotExpired is the reason of every lot expiry, the same whichever event
+// ends the lot, so that the ledger does not depend on delivery order.
+const lotExpired = "subscription credits expired at the end of their period"
+
 // expireLot expires what remains of the current period's credits, keyed by
 // the grant that gave them, so it happens once whichever event ends them.
-func (a *applier) expireLot(ctx context.Context, g *Grant, bal Balance, entry func(int64, Bucket, string, string) error) error {
+func (a *applier) expireLot(bal Balance, entry func(int64, Bucket, string, string) error) error {
 	if bal.Lot == "" {
 		return nil
 	}
-	return entry(-max(bal.Subscription, 0), BucketSubscription, "expired: "+g.Reason, bal.Lot+":expire")
+	return entry(-max(bal.Subscription, 0), BucketSubscription, lotExpired, bal.Lot+":expire")
 }
 
 func (b Balance) of(bucket Bucket) int64 {

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,8 @@ type Server struct {
 	// APIKey is the bearer token of the app's API.
 	APIKey string
 	Logger *slog.Logger
+	// Ready reports whether the database answers, for GET /readyz.
+	Ready func(ctx context.Context) error
 }
 
 // MaxWebhookBody is the largest webhook body read; Stripe's events are far smaller.
@@ -39,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.readyHandler)
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.getWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.listInvoicesHandler))
@@ -72,6 +76,7 @@ var errorStatus = map[string]int{
 	billing.ECONFLICT:     http.StatusConflict,
 	billing.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	billing.EINTERNAL:     http.StatusInternalServerError,
+	billing.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	EMETHOD:               http.StatusMethodNotAllowed,
 }
 
@@ -86,10 +91,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if code == billing.EINTERNAL {
+	switch code {
+	case billing.EINTERNAL:
 		s.Logger.Error("Internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+	case billing.EUNAVAILABLE:
+		s.Logger.Warn("Database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": billing.ErrorMessage(err)}})
+}
+
+// readyHandler answers 200 while the database answers within two seconds,
+// else 503, so a load balancer sends no traffic to an instance that would
+// only answer 503.
+func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		s.Logger.Warn("Not ready: database unavailable", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -68,14 +68,20 @@ func setup(t *testing.T) *harness {
 	t.Helper()
 	t.Parallel()
 	logs := &syncBuffer{}
+	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs)
+}
+
+// serve starts the real handler on db, logging to logs.
+func serve(t *testing.T, db *store.DB, logs *syncBuffer) *harness {
+	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	db := storetest.Open(t, logger)
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}
 	srv := httptest.NewServer((&api.Server{
 		Service:  svc,
 		Verifier: &webhook.Verifier{Secrets: []string{"whsec_old_rotated_out", testSecret}, Tolerance: 300 * time.Second, Mode: billing.ModeTest},
 		APIKey:   testAPIKey,
 		Logger:   logger,
+		Ready:    db.Ping,
 	}).Handler())
 	h := &harness{t: t, srv: srv, db: db, logs: logs}
 	t.Cleanup(func() {

@@ -42,6 +42,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
 		APIKey:   key,
 		Logger:   a.logger,
+		Ready:    a.db.Ping,
 	}
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
