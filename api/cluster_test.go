@@ -233,3 +233,12 @@ func TestClusterTwoInstancesOnePostgres(t *testing.T) {
 		t.Errorf("errors logged")
 	}
 }
+
+// eventID reads an event payload's id.
+func eventID(payload []byte) string {
+	var e struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(payload, &e)
+	return e.ID
+}

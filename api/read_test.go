@@ -78,6 +78,15 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
+func TestHealthAndReadiness(t *testing.T) {
+	h := setup(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code := h.getStatus(p); code != http.StatusOK {
+			t.Errorf("GET %s: %d", p, code)
+		}
+	}
+}
+
 func TestReadEvent(t *testing.T) {
 	h := setup(t)
 	r := h.deliver(trigger.Options{Type: "invoice.finalized"}, billing.StatusProcessed)

@@ -72,6 +72,8 @@ func TestInvalid(t *testing.T) {
 		{"live without api key", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_1"}, "BILLING_API_KEY is required in live mode"},
 		{"short api key", map[string]string{"BILLING_API_KEY": "short"}, "shorter than 16"},
 		{"tolerance", map[string]string{"STRIPE_WEBHOOK_TOLERANCE": "soon"}, "STRIPE_WEBHOOK_TOLERANCE"},
+		{"pool size", map[string]string{"DATABASE_MAX_OPEN_CONNS": "0"}, "DATABASE_MAX_OPEN_CONNS \"0\": want a whole number"},
+		{"pool lifetime", map[string]string{"DATABASE_CONN_MAX_LIFETIME": "forever"}, "DATABASE_CONN_MAX_LIFETIME"},
 		{"plans missing", map[string]string{"BILLING_PLANS": "/nonexistent/plans.json"}, "BILLING_PLANS"},
 	}
 	for _, tt := range tests {
@@ -88,6 +90,14 @@ func TestInvalid(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+func TestPoolSettings(t *testing.T) {
+	c, err := load(t, map[string]string{"DATABASE_MAX_OPEN_CONNS": "20", "DATABASE_MAX_IDLE_CONNS": "4",
+		"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_TIMEOUT": "3s"}, "")
+	if err != nil || c.DBMaxOpenConns != 20 || c.DBMaxIdleConns != 4 || c.DBConnMaxLifetime != 10*time.Minute || c.DBTimeout != 3*time.Second {
+		t.Errorf("pool = %+v, %v", c, err)
+	}
 }
 
 func TestLiveMode(t *testing.T) {
