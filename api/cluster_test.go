@@ -20,75 +20,16 @@ import (
 	"github.com/acme/billing/webhook"
 )
 
-// fullLifecycle is twenty events of one workspace over two months, in the
-// order Stripe created them: checkout, first invoice, a credits purchase, a
-// renewal that fails then succeeds, a partial refund, a declined payment,
-// and either a cancellation or a second renewal.
-func fullLifecycle(ws string, cancel bool) [][]byte {
-	day := 24 * time.Hour
-	in2 := map[string]any{"data.object.id": "in_Second_" + ws, "data.object.billing_reason": "subscription_cycle",
-		"data.object.number": "0002", "data.object.lines.data.0.period.start": 1769904000, "data.object.lines.data.0.period.end": 1772323200}
-	in3 := map[string]any{"data.object.id": "in_Third_" + ws, "data.object.billing_reason": "subscription_cycle",
-		"data.object.number": "0003", "data.object.lines.data.0.period.start": 1772323200, "data.object.lines.data.0.period.end": 1775001600}
-	with := func(m map[string]any, kv ...any) map[string]any {
-		out := merge(m)
-		for i := 0; i < len(kv); i += 2 {
-			out[kv[i].(string)] = kv[i+1]
-		}
-		return out
-	}
-	period := func(start, end int64, kv ...any) map[string]any {
-		return with(map[string]any{"data.object.items.data.0.current_period_start": start, "data.object.items.data.0.current_period_end": end}, kv...)
-	}
-	steps := []struct {
-		typ     string
-		variant string
-		d       time.Duration
-		set     map[string]any
-	}{
-		{"customer.created", "", 0, nil},
-		{"checkout.session.completed", "", time.Second, nil},
-		{"customer.subscription.created", "", 2 * time.Second, map[string]any{"data.object.status": "incomplete"}},
-		{"invoice.finalized", "", 3 * time.Second, nil},
-		{"invoice.payment_succeeded", "", 4 * time.Second, nil},
-		{"invoice.paid", "", 4 * time.Second, nil},
-		{"customer.subscription.updated", "", 5 * time.Second, nil},
-		{"checkout.session.completed", "payment", day, nil},
-		{"payment_intent.succeeded", "", day + time.Second, nil},
-		{"invoice.finalized", "", 31 * day, with(in2, "data.object.status", "open", "data.object.amount_paid", 0)},
-		{"invoice.payment_failed", "", 31*day + time.Second, with(in2, "data.object.lines.data.0.period.start", 1769904000)},
-		{"customer.subscription.updated", "", 31*day + 2*time.Second, period(1769904000, 1772323200, "data.object.status", "past_due")},
-		{"invoice.paid", "", 33 * day, in2},
-		{"invoice.payment_succeeded", "", 33 * day, in2},
-		{"customer.subscription.updated", "", 33*day + time.Second, period(1769904000, 1772323200)},
-		{"charge.refunded", "", 34 * day, nil},
-		{"payment_intent.payment_failed", "", 35 * day, map[string]any{"data.object.id": "pi_Declined_" + ws}},
-		{"customer.subscription.updated", "", 40 * day, period(1769904000, 1772323200, "data.object.cancel_at_period_end", cancel)},
-		{"customer.subscription.deleted", "", 59 * day, period(1769904000, 1772323200, "data.object.ended_at", t0.Add(59*day).Unix())},
-		{"customer.updated", "", 60 * day, map[string]any{"data.object.name": "Renamed " + ws}},
-	}
-	if !cancel {
-		steps[18] = steps[12]
-		steps[18].d, steps[18].set = 59*day, in3
-	}
-	var out [][]byte
-	for i, s := range steps {
-		p, err := trigger.Build(trigger.Options{Type: s.typ, Variant: s.variant, Workspace: ws, PriceID: proPrice,
-			Created: at(s.d), Set: s.set, EventID: fmt.Sprintf("evt_%s_%02d", ws, i)})
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
 // clusterEvents is the life cycles of n workspaces, in creation order.
 func clusterEvents(n int) (events [][]byte, workspaces []string) {
 	for i := 0; i < n; i++ {
 		ws := fmt.Sprintf("ws_%03d", i)
 		workspaces = append(workspaces, ws)
-		events = append(events, fullLifecycle(ws, i%2 == 0)...)
+		lc, err := trigger.Lifecycle(ws, proPrice, i%2 == 0)
+		if err != nil {
+			panic(err)
+		}
+		events = append(events, lc...)
 	}
 	return events, workspaces
 }
