@@ -15,6 +15,8 @@ type Service struct {
 	Logger  *slog.Logger
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+
+	batch *batcher
 }
 
 // HandledEventTypes are the Stripe event types that change billing state.
@@ -68,38 +70,62 @@ func (s *Service) logger() *slog.Logger {
 //
 // On error nothing of e's changes is kept, the event is recorded as failed
 // and the error is returned, so the caller can ask Stripe to retry.
+//
+// With batching started (StartBatching), concurrent calls share
+// transactions; each still returns only once its changes are committed.
 func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatus, error) {
 	e.ReceivedAt = s.now()
+	// Decoding needs no database: do it before taking the writer.
+	if err := s.Decoder.Decode(e); err != nil {
+		return s.fail(ctx, e, err)
+	}
+	if b := s.batch; b != nil {
+		return b.process(ctx, e, force)
+	}
+	return s.processAlone(ctx, e, force)
+}
+
+// processAlone applies e in a transaction of its own.
+func (s *Service) processAlone(ctx context.Context, e *Event, force bool) (EventStatus, error) {
 	var status EventStatus
-	err := s.Store.InTx(ctx, func(tx Tx) error {
-		prev, existed, err := tx.BeginEvent(ctx, e)
-		if err != nil {
-			return err
-		}
-		if existed && prev.Done() && !force {
-			status = StatusDuplicate
-			return nil
-		}
-		if err := s.Decoder.Decode(e); err != nil {
-			return err
-		}
-		if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
-			return err
-		}
-		a := &applier{Service: s, tx: tx, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
-		if status, err = a.apply(ctx); err != nil {
-			return err
-		}
-		return tx.FinishEvent(ctx, e.ID, status, s.now())
+	err := s.Store.InTx(ctx, func(tx Tx) (err error) {
+		status, err = s.applyIn(ctx, tx, e, force)
+		return err
 	})
 	if err != nil {
-		err = fmt.Errorf("apply event %s (%s): %w", e.ID, e.Type, err)
-		if ferr := s.Store.RecordFailure(context.WithoutCancel(ctx), e, err.Error(), s.now()); ferr != nil {
-			s.logger().Error("Could not record failed event", "event_id", e.ID, "error", ferr)
-		}
-		return StatusFailed, err
+		return s.fail(ctx, e, err)
 	}
 	return status, nil
+}
+
+// applyIn stores and applies a decoded event inside tx.
+func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (EventStatus, error) {
+	prev, existed, err := tx.BeginEvent(ctx, e)
+	if err != nil {
+		return "", err
+	}
+	if existed && prev.Done() && !force {
+		return StatusDuplicate, nil
+	}
+	if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
+		return "", err
+	}
+	a := &applier{Service: s, tx: tx, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
+	status, err := a.apply(ctx)
+	if err != nil {
+		return "", err
+	}
+	return status, tx.FinishEvent(ctx, e.ID, status, s.now())
+}
+
+// fail records e as failed, in a transaction of its own since e's was
+// rolled back, and returns the error to answer.
+func (s *Service) fail(ctx context.Context, e *Event, err error) (EventStatus, error) {
+	err = fmt.Errorf("apply event %s (%s): %w", e.ID, e.Type, err)
+	if ferr := s.Store.RecordFailure(context.WithoutCancel(ctx), e, err.Error(), s.now()); ferr != nil {
+		s.logger().Error("Could not record failed event", "event_id", e.ID, "error", ferr)
+	}
+	return StatusFailed, err
 }
 
 // Decoder fills Event.Object from Event.Payload (package webhook knows how).

@@ -76,6 +76,8 @@ func serve(t *testing.T, db *store.DB, logs *syncBuffer) *harness {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}
+	// The production path: concurrent events share group commits.
+	t.Cleanup(svc.StartBatching(db.Writers(), 64))
 	srv := httptest.NewServer((&api.Server{
 		Service:  svc,
 		Verifier: &webhook.Verifier{Secrets: []string{"whsec_old_rotated_out", testSecret}, Tolerance: 300 * time.Second, Mode: billing.ModeTest},

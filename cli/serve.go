@@ -48,6 +48,8 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Stopped after the server: requests in flight finish first.
+	defer a.svc.StartBatching(a.db.Writers(), maxBatch)()
 	a.logger.Info("Starting billing", "config", a.cfg, "listen", ln.Addr().String(), "plans", len(a.cfg.Plans.List()))
 	if devWebhook {
 		// Printed in full, as `stripe listen` prints its own: it exists only
@@ -63,6 +65,9 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	}
 	return run(ctx, ln, srv.Handler())
 }
+
+// maxBatch bounds the events one group commit takes.
+const maxBatch = 64
 
 // run serves until ctx ends or SIGINT/SIGTERM, then lets requests in flight
 // finish, so no webhook is cut off between its commit and its answer.

@@ -336,3 +336,49 @@ func (db *DB) SQL() *sql.DB { return db.write }
 
 // Postgres reports whether this is a PostgreSQL database.
 func (db *DB) Postgres() bool { return db.dialect == goose.DialectPostgres }
+
+// InBatch implements billing.Store.
+func (db *DB) InBatch(ctx context.Context, fns []func(billing.Tx) error) []error {
+	errs := make([]error, len(fns))
+	all := func(err error) []error {
+		for i := range errs {
+			errs[i] = classify(err)
+		}
+		return errs
+	}
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return all(fmt.Errorf("begin: %w", err))
+	}
+	t := &tx{tx: sqlTx, db: db}
+	for i, fn := range fns {
+		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT event`); err != nil {
+			_ = sqlTx.Rollback()
+			return all(err)
+		}
+		if errs[i] = fn(t); errs[i] != nil {
+			if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT event`); err != nil {
+				_ = sqlTx.Rollback()
+				return all(err)
+			}
+		}
+		if _, err := sqlTx.ExecContext(ctx, `RELEASE SAVEPOINT event`); err != nil {
+			_ = sqlTx.Rollback()
+			return all(err)
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return all(fmt.Errorf("commit: %w", err))
+	}
+	return errs
+}
+
+// Writers is how many transactions should write at once: one on SQLite,
+// which has a single writer anyway; a few on PostgreSQL, whose commits
+// overlap.
+func (db *DB) Writers() int {
+	if db.Postgres() {
+		return 4
+	}
+	return 1
+}

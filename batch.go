@@ -1,0 +1,102 @@
+package billing
+
+import (
+	"context"
+	"sync"
+)
+
+// Group commit. A durable commit costs an fsync (SQLite) or a WAL flush and
+// a round trip (PostgreSQL); when many events arrive at once, paying it once
+// per event caps throughput at the disk's flush rate. Writers therefore take
+// every event queued at that moment into one transaction, each event in a
+// savepoint of its own so that one failure fails no other, commit once, and
+// only then answer each waiting request.
+
+type request struct {
+	ctx    context.Context
+	e      *Event
+	force  bool
+	status EventStatus
+	err    error
+	done   chan struct{}
+}
+
+type batcher struct {
+	s        *Service
+	queue    chan *request
+	maxBatch int
+	wg       sync.WaitGroup
+}
+
+// StartBatching starts writers goroutines that apply queued events in
+// shared transactions of up to maxBatch events. stop waits for the queue to
+// drain; Process must not be called after it.
+func (s *Service) StartBatching(writers, maxBatch int) (stop func()) {
+	b := &batcher{s: s, queue: make(chan *request, 4*maxBatch), maxBatch: maxBatch}
+	for range max(writers, 1) {
+		b.wg.Add(1)
+		go b.write()
+	}
+	s.batch = b
+	return func() {
+		close(b.queue)
+		b.wg.Wait()
+	}
+}
+
+// process queues e and waits until its transaction committed or failed, or
+// ctx ends; an event whose caller gave up is still applied.
+func (b *batcher) process(ctx context.Context, e *Event, force bool) (EventStatus, error) {
+	r := &request{ctx: context.WithoutCancel(ctx), e: e, force: force, done: make(chan struct{})}
+	select {
+	case b.queue <- r:
+	case <-ctx.Done():
+		return "", Errorf(EUNAVAILABLE, "timed out waiting for the database: %v", ctx.Err())
+	}
+	select {
+	case <-r.done:
+		return r.status, r.err
+	case <-ctx.Done():
+		return "", Errorf(EUNAVAILABLE, "timed out waiting for the database: %v", ctx.Err())
+	}
+}
+
+func (b *batcher) write() {
+	defer b.wg.Done()
+	for r := range b.queue {
+		batch := []*request{r}
+	fill:
+		for len(batch) < b.maxBatch {
+			select {
+			case r, ok := <-b.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		b.run(batch)
+	}
+}
+
+// run applies a batch in one transaction. An event that fails in it, or a
+// batch whose commit fails, is applied again alone, with the store's own
+// retries, before it is answered as failed.
+func (b *batcher) run(batch []*request) {
+	fns := make([]func(Tx) error, len(batch))
+	for i, r := range batch {
+		fns[i] = func(tx Tx) (err error) {
+			r.status, r.err = b.s.applyIn(r.ctx, tx, r.e, r.force)
+			return r.err
+		}
+	}
+	errs := b.s.Store.InBatch(context.Background(), fns)
+	for i, r := range batch {
+		if errs[i] != nil {
+			r.status, r.err = b.s.processAlone(r.ctx, r.e, r.force)
+		}
+		close(r.done)
+	}
+}
