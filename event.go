@@ -29,6 +29,8 @@ type Event struct {
 	Created    time.Time
 	Account    string
 	Payload    []byte
+	// ObjectJSON is data.object within Payload, when the verifier found it.
+	ObjectJSON []byte
 
 	// Object is the decoded data.object: *CheckoutSession, *Subscription,
 	// *Invoice, *Payment, *Charge or *Customer; nil for a type we ignore.

@@ -55,6 +55,19 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// NewHTTPServer returns the HTTP server for h, with the limits a public
+// endpoint needs: slow or endless requests are cut off, headers are bounded.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // auth requires the API key as a bearer token.
 func (s *Server) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

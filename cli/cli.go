@@ -47,6 +47,8 @@ func commands() []command {
 		{"events replay", "ID", "Apply a stored event again (idempotent).", eventsReplay},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
+		{"bench", "[--concurrency 1,16,64] [--workspaces N] [--database URL] [--url URL --secret S --api-key K]",
+			"Measure webhook throughput and latency against the verify-only ceiling.", benchCmd},
 	}
 }
 

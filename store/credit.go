@@ -23,21 +23,21 @@ func (db *DB) Ledger(ctx context.Context, workspaceID string) ([]billing.LedgerE
 func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
 	var b billing.Balance
 	var lotStart int64
-	err := t.tx.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased, sub_lot_key, sub_lot_start
+	err := t.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased, sub_lot_key, sub_lot_start
 		FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
 	b.LotStart = billing.Unix(lotStart)
 	return b, notFound(err, "workspace", workspaceID)
 }
 
 func (t *tx) SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`,
+	_, err := t.exec(ctx, `UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`,
 		workspaceID, key, sec(start))
 	return err
 }
 
 func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
+	err := t.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
 	return n > 0, err
 }
 
@@ -49,7 +49,7 @@ func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) error {
 	if column == "" {
 		return fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
 	}
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
+	res, err := t.exec(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING`,
 		e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt))
 	if err != nil {
@@ -58,12 +58,12 @@ func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil
 	}
-	_, err = t.tx.ExecContext(ctx, `UPDATE workspaces SET `+column+` = `+column+` + $2 WHERE id = $1`, e.WorkspaceID, e.Amount)
+	_, err = t.exec(ctx, `UPDATE workspaces SET `+column+` = `+column+` + $2 WHERE id = $1`, e.WorkspaceID, e.Amount)
 	return err
 }
 
 func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
+	_, err := t.exec(ctx, `INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
 			reason, event_id, seq, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_grants), $9)
 		ON CONFLICT (key) DO NOTHING`,
@@ -72,7 +72,7 @@ func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {
 }
 
 func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billing.Grant, error) {
-	grants, err := queryAll(ctx, t.tx, func(s scanner) (billing.Grant, error) {
+	grants, err := queryAll(ctx, t, func(s scanner) (billing.Grant, error) {
 		var g billing.Grant
 		var created int64
 		err := s.Scan(&g.Key, &g.CustomerID, &g.SubscriptionID, &g.Kind, &g.Bucket, &g.Amount, &g.Reason, &g.EventID, &created)
@@ -83,12 +83,12 @@ func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billin
 	if err != nil || len(grants) == 0 {
 		return nil, err
 	}
-	_, err = t.tx.ExecContext(ctx, `DELETE FROM pending_grants WHERE customer_id = $1`, customerID)
+	_, err = t.exec(ctx, `DELETE FROM pending_grants WHERE customer_id = $1`, customerID)
 	return grants, err
 }
 
 func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, created_at)
+	_, err := t.exec(ctx, `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
 		n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, sec(n.CreatedAt))
 	return err

@@ -43,7 +43,7 @@ func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Even
 func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string, at time.Time) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
-		res, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+		res, err := t.exec(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
 				status, attempts, last_error, received_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) ON CONFLICT (id) DO NOTHING`,
 			e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, billing.StatusFailed, cause, sec(at))
@@ -53,7 +53,7 @@ func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string,
 		if n, _ := res.RowsAffected(); n == 1 {
 			return nil
 		}
-		_, err = t.tx.ExecContext(ctx, `UPDATE events SET status = $2, attempts = attempts + 1, last_error = $3
+		_, err = t.exec(ctx, `UPDATE events SET status = $2, attempts = attempts + 1, last_error = $3
 			WHERE id = $1 AND status NOT IN ('processed', 'ignored', 'stale')`, e.ID, billing.StatusFailed, cause)
 		return err
 	})
@@ -63,7 +63,7 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventSta
 	// The insert comes first: on PostgreSQL, when a concurrent delivery of
 	// the same event has inserted it, the insert waits for that transaction
 	// and the locking read below then sees its outcome.
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+	res, err := t.exec(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
 			status, attempts, last_error, received_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', 1, '', $8) ON CONFLICT (id) DO NOTHING`,
 		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt))
@@ -74,18 +74,18 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventSta
 		return "", false, nil
 	}
 	var prev billing.EventStatus
-	if err := t.tx.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`+t.db.forUpdate, e.ID).Scan(&prev); err != nil {
+	if err := t.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`+t.db.forUpdate, e.ID).Scan(&prev); err != nil {
 		return "", false, err
 	}
 	if prev.Done() {
 		return prev, true, nil
 	}
-	_, err = t.tx.ExecContext(ctx, `UPDATE events SET attempts = attempts + 1 WHERE id = $1`, e.ID)
+	_, err = t.exec(ctx, `UPDATE events SET attempts = attempts + 1 WHERE id = $1`, e.ID)
 	return prev, true, err
 }
 
 func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`,
+	_, err := t.exec(ctx, `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`,
 		id, status, sec(at))
 	return err
 }

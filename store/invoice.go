@@ -28,7 +28,7 @@ func (db *DB) Invoices(ctx context.Context, workspaceID string) ([]billing.Invoi
 }
 
 func (t *tx) Invoice(ctx context.Context, id string) (*billing.Invoice, error) {
-	i, err := scanInvoice(t.tx.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE id = $1`, id))
+	i, err := scanInvoice(t.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "invoice", id)
 	}
@@ -36,7 +36,7 @@ func (t *tx) Invoice(ctx context.Context, id string) (*billing.Invoice, error) {
 }
 
 func (t *tx) SaveInvoice(ctx context.Context, i *billing.Invoice) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO invoices (id, customer_id, subscription_id, workspace_id, status,
+	_, err := t.exec(ctx, `INSERT INTO invoices (id, customer_id, subscription_id, workspace_id, status,
 			billing_reason, amount_due, amount_paid, amount_remaining, currency, attempt_count, next_payment_attempt,
 			number, hosted_invoice_url, invoice_pdf, due_date, period_start, period_end, paid_at, created_at, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)

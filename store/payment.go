@@ -25,7 +25,7 @@ func (db *DB) Payments(ctx context.Context, workspaceID string) ([]billing.Payme
 }
 
 func (t *tx) Payment(ctx context.Context, id string) (*billing.Payment, error) {
-	p, err := scanPayment(t.tx.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
+	p, err := scanPayment(t.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "payment", id)
 	}
@@ -33,7 +33,7 @@ func (t *tx) Payment(ctx context.Context, id string) (*billing.Payment, error) {
 }
 
 func (t *tx) SavePayment(ctx context.Context, p *billing.Payment) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO payments (id, customer_id, workspace_id, invoice_id, status, amount,
+	_, err := t.exec(ctx, `INSERT INTO payments (id, customer_id, workspace_id, invoice_id, status, amount,
 			amount_refunded, currency, purpose, credits, credits_refunded, error_message, created_at, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,

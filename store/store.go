@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,8 @@ type DB struct {
 	// forUpdate locks the rows a read in a transaction will change; SQLite
 	// needs none, its writer holds the whole database.
 	forUpdate string
+	stmts     sync.Map // query → *sql.Stmt on the SQLite writer; see stmt
+	queued    sync.Map // queries to prepare once the writer is free
 }
 
 var _ billing.Store = (*DB)(nil)
@@ -192,6 +195,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx)
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
 	if db.read == db.write {
 		return db.write.Close()
 	}
@@ -224,6 +228,7 @@ func (db *DB) InTx(ctx context.Context, fn func(billing.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(billing.Tx) error) error {
+	defer db.prepareQueued(ctx)
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -323,7 +328,7 @@ func (t *tx) Lock(ctx context.Context, keys ...string) error {
 		if k == "" {
 			continue
 		}
-		if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
 			return fmt.Errorf("lock %s: %w", k, err)
 		}
 	}
@@ -339,6 +344,7 @@ func (db *DB) Postgres() bool { return db.dialect == goose.DialectPostgres }
 
 // InBatch implements billing.Store.
 func (db *DB) InBatch(ctx context.Context, fns []func(billing.Tx) error) []error {
+	defer db.prepareQueued(ctx)
 	errs := make([]error, len(fns))
 	all := func(err error) []error {
 		for i := range errs {
@@ -381,4 +387,56 @@ func (db *DB) Writers() int {
 		return 4
 	}
 	return 1
+}
+
+// stmt returns query prepared on the SQLite writer connection, or nil the
+// first time query is seen: SQLite parses SQL slowly enough that re-parsing
+// every statement of every event costs more than executing it. The writer's
+// only connection is busy with the caller's transaction, so a new query is
+// queued and prepared once that transaction ends (see prepareQueued).
+// PostgreSQL needs no such cache: pgx keeps one per connection.
+func (db *DB) stmt(query string) *sql.Stmt {
+	if db.Postgres() {
+		return nil
+	}
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt)
+	}
+	db.queued.Store(query, true)
+	return nil
+}
+
+// prepareQueued prepares the queries stmt queued; a query that fails to
+// prepare stays unprepared and is run as plain SQL.
+func (db *DB) prepareQueued(ctx context.Context) {
+	db.queued.Range(func(q, _ any) bool {
+		db.queued.Delete(q)
+		if s, err := db.write.PrepareContext(ctx, q.(string)); err == nil {
+			db.stmts.Store(q, s)
+		}
+		return true
+	})
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.db.stmt(query); s != nil {
+		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query in the transaction, prepared once on SQLite.
+func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.db.stmt(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction, prepared once on SQLite.
+func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.db.stmt(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
 }

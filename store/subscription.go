@@ -25,12 +25,12 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 }
 
 func (t *tx) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
-	s, err := scanSubscription(t.tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, id))
+	s, err := scanSubscription(t.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, id))
 	return s, notFound(err, "subscription", id)
 }
 
 func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
+	_, err := t.exec(ctx, `INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
 			current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end,
 			start_date, first_period_paid, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)

@@ -59,14 +59,14 @@ func (t *tx) Workspace(ctx context.Context, id string) (*billing.Workspace, erro
 }
 
 func (t *tx) EnsureWorkspace(ctx context.Context, id string, at time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, sec(at))
+	_, err := t.exec(ctx, `INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, sec(at))
 	return err
 }
 
 // CreateWorkspace inserts w; when w.ID exists it only fills in a name or
 // email the stored workspace lacks (one made by a Stripe event first).
 func (t *tx) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
+	res, err := t.exec(ctx, `INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO NOTHING`, w.ID, w.Name, w.Email, sec(w.CreatedAt))
 	if err != nil {
 		return false, err
@@ -74,21 +74,21 @@ func (t *tx) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, e
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, nil
 	}
-	_, err = t.tx.ExecContext(ctx, `UPDATE workspaces SET
+	_, err = t.exec(ctx, `UPDATE workspaces SET
 		name = CASE WHEN name = '' THEN $2 ELSE name END,
 		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, w.ID, w.Name, w.Email)
 	return false, err
 }
 
 func (t *tx) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error {
-	_, err := t.tx.ExecContext(ctx, `UPDATE workspaces SET stripe_customer_id = $2
+	_, err := t.exec(ctx, `UPDATE workspaces SET stripe_customer_id = $2
 		WHERE id = $1 AND stripe_customer_id IS NULL`, workspaceID, customerID)
 	return err
 }
 
 func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
 	for _, table := range []string{"subscriptions", "invoices", "payments", "notifications"} {
-		if _, err := t.tx.ExecContext(ctx, `UPDATE `+table+` SET workspace_id = $1
+		if _, err := t.exec(ctx, `UPDATE `+table+` SET workspace_id = $1
 			WHERE workspace_id IS NULL AND customer_id = $2`, workspaceID, customerID); err != nil {
 			return err
 		}

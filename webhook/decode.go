@@ -19,7 +19,7 @@ func Decode(e *billing.Event) error {
 		e.Object = nil
 		return nil
 	}
-	raw, err := rawObject(e.Payload)
+	raw, err := rawObject(e)
 	if err != nil {
 		return fmt.Errorf("decode %s: %w", e.Type, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	stripe "github.com/stripe/stripe-go/v85"
 	stripewebhook "github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/acme/billing"
@@ -43,62 +42,69 @@ type Verifier struct {
 
 // Verify checks a delivery's signature and returns its event, decoded.
 func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error) {
-	if strings.TrimSpace(header) == "" {
-		return nil, ErrNoSignature
-	}
-	ts, err := signedAt(header)
-	if err != nil {
+	if err := v.Check(payload, header); err != nil {
 		return nil, err
 	}
-	if v.now().Sub(ts) < -v.Tolerance {
-		return nil, ErrFromFuture
-	}
-	se, err := v.construct(payload, header)
-	if err != nil {
-		return nil, err
-	}
-	if se.ID == "" || se.Type == "" || se.Data == nil || len(se.Data.Raw) == 0 || se.Data.Raw[0] != '{' {
+	var env envelope
+	if err := json.Unmarshal(payload, &env); err != nil || env.Object != "event" || env.ID == "" || env.Type == "" ||
+		len(env.Data.Object) == 0 || env.Data.Object[0] != '{' {
 		return nil, ErrNotEvent
 	}
 	switch {
-	case se.Livemode && !v.Mode.Livemode():
+	case env.Livemode && !v.Mode.Livemode():
 		return nil, ErrLiveToTestMode
-	case !se.Livemode && v.Mode.Livemode():
+	case !env.Livemode && v.Mode.Livemode():
 		return nil, ErrTestToLiveMode
 	}
-	e := &billing.Event{
-		ID: se.ID, Type: string(se.Type), APIVersion: se.APIVersion, Livemode: se.Livemode,
-		Created: billing.Unix(se.Created), Account: se.Account, Payload: payload,
-	}
-	return e, nil
+	return &billing.Event{
+		ID: env.ID, Type: env.Type, APIVersion: env.APIVersion, Livemode: env.Livemode,
+		Created: billing.Unix(env.Created), Account: env.Account, Payload: payload, ObjectJSON: env.Data.Object,
+	}, nil
 }
 
-func (v *Verifier) construct(payload []byte, header string) (stripe.Event, error) {
-	opts := stripewebhook.ConstructEventOptions{
-		Tolerance: v.Tolerance,
-		// Real accounts send the API version their endpoint is pinned to,
-		// often years older than stripe-go's; Decode reads every shape.
-		IgnoreAPIVersionMismatch: true,
+// envelope is a Stripe event with its object left raw, for Decode. It reads
+// what stripe.Event does, without building stripe-go's map of the object.
+type envelope struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	Type       string `json:"type"`
+	APIVersion string `json:"api_version"`
+	Created    int64  `json:"created"`
+	Livemode   bool   `json:"livemode"`
+	Account    string `json:"account"`
+	Data       struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+// Check verifies only a delivery's signature and timestamp: stripe-go's
+// check against each secret, and the future bound stripe-go leaves out.
+func (v *Verifier) Check(payload []byte, header string) error {
+	if strings.TrimSpace(header) == "" {
+		return ErrNoSignature
 	}
-	var err error = ErrBadSignature
+	ts, err := signedAt(header)
+	if err != nil {
+		return err
+	}
+	if v.now().Sub(ts) < -v.Tolerance {
+		return ErrFromFuture
+	}
+	err = ErrBadSignature
 	for _, secret := range v.Secrets {
-		var se stripe.Event
-		se, err = stripewebhook.ConstructEventWithOptions(payload, header, secret, opts)
+		err = stripewebhook.ValidatePayloadWithTolerance(payload, header, secret, v.Tolerance)
 		switch {
 		case err == nil:
-			return se, nil
+			return nil
 		case errors.Is(err, stripewebhook.ErrNoValidSignature):
 			err = ErrBadSignature
-			continue
 		case errors.Is(err, stripewebhook.ErrTooOld):
-			return se, ErrTooOld
-		case errors.Is(err, stripewebhook.ErrInvalidHeader), errors.Is(err, stripewebhook.ErrNotSigned):
-			return se, ErrBadHeader
-		default: // the signature matched but the body is no event
-			return se, ErrNotEvent
+			return ErrTooOld
+		default:
+			return ErrBadHeader
 		}
 	}
-	return stripe.Event{}, err
+	return err
 }
 
 // signedAt reads the t= timestamp of a Stripe-Signature header.
@@ -131,13 +137,12 @@ func Sign(payload []byte, secret string, t time.Time) string {
 }
 
 // rawObject is data.object of an event, still raw.
-func rawObject(payload []byte) (json.RawMessage, error) {
-	var env struct {
-		Data struct {
-			Object json.RawMessage `json:"object"`
-		} `json:"data"`
+func rawObject(e *billing.Event) (json.RawMessage, error) {
+	if e.ObjectJSON != nil {
+		return e.ObjectJSON, nil
 	}
-	if err := json.Unmarshal(payload, &env); err != nil {
+	var env envelope
+	if err := json.Unmarshal(e.Payload, &env); err != nil {
 		return nil, err
 	}
 	return env.Data.Object, nil

@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/api"
+	"github.com/acme/billing/bench"
+	"github.com/acme/billing/store"
+	"github.com/acme/billing/webhook"
+)
+
+const benchPrice = "price_BenchPro"
+
+func benchCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench")
+	url := fs.String("url", "", "webhook URL of a running service (default: start one in this process)")
+	secret := fs.String("secret", "", "with --url: its webhook secret")
+	apiKey := fs.String("api-key", "", "with --url: its API key, to check the final state")
+	price := fs.String("price", benchPrice, "with --url: a price of its plans file that grants 1000 credits a month")
+	database := fs.String("database", "", "without --url: DATABASE_URL to use (default: a new SQLite file per run)")
+	levels := fs.String("concurrency", "1,16,64", "concurrent senders; a comma-separated list runs each")
+	workspaces := fs.Int("workspaces", 100, "workspaces; each sends 20 events")
+	dups := fs.Float64("duplicates", 0.2, "share of events sent twice")
+	pid := fs.Int("pid", 0, "with --url: the service's process id, to report its peak memory")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *url != "" && (*secret == "" || *apiKey == "") {
+		return fmt.Errorf("--url needs --secret and --api-key")
+	}
+	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 {
+		return errUsage
+	}
+	var concurrency []int
+	for _, s := range strings.Split(*levels, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf("--concurrency %q: want numbers from 1 to 1024", *levels)
+		}
+		concurrency = append(concurrency, n)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	run := make([]byte, 4)
+	_, _ = rand.Read(run)
+	for _, c := range concurrency {
+		prefix := fmt.Sprintf("bench%s_c%d", hex.EncodeToString(run), c)
+		w, err := bench.NewWorkload(prefix, *workspaces, *dups, uint64(c), *price)
+		if err != nil {
+			return err
+		}
+		target := benchTarget{url: *url, secret: *secret, apiKey: *apiKey}
+		if *url == "" {
+			stop, err := target.start(ctx, *database)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		baseline, stopBaseline, err := startBaseline(target.secret)
+		if err != nil {
+			return err
+		}
+		ceiling := bench.Run(ctx, baseline, target.secret, w.Deliveries, c)
+		stopBaseline()
+		got := bench.Run(ctx, target.url, target.secret, w.Deliveries, c)
+		fmt.Fprintf(env.Stdout, "concurrency %d, %d deliveries (%d events, %d duplicates), %s\n", c, len(w.Deliveries),
+			w.Unique, len(w.Deliveries)-w.Unique, target.name)
+		fmt.Fprintf(env.Stdout, "  verify-only ceiling %s\n", ceiling)
+		fmt.Fprintf(env.Stdout, "  billing             %s\n", got)
+		fmt.Fprintf(env.Stdout, "  ratio to ceiling    %.0f %% of events/s; p99 %.1fx\n",
+			100*got.PerSecond()/ceiling.PerSecond(), float64(got.Quantile(0.99))/float64(ceiling.Quantile(0.99)))
+		bad, err := target.check(w.Workspaces)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "  final state         %d of %d workspaces as expected\n", len(w.Workspaces)-bad, len(w.Workspaces))
+		if bad > 0 || got.OK() != len(w.Deliveries) {
+			return fmt.Errorf("%d workspaces wrong, %d of %d answers not 200", bad, len(w.Deliveries)-got.OK(), len(w.Deliveries))
+		}
+	}
+	if *pid != 0 {
+		fmt.Fprintf(env.Stdout, "service peak RSS %s\n", peakRSS(strconv.Itoa(*pid)))
+	} else if *url == "" {
+		fmt.Fprintf(env.Stdout, "peak RSS of this process (service and load generator) %s\n", peakRSS("self"))
+	}
+	return nil
+}
+
+// benchTarget is the service under load.
+type benchTarget struct {
+	url, secret, apiKey, name string
+}
+
+// start runs the service in this process on a fresh database, as serve does.
+func (t *benchTarget) start(ctx context.Context, databaseURL string) (stop func(), err error) {
+	cleanup := func() {}
+	if databaseURL == "" {
+		dir, err := os.MkdirTemp("", "billing-bench-")
+		if err != nil {
+			return nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		databaseURL = "sqlite:" + filepath.Join(dir, "billing.db")
+	}
+	db, err := store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 16})
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := db.Migrate(ctx, logger); err != nil {
+		db.Close()
+		cleanup()
+		return nil, err
+	}
+	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{benchPrice}, MonthlyCredits: 1000}})
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
+	stopBatching := svc.StartBatching(db.Writers(), maxBatch)
+	t.secret, t.apiKey = "whsec_bench_"+hex.EncodeToString([]byte(databaseURL))[:16], "bench-api-key-0123456789"
+	srv := &api.Server{Service: svc, APIKey: t.apiKey, Logger: logger, Ready: db.Ping,
+		Verifier: &webhook.Verifier{Secrets: []string{t.secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := api.NewHTTPServer(srv.Handler())
+	go hs.Serve(ln)
+	t.url = "http://" + ln.Addr().String() + api.WebhookPath
+	t.name = db.Name() + " (in this process, durable commits)"
+	return func() {
+		hs.Close()
+		stopBatching()
+		db.Close()
+		cleanup()
+	}, nil
+}
+
+// check reads every workspace through the read API and counts those whose
+// state is not what their life cycle leads to.
+func (t *benchTarget) check(workspaces []string) (bad int, err error) {
+	base := strings.TrimSuffix(t.url, api.WebhookPath)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i, ws := range workspaces {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/billing/workspaces/"+ws, nil)
+		req.Header.Set("Authorization", "Bearer "+t.apiKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		var st struct {
+			Subscription *struct {
+				Status string `json:"status"`
+			} `json:"subscription"`
+			Credits struct {
+				Subscription, Purchased int64
+			} `json:"credits"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		wantStatus, wantSub := "active", int64(1000)
+		if i%2 == 0 {
+			wantStatus, wantSub = "canceled", 0
+		}
+		if err != nil || st.Subscription == nil || st.Subscription.Status != wantStatus ||
+			st.Credits.Subscription != wantSub || st.Credits.Purchased != 250 {
+			bad++
+		}
+	}
+	return bad, nil
+}
+
+func startBaseline(secret string) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := api.NewHTTPServer(bench.Baseline(&webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}))
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String() + api.WebhookPath, func() { hs.Close() }, nil
+}
+
+// peakRSS reads a process's peak resident memory (VmHWM) from /proc.
+func peakRSS(pid string) string {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}
