@@ -1,6 +1,10 @@
 package billing
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // EventStatus is what became of a stored Stripe event.
 type EventStatus string
@@ -48,4 +52,35 @@ type EventFilter struct {
 	Status EventStatus
 	Type   string
 	Limit  int
+}
+
+// SameEvent reports whether two deliveries of one event id say the same
+// thing. Stripe's redeliveries may differ in pending_webhooks and request,
+// and are rendered anew when the endpoint's API version changed, so only
+// the type, creation time and data of deliveries in one version count.
+func SameEvent(a, b *Event) bool {
+	if a.APIVersion != b.APIVersion {
+		return true
+	}
+	x, errA := eventContent(a.Payload)
+	y, errB := eventContent(b.Payload)
+	return errA == nil && errB == nil && x.Type == y.Type && x.Created == y.Created &&
+		bytes.Equal(x.Data, y.Data)
+}
+
+type content struct {
+	Type    string          `json:"type"`
+	Created int64           `json:"created"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func eventContent(payload []byte) (content, error) {
+	var c content
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, err
+	}
+	var compact bytes.Buffer
+	err := json.Compact(&compact, c.Data)
+	c.Data = compact.Bytes()
+	return c, err
 }

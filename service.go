@@ -100,11 +100,15 @@ func (s *Service) processAlone(ctx context.Context, e *Event, force bool) (Event
 
 // applyIn stores and applies a decoded event inside tx.
 func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (EventStatus, error) {
-	prev, existed, err := tx.BeginEvent(ctx, e)
+	prev, err := tx.BeginEvent(ctx, e)
 	if err != nil {
 		return "", err
 	}
-	if existed && prev.Done() && !force {
+	if prev != nil && prev.Status.Done() && !force {
+		if !SameEvent(prev, e) {
+			s.logger().Warn("Stripe event id reused with a different payload: kept the one applied first",
+				"event_id", e.ID, "event_type", e.Type)
+		}
 		return StatusDuplicate, nil
 	}
 	if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {

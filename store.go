@@ -36,9 +36,11 @@ type Store interface {
 // Tx is what the billing rules read and write inside one transaction.
 // Getters return an ENOTFOUND error for a missing row.
 type Tx interface {
-	// BeginEvent stores e as received, or, when its id is already stored,
-	// returns the stored status and counts a new attempt.
-	BeginEvent(ctx context.Context, e *Event) (prev EventStatus, existed bool, err error)
+	// BeginEvent stores e as received and returns nil, or, when its id is
+	// already stored, returns the stored event (status and payload). An
+	// event not yet done counts a new attempt and keeps e's payload, the one
+	// about to be applied.
+	BeginEvent(ctx context.Context, e *Event) (prev *Event, err error)
 	FinishEvent(ctx context.Context, id string, status EventStatus, at time.Time) error
 	// Lock serialises, until the transaction ends, the transactions that
 	// lock any of the same keys (Stripe object ids), so that concurrent

@@ -125,3 +125,56 @@ func TestCustomerKeepsItsFirstWorkspace(t *testing.T) {
 		t.Error("no WARN")
 	}
 }
+
+// An event id Stripe delivered once is answered as a duplicate whatever the
+// body: the first applied payload stands. A body that really differs (not
+// just pending_webhooks or request, which change between Stripe's retries)
+// is logged at WARN, since it means a tool or a person reused an id.
+func TestEventIDReusedWithADifferentBody(t *testing.T) {
+	first := trigger.Options{Type: "payment_intent.succeeded", EventID: "evt_Reused", Created: at(0)}
+	for _, tc := range []struct {
+		name    string
+		set     map[string]any
+		version string
+		warn    bool
+	}{
+		{"a Stripe retry", map[string]any{"pending_webhooks": 3, "request": map[string]any{"id": "req_Other"}}, "", false},
+		{"rendered in another API version", nil, "2020-08-27", false},
+		{"other credits", map[string]any{"data.object.metadata.credits": "99999"}, "", true},
+		{"other type", map[string]any{"type": "payment_intent.payment_failed"}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t)
+			h.deliver(first, billing.StatusProcessed)
+			stored := h.payload("evt_Reused")
+			again := first
+			again.Set, again.APIVersion = tc.set, tc.version
+			h.deliver(again, billing.StatusDuplicate)
+			if w := h.workspace("ws_1"); w.Credits.Purchased != 500 {
+				t.Errorf("credits = %+v, want the first body's 500", w.Credits)
+			}
+			if e, _ := h.event("evt_Reused"); h.payload("evt_Reused") != stored || e.Type != "payment_intent.succeeded" {
+				t.Errorf("stored event changed: %+v", e)
+			}
+			if got := strings.Contains(h.logs.String(), "event id reused with a different payload"); got != tc.warn {
+				t.Errorf("WARN logged = %v, want %v", got, tc.warn)
+			}
+		})
+	}
+}
+
+// A failed event retried with a corrected body is applied with, and keeps,
+// the body that was applied.
+func TestFailedEventRetriedWithAnotherBodyKeepsIt(t *testing.T) {
+	h := setup(t)
+	bad := trigger.Options{Type: "payment_intent.succeeded", EventID: "evt_Fixed", Set: map[string]any{"data.object.amount": "a lot"}}
+	if r := h.send(h.build(bad)); r.Code != http.StatusInternalServerError {
+		t.Fatalf("got %+v, want 500", r)
+	}
+	good := trigger.Options{Type: "payment_intent.succeeded", EventID: "evt_Fixed"}
+	h.deliver(good, billing.StatusProcessed)
+	e, _ := h.event("evt_Fixed")
+	if p := h.payload("evt_Fixed"); e.Status != "processed" || e.Attempts != 2 || strings.Contains(p, "a lot") {
+		t.Errorf("event = %+v %s", e, p)
+	}
+}

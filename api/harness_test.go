@@ -254,6 +254,16 @@ func (h *harness) event(id string) (eventView, int) {
 	return e, code
 }
 
+// payload is the stored body of an event.
+func (h *harness) payload(id string) string {
+	h.t.Helper()
+	var p []byte
+	if err := h.sqlDB().QueryRow(`SELECT payload FROM events WHERE id = $1`, id).Scan(&p); err != nil {
+		h.t.Fatalf("payload of %s: %v", id, err)
+	}
+	return string(p)
+}
+
 // sqlDB is the service's own database, for assertions and for breaking it
 // on purpose.
 func (h *harness) sqlDB() *sql.DB { return h.db.SQL() }

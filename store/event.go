@@ -59,7 +59,7 @@ func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string,
 	})
 }
 
-func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventStatus, bool, error) {
+func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, error) {
 	// The insert comes first: on PostgreSQL, when a concurrent delivery of
 	// the same event has inserted it, the insert waits for that transaction
 	// and the locking read below then sees its outcome.
@@ -68,20 +68,20 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (billing.EventSta
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', 1, '', $8) ON CONFLICT (id) DO NOTHING`,
 		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt))
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return "", false, nil
+		return nil, nil
 	}
-	var prev billing.EventStatus
-	if err := t.QueryRowContext(ctx, `SELECT status FROM events WHERE id = $1`+t.db.forUpdate, e.ID).Scan(&prev); err != nil {
-		return "", false, err
+	prev := &billing.Event{ID: e.ID}
+	err = t.QueryRowContext(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+t.db.forUpdate, e.ID).
+		Scan(&prev.Status, &prev.APIVersion, &prev.Payload)
+	if err != nil || prev.Status.Done() {
+		return prev, err
 	}
-	if prev.Done() {
-		return prev, true, nil
-	}
-	_, err = t.exec(ctx, `UPDATE events SET attempts = attempts + 1 WHERE id = $1`, e.ID)
-	return prev, true, err
+	_, err = t.exec(ctx, `UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`,
+		e.ID, e.Payload, e.APIVersion)
+	return prev, err
 }
 
 func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
