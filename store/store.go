@@ -86,7 +86,7 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	// synchronous=FULL: a commit is on disk before the webhook answers 200.
 	// _txlock=immediate: a write transaction takes the write lock at BEGIN,
 	// so it never fails half-way with SQLITE_BUSY on upgrade.
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
 	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

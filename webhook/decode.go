@@ -53,10 +53,12 @@ type Decoder struct{}
 // Decode implements billing.Decoder.
 func (Decoder) Decode(e *billing.Event) error { return Decode(e) }
 
-// both unmarshals raw into stripe-go's type and into an overlay of old fields.
-func both(raw json.RawMessage, typed, legacy any) error {
-	if err := json.Unmarshal(raw, typed); err != nil {
-		return err
+// overlay unmarshals raw into an overlay of old fields when the newest
+// version's fields were missing: parsing the object a second time costs as
+// much as the first, and payloads of current versions never need it.
+func overlay(raw json.RawMessage, missing bool, legacy any) error {
+	if !missing {
+		return nil
 	}
 	return json.Unmarshal(raw, legacy)
 }
@@ -129,7 +131,10 @@ type legacySubscription struct {
 func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	var s stripe.Subscription
 	var old legacySubscription
-	if err := both(raw, &s, &old); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	if err := overlay(raw, !itemPeriods(s.Items), &old); err != nil {
 		return nil, err
 	}
 	sub := &billing.Subscription{
@@ -158,6 +163,20 @@ func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	return sub, nil
 }
 
+// itemPeriods reports whether every item has its price and period, as they
+// do since API version 2025-03-31.
+func itemPeriods(items *stripe.SubscriptionItemList) bool {
+	if items == nil || len(items.Data) == 0 {
+		return false
+	}
+	for _, it := range items.Data {
+		if it == nil || it.Price == nil || it.CurrentPeriodEnd == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // legacyInvoice holds what API versions before 2025-03-31 kept elsewhere:
 // the subscription at the top level and prices on the lines.
 type legacyInvoice struct {
@@ -181,7 +200,10 @@ type legacyInvoice struct {
 func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
 	var in stripe.Invoice
 	var old legacyInvoice
-	if err := both(raw, &in, &old); err != nil {
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, err
+	}
+	if err := overlay(raw, !currentInvoice(&in), &old); err != nil {
 		return nil, err
 	}
 	inv := &billing.Invoice{
@@ -235,6 +257,24 @@ func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
 		}
 	}
 	return inv, nil
+}
+
+// currentInvoice reports whether the invoice has its subscription and line
+// prices where API versions since 2025-03-31 put them; one-off invoices,
+// which have no subscription, take the overlay too.
+func currentInvoice(in *stripe.Invoice) bool {
+	if in.Parent == nil || in.Parent.SubscriptionDetails == nil || in.Parent.SubscriptionDetails.Subscription == nil {
+		return false
+	}
+	if in.Lines == nil {
+		return true
+	}
+	for _, line := range in.Lines.Data {
+		if linePrice(line) == "" {
+			return false
+		}
+	}
+	return true
 }
 
 func linePrice(line *stripe.InvoiceLineItem) string {
