@@ -84,15 +84,22 @@ func (b *batcher) write() {
 // run applies a batch in one transaction. An event that fails in it, or a
 // batch whose commit fails, is applied again alone, with the store's own
 // retries, before it is answered as failed.
+//
+// The batch locks every object its events touch, and their ids, before it
+// applies any: concurrent batches (PostgreSQL runs several writers) then
+// take their locks in one global order and cannot deadlock, which they
+// would if each event locked its objects in turn.
 func (b *batcher) run(batch []*request) {
 	fns := make([]func(Tx) error, len(batch))
+	var keys []string
 	for i, r := range batch {
+		keys = append(append(keys, r.e.ID), lockKeys(r.e.Object)...)
 		fns[i] = func(tx Tx) (err error) {
 			r.status, r.err = b.s.applyIn(r.ctx, tx, r.e, r.force)
 			return r.err
 		}
 	}
-	errs := b.s.Store.InBatch(context.Background(), fns)
+	errs := b.s.Store.InBatch(context.Background(), keys, fns)
 	for i, r := range batch {
 		if errs[i] != nil {
 			r.status, r.err = b.s.processAlone(r.ctx, r.e, r.force)

@@ -11,10 +11,11 @@ type Store interface {
 	// Everything an event changes goes through one call, so it is durable
 	// all at once or not at all.
 	InTx(ctx context.Context, fn func(Tx) error) error
-	// InBatch runs each fn in a savepoint of one transaction: a fn that
-	// returns an error is rolled back alone. It commits once and returns
-	// each fn's error; when the commit fails, every fn's error is that one.
-	InBatch(ctx context.Context, fns []func(Tx) error) []error
+	// InBatch takes the locks on keys (see Tx.Lock), then runs each fn in a
+	// savepoint of one transaction: a fn that returns an error is rolled
+	// back alone. It commits once and returns each fn's error; when the lock
+	// or the commit fails, every fn's error is that one.
+	InBatch(ctx context.Context, keys []string, fns []func(Tx) error) []error
 
 	// Workspace returns a workspace or an ENOTFOUND error.
 	Workspace(ctx context.Context, id string) (*Workspace, error)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -21,6 +23,7 @@ import (
 	"github.com/acme/billing/api"
 	"github.com/acme/billing/bench"
 	"github.com/acme/billing/store"
+	"github.com/acme/billing/trigger"
 	"github.com/acme/billing/webhook"
 )
 
@@ -32,7 +35,8 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	secret := fs.String("secret", "", "with --url: its webhook secret")
 	apiKey := fs.String("api-key", "", "with --url: its API key, to check the final state")
 	price := fs.String("price", benchPrice, "with --url: a price of its plans file that grants 1000 credits a month")
-	database := fs.String("database", "", "without --url: DATABASE_URL to use (default: a new SQLite file per run)")
+	database := fs.String("database", "", "without --url: DATABASE_URL to use; a postgres:// one gets a fresh schema per run (default: a new SQLite file per run)")
+	history := fs.Int("history", 0, "without --url: past events to store before each run, to measure a large events table")
 	levels := fs.String("concurrency", "1,16,64", "concurrent senders; a comma-separated list runs each")
 	workspaces := fs.Int("workspaces", 100, "workspaces; each sends 20 events")
 	dups := fs.Float64("duplicates", 0.2, "share of events sent twice")
@@ -44,7 +48,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	if *url != "" && (*secret == "" || *apiKey == "") {
 		return fmt.Errorf("--url needs --secret and --api-key")
 	}
-	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 {
+	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 || *history < 0 || *history > 10_000_000 {
 		return errUsage
 	}
 	var concurrency []int
@@ -76,7 +80,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		target := benchTarget{url: *url, secret: *secret, apiKey: *apiKey}
 		if *url == "" {
-			stop, err := target.start(ctx, *database)
+			stop, err := target.start(ctx, *database, *history)
 			if err != nil {
 				return err
 			}
@@ -117,16 +121,12 @@ type benchTarget struct {
 	url, secret, apiKey, name string
 }
 
-// start runs the service in this process on a fresh database, as serve does.
-func (t *benchTarget) start(ctx context.Context, databaseURL string) (stop func(), err error) {
-	cleanup := func() {}
-	if databaseURL == "" {
-		dir, err := os.MkdirTemp("", "billing-bench-")
-		if err != nil {
-			return nil, err
-		}
-		cleanup = func() { os.RemoveAll(dir) }
-		databaseURL = "sqlite:" + filepath.Join(dir, "billing.db")
+// start runs the service in this process on a fresh database holding
+// history past events, as serve does.
+func (t *benchTarget) start(ctx context.Context, databaseURL string, history int) (stop func(), err error) {
+	databaseURL, cleanup, err := freshDatabase(ctx, databaseURL)
+	if err != nil {
+		return nil, err
 	}
 	db, err := store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 16})
 	if err != nil {
@@ -134,7 +134,13 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string) (stop func(
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := db.Migrate(ctx, logger); err != nil {
+	if err := db.Migrate(ctx, logger); err == nil && history > 0 {
+		var old []byte
+		if old, err = trigger.Build(trigger.Options{Type: "payment_intent.succeeded"}); err == nil {
+			err = db.AddHistory(ctx, history, old, time.Now())
+		}
+	}
+	if err != nil {
 		db.Close()
 		cleanup()
 		return nil, err
@@ -158,6 +164,43 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string) (stop func(
 		stopBatching()
 		db.Close()
 		cleanup()
+	}, nil
+}
+
+// freshDatabase returns a new SQLite file, or for a PostgreSQL URL a new
+// schema in that database, and a cleanup that removes it.
+func freshDatabase(ctx context.Context, databaseURL string) (string, func(), error) {
+	if databaseURL == "" {
+		dir, err := os.MkdirTemp("", "billing-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		return "sqlite:" + filepath.Join(dir, "billing.db"), func() { os.RemoveAll(dir) }, nil
+	}
+	if !strings.HasPrefix(databaseURL, "postgres") {
+		return databaseURL, func() {}, nil
+	}
+	u, err := neturl.Parse(databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("--database: %w", err)
+	}
+	admin, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "billing_bench_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		_, _ = admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
 	}, nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -266,6 +265,9 @@ func (db *DB) InitSetting(ctx context.Context, key, value string) (string, error
 type tx struct {
 	tx *sql.Tx
 	db *DB
+	// locked is the keys Lock took. A batch locks all of its keys before its
+	// first savepoint, so no rollback to a savepoint can release them.
+	locked map[string]struct{}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -317,20 +319,31 @@ func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, erro
 }
 
 // Lock implements billing.Tx with PostgreSQL transaction-level advisory
-// locks, taken in sorted order so that two transactions cannot deadlock on
-// them. SQLite needs none: its single writer already serialises everything.
+// locks, taken in sorted order (see migration 00002) so that two
+// transactions cannot deadlock on them; keys the transaction holds already
+// cost nothing. SQLite needs none: its single writer already serialises
+// everything.
 func (t *tx) Lock(ctx context.Context, keys ...string) error {
-	if t.db.dialect != goose.DialectPostgres {
+	if !t.db.Postgres() {
 		return nil
 	}
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	var todo []string
 	for _, k := range keys {
-		if k == "" {
-			continue
+		if _, held := t.locked[k]; !held && k != "" {
+			todo = append(todo, k)
 		}
-		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
-			return fmt.Errorf("lock %s: %w", k, err)
-		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, `SELECT billing_lock($1)`, todo); err != nil {
+		return fmt.Errorf("lock %v: %w", todo, err)
+	}
+	if t.locked == nil {
+		t.locked = map[string]struct{}{}
+	}
+	for _, k := range todo {
+		t.locked[k] = struct{}{}
 	}
 	return nil
 }
@@ -343,7 +356,7 @@ func (db *DB) SQL() *sql.DB { return db.write }
 func (db *DB) Postgres() bool { return db.dialect == goose.DialectPostgres }
 
 // InBatch implements billing.Store.
-func (db *DB) InBatch(ctx context.Context, fns []func(billing.Tx) error) []error {
+func (db *DB) InBatch(ctx context.Context, keys []string, fns []func(billing.Tx) error) []error {
 	defer db.prepareQueued(ctx)
 	errs := make([]error, len(fns))
 	all := func(err error) []error {
@@ -357,6 +370,10 @@ func (db *DB) InBatch(ctx context.Context, fns []func(billing.Tx) error) []error
 		return all(fmt.Errorf("begin: %w", err))
 	}
 	t := &tx{tx: sqlTx, db: db}
+	if err := t.Lock(ctx, keys...); err != nil {
+		_ = sqlTx.Rollback()
+		return all(err)
+	}
 	for i, fn := range fns {
 		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT event`); err != nil {
 			_ = sqlTx.Rollback()
