@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/acme/billing"
 )
@@ -26,7 +28,11 @@ func retryable(err error) bool {
 }
 
 // classify wraps errors that mean "the database is not there right now" in
-// ErrUnavailable, so that the webhook answers 503 and Stripe retries.
+// ErrUnavailable, so that the webhook answers 503 and Stripe retries. That
+// includes a SQLite file that cannot be written for an operational reason
+// (disk full, read-only, I/O error, cannot open): nothing is wrong with the
+// event, and once an operator frees space or fixes the mount, Stripe's retry
+// applies it.
 func classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) || !unavailable(err) {
 		return err
@@ -35,6 +41,14 @@ func classify(err error) error {
 }
 
 func unavailable(err error) bool {
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		// Code may be an extended result code; its low byte is the primary one.
+		switch liteErr.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// 08: connection exception; 57P01-03: shutting down or starting up;

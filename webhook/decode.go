@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	stripe "github.com/stripe/stripe-go/v85"
 
@@ -23,6 +25,7 @@ func Decode(e *billing.Event) error {
 	if err != nil {
 		return fmt.Errorf("decode %s: %w", e.Type, err)
 	}
+	raw = textSafe(raw)
 	var obj any
 	switch prefix, _, _ := strings.Cut(e.Type, "."); {
 	case strings.HasPrefix(e.Type, "checkout.session."):
@@ -45,6 +48,40 @@ func Decode(e *billing.Event) error {
 	}
 	e.Object = obj
 	return nil
+}
+
+// textSafe returns a JSON object with what a text column of PostgreSQL
+// refuses made storable: each byte that is not valid UTF-8 becomes U+FFFD,
+// as encoding/json reads it inside a string, and each \u0000 escape becomes
+// \ufffd. Stripe sends neither, but a signed event might carry them, and
+// stripe-go reads an expandable field's id without unescaping it, so raw
+// bytes would reach the store: SQLite would keep them and PostgreSQL refuse
+// the event. In valid JSON both can only occur inside strings, so the result
+// is valid JSON too. raw is returned as it is when it holds neither; the
+// stored payload is never changed.
+func textSafe(raw []byte) []byte {
+	nul := []byte(`\u0000`)
+	if utf8.Valid(raw) && !bytes.Contains(raw, nul) {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)+16)
+	for i := 0; i < len(raw); {
+		switch r, size := utf8.DecodeRune(raw[i:]); {
+		case bytes.HasPrefix(raw[i:], nul):
+			out = append(out, `\ufffd`...)
+			i += len(nul)
+		case r == '\\' && i+1 < len(raw) && raw[i+1] < utf8.RuneSelf:
+			out = append(out, raw[i:i+2]...) // an escape pair: "\\u0000" is no NUL
+			i += 2
+		case r == utf8.RuneError && size == 1:
+			out = utf8.AppendRune(out, utf8.RuneError)
+			i++
+		default:
+			out = append(out, raw[i:i+size]...)
+			i += size
+		}
+	}
+	return out
 }
 
 // Decoder adapts Decode to billing.Decoder.
