@@ -25,3 +25,15 @@ go test "${race[@]}" -count=1 -timeout 20m ./...
 echo "== go test ${race[*]:-} ./api/ ./cli/   (PostgreSQL)"
 # The TestCluster* tests always use PostgreSQL; the first pass ran them.
 BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./api/ ./cli/
+
+# Native fuzzing of the webhook input (signature header, body, data.object):
+# 5 s per target beyond its seed corpus in testdata/fuzz/, which the passes
+# above already ran as tests. Go fuzzes one target per invocation. Minimizing
+# is off, as 5 s leave no time for it; a failing input is written to
+# testdata/fuzz/<target>/ as found: keep it there with the fix. Fuzz longer by
+# hand, e.g. -fuzztime 10m.
+for target in "FuzzVerify ./webhook/" "FuzzDecode ./webhook/" "FuzzWebhook ./api/"; do
+	read -r name pkg <<<"$target"
+	echo "== go test -fuzz ^${name}\$ -fuzztime 5s ${pkg}"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime 5s -fuzzminimizetime 0 "$pkg"
+done

@@ -41,7 +41,7 @@ var testPlans = func() *billing.Plans {
 
 // harness is the real HTTP handler on a real SQLite file.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	db   *store.DB
 	logs *syncBuffer
@@ -71,8 +71,9 @@ func setup(t *testing.T) *harness {
 	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs)
 }
 
-// serve starts the real handler on db, logging to logs.
-func serve(t *testing.T, db *store.DB, logs *syncBuffer) *harness {
+// serve starts the real handler on db, logging to logs. t is a *testing.F
+// for a fuzz target, which shares one database across its inputs.
+func serve(t testing.TB, db *store.DB, logs *syncBuffer) *harness {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}

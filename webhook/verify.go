@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	stripewebhook "github.com/stripe/stripe-go/v85/webhook"
 
@@ -47,7 +48,8 @@ func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error)
 	}
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil || env.Object != "event" || env.ID == "" || env.Type == "" ||
-		len(env.Data.Object) == 0 || env.Data.Object[0] != '{' {
+		len(env.Data.Object) == 0 || env.Data.Object[0] != '{' ||
+		hasControl(env.ID, env.Type, env.APIVersion, env.Account) {
 		return nil, ErrNotEvent
 	}
 	switch {
@@ -60,6 +62,17 @@ func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error)
 		ID: env.ID, Type: env.Type, APIVersion: env.APIVersion, Livemode: env.Livemode,
 		Created: billing.Unix(env.Created), Account: env.Account, Payload: payload, ObjectJSON: env.Data.Object,
 	}, nil
+}
+
+// hasControl reports whether any of the names has a control character, as
+// no Stripe id or type does; PostgreSQL's text columns refuse NUL.
+func hasControl(names ...string) bool {
+	for _, n := range names {
+		if strings.ContainsFunc(n, unicode.IsControl) {
+			return true
+		}
+	}
+	return false
 }
 
 // envelope is a Stripe event with its object left raw, for Decode. It reads
@@ -107,18 +120,25 @@ func (v *Verifier) Check(payload []byte, header string) error {
 	return err
 }
 
-// signedAt reads the t= timestamp of a Stripe-Signature header.
+// signedAt reads the t= timestamp of a Stripe-Signature header as stripe-go
+// does (keys untrimmed, the last t= counts), so that the future bound checks
+// the timestamp the signature covers: "t=0,t=FUTURE,v1=…" is from the future.
 func signedAt(header string) (time.Time, error) {
+	var ts time.Time
+	found := false
 	for _, part := range strings.Split(header, ",") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == "t" {
+		if k, val, ok := strings.Cut(part, "="); ok && k == "t" {
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil {
 				return time.Time{}, ErrBadHeader
 			}
-			return time.Unix(n, 0), nil
+			ts, found = time.Unix(n, 0), true
 		}
 	}
-	return time.Time{}, ErrBadHeader
+	if !found {
+		return time.Time{}, ErrBadHeader
+	}
+	return ts, nil
 }
 
 func (v *Verifier) now() time.Time {
