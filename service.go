@@ -77,6 +77,11 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 	e.ReceivedAt = s.now()
 	// Decoding needs no database: do it before taking the writer.
 	if err := s.Decoder.Decode(e); err != nil {
+		if prev, _ := s.Store.Event(ctx, e.ID); prev != nil && prev.Status.Done() && !force {
+			// An id already applied is a duplicate, whatever its new body.
+			s.warnIfReused(prev, e)
+			return StatusDuplicate, nil
+		}
 		return s.fail(ctx, e, err)
 	}
 	if b := s.batch; b != nil {
@@ -105,10 +110,7 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 		return "", err
 	}
 	if prev != nil && prev.Status.Done() && !force {
-		if !SameEvent(prev, e) {
-			s.logger().Warn("Stripe event id reused with a different payload: kept the one applied first",
-				"event_id", e.ID, "event_type", e.Type)
-		}
+		s.warnIfReused(prev, e)
 		return StatusDuplicate, nil
 	}
 	if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
@@ -120,6 +122,15 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 		return "", err
 	}
 	return status, tx.FinishEvent(ctx, e.ID, status, s.now())
+}
+
+// warnIfReused logs when a duplicate's body says something else than the
+// one applied, which Stripe never does: a tool or a person reused the id.
+func (s *Service) warnIfReused(prev, e *Event) {
+	if !SameEvent(prev, e) {
+		s.logger().Warn("Stripe event id reused with a different payload: kept the one applied first",
+			"event_id", e.ID, "event_type", e.Type)
+	}
 }
 
 // fail records e as failed, in a transaction of its own since e's was

@@ -142,6 +142,7 @@ func TestEventIDReusedWithADifferentBody(t *testing.T) {
 		{"rendered in another API version", nil, "2020-08-27", false},
 		{"other credits", map[string]any{"data.object.metadata.credits": "99999"}, "", true},
 		{"other type", map[string]any{"type": "payment_intent.payment_failed"}, "", true},
+		{"a body that cannot be decoded", map[string]any{"data.object.amount": "a lot"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := setup(t)

@@ -393,6 +393,11 @@ func TestFaultBadInputs(t *testing.T) {
 			message: "event not applied", failed: true},
 		{name: "invalid UTF-8, unsigned", body: constant([]byte("{\"object\":\"event\",\"id\":\"evt_\xff\xfe\"}")), code: 400,
 			message: "missing Stripe-Signature header"},
+		// No Stripe id has a control character, and PostgreSQL's text
+		// columns refuse NUL: such an envelope is no event on either database.
+		{name: "NUL in the event id, signed", body: func(h *harness) []byte {
+			return h.build(trigger.Options{Type: "payment_intent.succeeded", EventID: "evt_\x00"})
+		}, signed: true, code: 400, message: "not a Stripe event"},
 		{name: "signed []", body: constant([]byte(`[]`)), signed: true, code: 400, message: "not a Stripe event"},
 		{name: "signed null", body: constant([]byte(`null`)), signed: true, code: 400, message: "not a Stripe event"},
 		{name: `signed "x"`, body: constant([]byte(`"x"`)), signed: true, code: 400, message: "not a Stripe event"},
