@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,13 +43,14 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	dups := fs.Float64("duplicates", 0.2, "share of events sent twice")
 	pid := fs.Int("pid", 0, "with --url: the service's process id, to report its peak memory")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	runs := fs.Int("runs", 1, "runs per concurrency, each on a fresh database; more than one also prints medians")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *url != "" && (*secret == "" || *apiKey == "") {
 		return fmt.Errorf("--url needs --secret and --api-key")
 	}
-	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 || *history < 0 || *history > 10_000_000 {
+	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 || *history < 0 || *history > 10_000_000 || *runs < 1 || *runs > 100 {
 		return errUsage
 	}
 	var concurrency []int
@@ -73,39 +75,20 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	for _, c := range concurrency {
-		prefix := fmt.Sprintf("bench%s_c%d", hex.EncodeToString(run), c)
-		w, err := bench.NewWorkload(prefix, *workspaces, *dups, uint64(c), *price)
-		if err != nil {
-			return err
-		}
-		target := benchTarget{url: *url, secret: *secret, apiKey: *apiKey}
-		if *url == "" {
-			stop, err := target.start(ctx, *database, *history)
-			if err != nil {
+		var perSecond, ratios, p99s []float64
+		for i := range *runs {
+			l := benchLevel{concurrency: c, prefix: fmt.Sprintf("bench%s_c%d_%d", hex.EncodeToString(run), c, i),
+				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey}}
+			if err := l.run(ctx, env.Stdout, *workspaces, *dups, *price, *database, *history); err != nil {
 				return err
 			}
-			defer stop()
+			perSecond = append(perSecond, l.got.PerSecond())
+			ratios = append(ratios, l.got.PerSecond()/l.ceiling.PerSecond())
+			p99s = append(p99s, float64(l.got.Quantile(0.99)))
 		}
-		baseline, stopBaseline, err := startBaseline(target.secret)
-		if err != nil {
-			return err
-		}
-		ceiling := bench.Run(ctx, baseline, target.secret, w.Deliveries, c)
-		stopBaseline()
-		got := bench.Run(ctx, target.url, target.secret, w.Deliveries, c)
-		fmt.Fprintf(env.Stdout, "concurrency %d, %d deliveries (%d events, %d duplicates), %s\n", c, len(w.Deliveries),
-			w.Unique, len(w.Deliveries)-w.Unique, target.name)
-		fmt.Fprintf(env.Stdout, "  verify-only ceiling %s\n", ceiling)
-		fmt.Fprintf(env.Stdout, "  billing             %s\n", got)
-		fmt.Fprintf(env.Stdout, "  ratio to ceiling    %.0f %% of events/s; p99 %.1fx\n",
-			100*got.PerSecond()/ceiling.PerSecond(), float64(got.Quantile(0.99))/float64(ceiling.Quantile(0.99)))
-		bad, err := target.check(w.Workspaces)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "  final state         %d of %d workspaces as expected\n", len(w.Workspaces)-bad, len(w.Workspaces))
-		if bad > 0 || got.OK() != len(w.Deliveries) {
-			return fmt.Errorf("%d workspaces wrong, %d of %d answers not 200", bad, len(w.Deliveries)-got.OK(), len(w.Deliveries))
+		if *runs > 1 {
+			fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: %.0f events/s, %.0f %% of the ceiling, p99 %s\n",
+				*runs, c, median(perSecond), 100*median(ratios), time.Duration(median(p99s)).Round(10*time.Microsecond))
 		}
 	}
 	if *pid != 0 {
@@ -114,6 +97,60 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "peak RSS of this process (service and load generator) %s\n", peakRSS("self"))
 	}
 	return nil
+}
+
+// benchLevel is one run at one concurrency: the ceiling, then the service.
+type benchLevel struct {
+	concurrency  int
+	prefix       string
+	target       benchTarget
+	ceiling, got *bench.Result
+}
+
+func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dups float64, price, database string, history int) error {
+	w, err := bench.NewWorkload(l.prefix, workspaces, dups, uint64(l.concurrency), price)
+	if err != nil {
+		return err
+	}
+	if l.target.url == "" {
+		stop, err := l.target.start(ctx, database, history)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		l.target.name = l.target.url
+	}
+	baseline, stopBaseline, err := startBaseline(l.target.secret)
+	if err != nil {
+		return err
+	}
+	l.ceiling = bench.Run(ctx, baseline, l.target.secret, w.Deliveries, l.concurrency)
+	stopBaseline()
+	l.got = bench.Run(ctx, l.target.url, l.target.secret, w.Deliveries, l.concurrency)
+	fmt.Fprintf(out, "concurrency %d, %d deliveries (%d events, %d duplicates), %s\n", l.concurrency, len(w.Deliveries),
+		w.Unique, len(w.Deliveries)-w.Unique, l.target.name)
+	fmt.Fprintf(out, "  verify-only ceiling %s\n", l.ceiling)
+	fmt.Fprintf(out, "  billing             %s\n", l.got)
+	fmt.Fprintf(out, "  ratio to ceiling    %.0f %% of events/s; p99 %.1fx\n",
+		100*l.got.PerSecond()/l.ceiling.PerSecond(), float64(l.got.Quantile(0.99))/float64(l.ceiling.Quantile(0.99)))
+	bad, err := l.target.check(w.Workspaces)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  final state         %d of %d workspaces as expected\n", len(w.Workspaces)-bad, len(w.Workspaces))
+	if bad > 0 || l.got.OK() != len(w.Deliveries) {
+		return fmt.Errorf("%d workspaces wrong, %d of %d answers not 200", bad, len(w.Deliveries)-l.got.OK(), len(w.Deliveries))
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 // benchTarget is the service under load.
