@@ -374,20 +374,20 @@ func (db *DB) InBatch(ctx context.Context, keys []string, fns []func(billing.Tx)
 		_ = sqlTx.Rollback()
 		return all(err)
 	}
+	// Each event runs in a savepoint. Releasing one and opening the next is
+	// one round trip, and the commit releases the last.
+	next := `SAVEPOINT event`
 	for i, fn := range fns {
-		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT event`); err != nil {
+		if _, err := sqlTx.ExecContext(ctx, next); err != nil {
 			_ = sqlTx.Rollback()
 			return all(err)
 		}
+		next = `RELEASE SAVEPOINT event; SAVEPOINT event`
 		if errs[i] = fn(t); errs[i] != nil {
 			if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT event`); err != nil {
 				_ = sqlTx.Rollback()
 				return all(err)
 			}
-		}
-		if _, err := sqlTx.ExecContext(ctx, `RELEASE SAVEPOINT event`); err != nil {
-			_ = sqlTx.Rollback()
-			return all(err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
