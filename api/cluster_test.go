@@ -63,10 +63,16 @@ func stateOf(h *harness, ws string) string {
 	return string(b)
 }
 
-// reference applies events once, in order, on a fresh database.
+// reference applies events once, in order, on a fresh PostgreSQL database.
 func reference(t *testing.T, events [][]byte, workspaces []string) map[string]string {
+	return referenceOn(t, storetest.PostgresURL(t), events, workspaces)
+}
+
+// referenceOn applies events once, in order, on the fresh database at url,
+// and returns each workspace's state.
+func referenceOn(t *testing.T, url string, events [][]byte, workspaces []string) map[string]string {
 	logs := &syncBuffer{}
-	h := serve(t, storetest.OpenURL(t, storetest.PostgresURL(t), slog.New(slog.NewJSONHandler(logs, nil))), logs)
+	h := serve(t, storetest.OpenURL(t, url, slog.New(slog.NewJSONHandler(logs, nil))), logs)
 	for _, p := range events {
 		if r := h.send(p); r.Code != http.StatusOK {
 			t.Fatalf("reference: %d %+v", r.Code, r.Error)

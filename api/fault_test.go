@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -145,18 +144,7 @@ const padding = 10_000
 // localReference applies events once, in order, on a fresh database of the
 // suite's backend.
 func localReference(t *testing.T, events [][]byte, workspaces []string) map[string]string {
-	logs := &syncBuffer{}
-	h := serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs)
-	for _, p := range events {
-		if r := h.send(p); r.Code != http.StatusOK {
-			t.Fatalf("reference: %d %+v", r.Code, r.Error)
-		}
-	}
-	out := map[string]string{}
-	for _, ws := range workspaces {
-		out[ws] = stateOf(h, ws)
-	}
-	return out
+	return referenceOn(t, storetest.URL(t), events, workspaces)
 }
 
 // sendConcurrently signs and sends each payload from senders goroutines and

@@ -172,17 +172,7 @@ func TestCrashKill9DuringLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
-		t.Errorf("cached balance differs from the ledger for %v (%v)", bad, err)
-	}
-	statuses := eventStatuses(t, db)
-	total := 0
-	for status, count := range statuses {
-		total += count
-		if !billing.EventStatus(status).Done() {
-			t.Errorf("%d events left %s after the resend", count, status)
-		}
-	}
+	total, statuses := checkDatabase(t, db, "after the resend")
 	if total != w.Unique {
 		t.Errorf("%d events stored, want %d: %v", total, w.Unique, statuses)
 	}
@@ -271,22 +261,30 @@ func checkAfterCrash(t *testing.T, dbURL string, results []delivery, ids []strin
 			t.Errorf("%s was answered %q before the kill but is stored %s", ids[i], d.status, e.Status)
 		}
 	}
-	statuses := eventStatuses(t, db)
-	stored := 0
-	for status, count := range statuses {
-		stored += count
-		if !billing.EventStatus(status).Done() {
-			t.Errorf("after the kill %d events are stored %s", count, status)
-		}
-	}
-	if bad, err := db.CheckBalances(ctx); err != nil || len(bad) > 0 {
-		t.Errorf("after the kill the cached balance differs from the ledger for %v (%v)", bad, err)
-	}
+	stored, statuses := checkDatabase(t, db, "after the kill")
 	// Events committed whose answer the kill cut off are stored too.
 	t.Logf("after the kill: %d events answered 200, %d stored %v", len(answered), stored, statuses)
 	if stored < len(answered) {
 		t.Errorf("%d events stored, fewer than the %d answered 200", stored, len(answered))
 	}
+}
+
+// checkDatabase asserts that cached balances equal the ledger and that no
+// event is left half-done, and returns how many events are stored, by status.
+func checkDatabase(t *testing.T, db *store.DB, when string) (int, map[string]int) {
+	t.Helper()
+	if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
+		t.Errorf("%s the cached balance differs from the ledger for %v (%v)", when, bad, err)
+	}
+	statuses := eventStatuses(t, db)
+	total := 0
+	for status, count := range statuses {
+		total += count
+		if !billing.EventStatus(status).Done() {
+			t.Errorf("%s %d events are stored %s", when, count, status)
+		}
+	}
+	return total, statuses
 }
 
 func eventStatuses(t *testing.T, db *store.DB) map[string]int {
