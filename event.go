@@ -59,7 +59,7 @@ type EventFilter struct {
 // and are rendered anew when the endpoint's API version changed, so only
 // the type, creation time and data of deliveries in one version count.
 func SameEvent(a, b *Event) bool {
-	if a.APIVersion != b.APIVersion {
+	if a.APIVersion != b.APIVersion || bytes.Equal(a.Payload, b.Payload) {
 		return true
 	}
 	x, errA := eventContent(a.Payload)
