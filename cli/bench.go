@@ -50,6 +50,11 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	if *url != "" && (*secret == "" || *apiKey == "") {
 		return fmt.Errorf("--url needs --secret and --api-key")
 	}
+	if *url != "" {
+		if err := loopbackOnly(*url); err != nil {
+			return err
+		}
+	}
 	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 || *history < 0 || *history > 10_000_000 || *runs < 1 || *runs > 100 {
 		return errUsage
 	}
@@ -95,6 +100,22 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "service peak RSS %s\n", peakRSS(strconv.Itoa(*pid)))
 	} else if *url == "" {
 		fmt.Fprintf(env.Stdout, "peak RSS of this process (service and load generator) %s\n", peakRSS("self"))
+	}
+	return nil
+}
+
+// loopbackOnly refuses a target off this machine: a load test is not a tool
+// to point at someone else's service.
+func loopbackOnly(raw string) error {
+	u, err := neturl.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("--url %q: want an http(s) URL", raw)
+	}
+	if u.Hostname() == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--url %q: billing bench sends only to a loopback address (127.0.0.1, ::1, localhost)", raw)
 	}
 	return nil
 }

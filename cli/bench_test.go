@@ -33,15 +33,23 @@ func TestBenchSmallRun(t *testing.T) {
 
 func TestBenchRefusesBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
-		{"bench", "--concurrency", "0"},
-		{"bench", "--runs", "0"},
-		{"bench", "--url", "http://127.0.0.1:1/"},
-		{"bench", "--duplicates", "2"},
+	remote := []string{"--secret", "whsec_x", "--api-key", "k"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--concurrency", "0"}, "want numbers from 1 to 1024"},
+		{[]string{"bench", "--runs", "0"}, "usage: billing bench"},
+		{[]string{"bench", "--duplicates", "2"}, "usage: billing bench"},
+		{[]string{"bench", "--url", "http://127.0.0.1:1/"}, "--url needs --secret and --api-key"},
+		{append([]string{"bench", "--url", "https://api.example.com/api/billing/webhooks/stripe/"}, remote...), "only to a loopback address"},
+		{append([]string{"bench", "--url", "http://10.0.0.7:8000/"}, remote...), "only to a loopback address"},
+		{append([]string{"bench", "--url", "ftp://127.0.0.1/"}, remote...), "want an http(s) URL"},
 	} {
 		var out bytes.Buffer
-		if code := cli.Run(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}); code == 0 {
-			t.Errorf("billing %v: exit 0, want an error\n%s", args, out.String())
+		code := cli.Run(context.Background(), tt.args, &cli.Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
+		if code == 0 || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("billing %v: exit %d %q, want an error with %q", tt.args, code, out.String(), tt.want)
 		}
 	}
 }
