@@ -14,6 +14,8 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	ETOOLARGE     = "too_large"
 	EUNAVAILABLE  = "unavailable"
+	// EINSUFFICIENT: the workspace has fewer credits than asked for.
+	EINSUFFICIENT = "insufficient_credits"
 )
 
 // Error is the domain's error: a code the adapters can act on and a message

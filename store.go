@@ -73,6 +73,10 @@ type Tx interface {
 	HasLedgerKey(ctx context.Context, key string) (bool, error)
 	// AppendLedger adds an entry and updates the cached balance in step.
 	AppendLedger(ctx context.Context, e *LedgerEntry) error
+	// Consumption returns the consumption stored under a workspace's
+	// idempotency key, or an ENOTFOUND error.
+	Consumption(ctx context.Context, workspaceID, key string) (*Consumption, error)
+	SaveConsumption(ctx context.Context, c *Consumption) error
 	// AddPendingGrant keeps a grant whose workspace is unknown; once per key.
 	AddPendingGrant(ctx context.Context, g *Grant) error
 	// TakePendingGrants removes and returns, oldest first, the grants that

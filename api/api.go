@@ -48,6 +48,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.listInvoicesHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.listPaymentsHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.listLedgerHandler))
+	mux.Handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.consumeHandler))
 	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
@@ -90,6 +91,7 @@ var errorStatus = map[string]int{
 	billing.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	billing.EINTERNAL:     http.StatusInternalServerError,
 	billing.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	billing.EINSUFFICIENT: http.StatusPaymentRequired,
 	EMETHOD:               http.StatusMethodNotAllowed,
 }
 

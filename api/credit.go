@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/acme/billing"
 )
@@ -23,5 +25,56 @@ func (s *Server) listLedgerHandler(w http.ResponseWriter, r *http.Request) {
 			Amount: e.Amount, Bucket: string(e.Bucket), Reason: e.Reason, IdempotencyKey: e.IdempotencyKey,
 			EventID: orNull(e.EventID), CreatedAt: rfc3339(e.CreatedAt),
 		}
+	})
+}
+
+type consumptionJSON struct {
+	WorkspaceID    string      `json:"workspace_id"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	Amount         int64       `json:"amount"`
+	Reason         string      `json:"reason"`
+	Spent          spentJSON   `json:"spent"`
+	Credits        creditsJSON `json:"credits"`
+	CreatedAt      *string     `json:"created_at"`
+	Replayed       bool        `json:"replayed"`
+}
+
+type spentJSON struct {
+	Subscription int64 `json:"subscription"`
+	Purchased    int64 `json:"purchased"`
+}
+
+// consumeHandler spends credits: 200 with the new balance, the same answer
+// for the same idempotency key (with Idempotent-Replayed: true, as Stripe
+// marks its own replays), 402 when the balance is short.
+func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Amount         json.Number `json:"amount"`
+		IdempotencyKey string      `json:"idempotency_key"`
+		Reason         string      `json:"reason"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	amount, err := strconv.ParseInt(req.Amount.String(), 10, 64)
+	if err != nil {
+		s.writeError(w, r, billing.Errorf(billing.EINVALID, "amount must be a whole number from 1 to %d", billing.MaxConsumeAmount))
+		return
+	}
+	c, err := s.Service.Consume(r.Context(), billing.Consumption{
+		WorkspaceID: r.PathValue("id"), Amount: amount, IdempotencyKey: req.IdempotencyKey, Reason: req.Reason})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusOK, consumptionJSON{
+		WorkspaceID: c.WorkspaceID, IdempotencyKey: c.IdempotencyKey, Amount: c.Amount, Reason: c.Reason,
+		Spent:     spentJSON{Subscription: c.FromSubscription, Purchased: c.FromPurchased},
+		Credits:   creditsJSON{Balance: c.Balance.Total(), Subscription: c.Balance.Subscription, Purchased: c.Balance.Purchased},
+		CreatedAt: rfc3339(c.CreatedAt), Replayed: c.Replayed,
 	})
 }

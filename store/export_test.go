@@ -1,6 +1,16 @@
 package store
 
-import "github.com/acme/billing"
+import (
+	"io/fs"
+
+	"github.com/acme/billing"
+)
+
+// PostgresMigrations is how many migrations PostgreSQL has.
+func PostgresMigrations() int {
+	files, _ := fs.Glob(migrations, "migrations/postgres/*.sql")
+	return len(files)
+}
 
 // Internals the external tests use.
 var (

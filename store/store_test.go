@@ -47,8 +47,8 @@ func TestConcurrentMigrations(t *testing.T) {
 	}
 	var n, versions int
 	err := openPG(t, url).SQL().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&n, &versions)
-	if err != nil || n != versions || versions != 2 {
-		t.Errorf("%d migrations applied %d times (%v), want 2 once each", versions, n, err)
+	if want := store.PostgresMigrations(); err != nil || n != versions || versions != want || want < 3 {
+		t.Errorf("%d migrations applied %d times (%v), want %d once each", versions, n, err, want)
 	}
 }
 

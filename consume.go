@@ -1,0 +1,122 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Consumption is credits a workspace spent on the app's request, recorded
+// under the app's idempotency key so that a retried request spends once and
+// gets the same answer.
+type Consumption struct {
+	WorkspaceID    string
+	IdempotencyKey string
+	Amount         int64
+	Reason         string
+	// FromSubscription and FromPurchased split Amount: subscription credits,
+	// which expire, are spent first.
+	FromSubscription int64
+	FromPurchased    int64
+	// Balance is the workspace's balance right after this consumption.
+	Balance   Balance
+	CreatedAt time.Time
+	// Replayed is set when the answer is the stored one of an earlier request.
+	Replayed bool
+}
+
+// Consumption limits.
+const (
+	MaxConsumeAmount  = 1_000_000_000
+	MaxIdempotencyKey = 255
+	MaxReason         = 200
+)
+
+func (c *Consumption) validate() error {
+	switch {
+	case c.WorkspaceID == "":
+		return Errorf(EINVALID, "workspace id is required")
+	case c.Amount < 1 || c.Amount > MaxConsumeAmount:
+		return Errorf(EINVALID, "amount must be a whole number from 1 to %d", MaxConsumeAmount)
+	case c.IdempotencyKey == "" || len(c.IdempotencyKey) > MaxIdempotencyKey ||
+		strings.ContainsFunc(c.IdempotencyKey, unicode.IsControl):
+		return Errorf(EINVALID, "idempotency_key is required: up to %d bytes, no control characters", MaxIdempotencyKey)
+	case len(c.Reason) > MaxReason || strings.ContainsFunc(c.Reason, unicode.IsControl):
+		return Errorf(EINVALID, "reason: up to %d bytes, no control characters", MaxReason)
+	}
+	return nil
+}
+
+// consumeKey is the ledger key of a consumption's entry in one bucket.
+func consumeKey(c *Consumption, b Bucket) string {
+	return "consume:" + c.WorkspaceID + ":" + c.IdempotencyKey + ":" + string(b)
+}
+
+// Consume spends amount credits of a workspace, subscription credits first.
+// The same idempotency key again returns the first answer and spends
+// nothing; with another amount it is a conflict. A balance short of amount
+// spends nothing (EINSUFFICIENT), and that refusal is not remembered, so the
+// same key may succeed once credits were bought.
+func (s *Service) Consume(ctx context.Context, req Consumption) (*Consumption, error) {
+	c := req
+	c.WorkspaceID, c.Reason = strings.TrimSpace(c.WorkspaceID), strings.TrimSpace(c.Reason)
+	if c.Reason == "" {
+		c.Reason = "consume"
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	c.CreatedAt = s.now()
+	var out *Consumption
+	err := s.Store.InTx(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.consumeIn(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consume %d credits of workspace %q: %w", c.Amount, c.WorkspaceID, err)
+	}
+	return out, nil
+}
+
+func (s *Service) consumeIn(ctx context.Context, tx Tx, c Consumption) (*Consumption, error) {
+	// The balance read locks the workspace row until the transaction ends
+	// (PostgreSQL; SQLite has one writer): concurrent consumers queue here.
+	bal, err := tx.Balance(ctx, c.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	if prev, err := tx.Consumption(ctx, c.WorkspaceID, c.IdempotencyKey); err == nil {
+		if prev.Amount != c.Amount {
+			return nil, Errorf(ECONFLICT, "idempotency_key %q was used for %d credits, not %d", c.IdempotencyKey, prev.Amount, c.Amount)
+		}
+		prev.Replayed = true
+		return prev, nil
+	} else if ErrorCode(err) != ENOTFOUND {
+		return nil, err
+	}
+	if bal.Total() < c.Amount {
+		return nil, Errorf(EINSUFFICIENT, "workspace %q has %d credits, %d needed", c.WorkspaceID, bal.Total(), c.Amount)
+	}
+	c.FromSubscription = min(c.Amount, bal.Subscription)
+	c.FromPurchased = c.Amount - c.FromSubscription
+	for _, part := range []struct {
+		bucket Bucket
+		amount int64
+	}{{BucketSubscription, c.FromSubscription}, {BucketPurchased, c.FromPurchased}} {
+		if part.amount == 0 {
+			continue
+		}
+		err := tx.AppendLedger(ctx, &LedgerEntry{WorkspaceID: c.WorkspaceID, Amount: -part.amount, Bucket: part.bucket,
+			Reason: c.Reason, IdempotencyKey: consumeKey(&c, part.bucket), CreatedAt: c.CreatedAt})
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.Balance = bal
+	c.Balance.Subscription -= c.FromSubscription
+	c.Balance.Purchased -= c.FromPurchased
+	return &c, tx.SaveConsumption(ctx, &c)
+}
