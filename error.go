@@ -16,6 +16,14 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	// EINSUFFICIENT: the workspace has fewer credits than asked for.
 	EINSUFFICIENT = "insufficient_credits"
+	// ENOSTRIPE: the request needs Stripe settings the service lacks.
+	ENOSTRIPE = "stripe_not_configured"
+	// ESTRIPE: Stripe refused the request (invalid_request_error).
+	ESTRIPE = "stripe_error"
+	// ECARD: Stripe declined a card or payment (card_error).
+	ECARD = "card_error"
+	// EUPSTREAM: Stripe could not be reached or failed on its side.
+	EUPSTREAM = "stripe_unavailable"
 )
 
 // Error is the domain's error: a code the adapters can act on and a message

@@ -13,6 +13,11 @@ type Service struct {
 	Decoder Decoder
 	Plans   *Plans
 	Logger  *slog.Logger
+	// Payments calls Stripe for checkout and portal sessions; nil when no
+	// secret key is configured.
+	Payments Payments
+	// CreditPrice is the price of one purchased credit.
+	CreditPrice CreditPrice
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 

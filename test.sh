@@ -16,6 +16,11 @@ if command -v gcc >/dev/null 2>&1 && [ "$(go env CGO_ENABLED)" = "1" ]; then
 	race=(-race)
 fi
 
+# stripe-mock, pinned, for the tests of the Stripe API calls
+# (stripeapi/stripetest starts one per test on a free loopback port).
+echo "== go install github.com/stripe/stripe-mock@v0.203.0"
+go install github.com/stripe/stripe-mock@v0.203.0
+
 echo "== go vet ./..."
 go vet ./...
 

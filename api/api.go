@@ -49,6 +49,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.listPaymentsHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.listLedgerHandler))
 	mux.Handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.consumeHandler))
+	mux.Handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.purchaseHandler))
+	mux.Handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.checkoutHandler))
+	mux.Handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.portalHandler))
 	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
@@ -92,6 +95,10 @@ var errorStatus = map[string]int{
 	billing.EINTERNAL:     http.StatusInternalServerError,
 	billing.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	billing.EINSUFFICIENT: http.StatusPaymentRequired,
+	billing.ENOSTRIPE:     http.StatusNotImplemented,
+	billing.ESTRIPE:       http.StatusBadRequest,
+	billing.ECARD:         http.StatusPaymentRequired,
+	billing.EUPSTREAM:     http.StatusBadGateway,
 	EMETHOD:               http.StatusMethodNotAllowed,
 }
 
@@ -110,7 +117,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case billing.EINTERNAL:
 		s.Logger.Error("Internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 	case billing.EUNAVAILABLE:
-		s.Logger.Warn("Database unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.Logger.Warn("Unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": billing.ErrorMessage(err)}})

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -49,7 +48,7 @@ type spentJSON struct {
 // marks its own replays), 402 when the balance is short.
 func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Amount         json.Number `json:"amount"`
+		Amount         wholeNumber `json:"amount"`
 		IdempotencyKey string      `json:"idempotency_key"`
 		Reason         string      `json:"reason"`
 	}
@@ -57,9 +56,9 @@ func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	amount, err := strconv.ParseInt(req.Amount.String(), 10, 64)
+	amount, err := req.Amount.value("amount", billing.MaxConsumeAmount)
 	if err != nil {
-		s.writeError(w, r, billing.Errorf(billing.EINVALID, "amount must be a whole number from 1 to %d", billing.MaxConsumeAmount))
+		s.writeError(w, r, err)
 		return
 	}
 	c, err := s.Service.Consume(r.Context(), billing.Consumption{
@@ -77,4 +76,21 @@ func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
 		Credits:   creditsJSON{Balance: c.Balance.Total(), Subscription: c.Balance.Subscription, Purchased: c.Balance.Purchased},
 		CreatedAt: rfc3339(c.CreatedAt), Replayed: c.Replayed,
 	})
+}
+
+// wholeNumber is a JSON value that must be an integer: 1.5, 1e3 and
+// strings are refused rather than rounded.
+type wholeNumber []byte
+
+func (n *wholeNumber) UnmarshalJSON(b []byte) error {
+	*n = append((*n)[:0], b...)
+	return nil
+}
+
+func (n wholeNumber) value(field string, max int64) (int64, error) {
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || v < 1 || v > max {
+		return 0, billing.Errorf(billing.EINVALID, "%s must be a whole number from 1 to %d", field, max)
+	}
+	return v, nil
 }

@@ -73,10 +73,13 @@ func setup(t *testing.T) *harness {
 
 // serve starts the real handler on db, logging to logs. t is a *testing.F
 // for a fuzz target, which shares one database across its inputs.
-func serve(t testing.TB, db *store.DB, logs *syncBuffer) *harness {
+func serve(t testing.TB, db *store.DB, logs *syncBuffer, opts ...func(*billing.Service)) *harness {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}
+	for _, o := range opts {
+		o(svc)
+	}
 	// The production path: concurrent events share group commits.
 	t.Cleanup(svc.StartBatching(db.Writers(), 64))
 	srv := httptest.NewServer((&api.Server{

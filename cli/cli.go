@@ -19,6 +19,7 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/config"
 	"github.com/acme/billing/store"
+	"github.com/acme/billing/stripeapi"
 	"github.com/acme/billing/webhook"
 )
 
@@ -161,7 +162,11 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger}
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice}
+	if cfg.StripeSecretKey != "" {
+		svc.Payments = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
+			Timeout: cfg.StripeTimeout, Logger: logger})
+	}
 	return &app{cfg: cfg, db: db, svc: svc, logger: logger}, nil
 }
 

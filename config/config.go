@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -34,14 +35,21 @@ type Config struct {
 	DBMaxIdleConns    int
 	DBConnMaxLifetime time.Duration
 	DBTimeout         time.Duration
+	// StripeAPIURL replaces Stripe's API address, e.g. with stripe-mock's.
+	StripeAPIURL string
+	// StripeTimeout bounds each call to Stripe, retries included.
+	StripeTimeout time.Duration
+	// CreditPrice is one purchased credit's price; zero disables purchases.
+	CreditPrice billing.CreditPrice
 }
 
 // Defaults.
 const (
-	DefaultAddr        = ":8000"
-	DefaultDatabaseURL = "sqlite:billing.db"
-	DefaultPlansPath   = "plans.json"
-	DefaultTolerance   = 300 * time.Second
+	DefaultAddr          = ":8000"
+	DefaultDatabaseURL   = "sqlite:billing.db"
+	DefaultPlansPath     = "plans.json"
+	DefaultTolerance     = 300 * time.Second
+	DefaultStripeTimeout = 10 * time.Second
 )
 
 // Load reads configuration from getenv, falling back to the .env file at
@@ -93,6 +101,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 	if err := c.loadPool(get); err != nil {
 		return nil, err
 	}
+	if err := c.loadStripe(get); err != nil {
+		return nil, err
+	}
 	if err := c.validateKeys(); err != nil {
 		return nil, err
 	}
@@ -138,6 +149,38 @@ func (c *Config) loadPool(get func(string) string) error {
 			}
 			*v.dst = d
 		}
+	}
+	return nil
+}
+
+func (c *Config) loadStripe(get func(string) string) error {
+	c.StripeTimeout = DefaultStripeTimeout
+	if v := get("STRIPE_TIMEOUT"); v != "" {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return fmt.Errorf("STRIPE_TIMEOUT %q: want a duration such as 10s", v)
+		}
+		c.StripeTimeout = d
+	}
+	if v := get("STRIPE_API_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("STRIPE_API_URL %q: want an http(s) URL such as http://127.0.0.1:12111", v)
+		}
+		c.StripeAPIURL = strings.TrimSuffix(v, "/")
+	}
+	if v := get("BILLING_CREDIT_PRICE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return fmt.Errorf("BILLING_CREDIT_PRICE %q: want one credit's price in the currency's minor unit (cents), 1 to 1000000", v)
+		}
+		c.CreditPrice = billing.CreditPrice{UnitAmount: n, Currency: "usd"}
+	}
+	if v := strings.ToLower(get("BILLING_CREDIT_CURRENCY")); v != "" {
+		if len(v) != 3 || strings.IndexFunc(v, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+			return fmt.Errorf("BILLING_CREDIT_CURRENCY %q: want a three-letter ISO code such as usd", v)
+		}
+		c.CreditPrice.Currency = v
 	}
 	return nil
 }

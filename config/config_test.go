@@ -75,6 +75,10 @@ func TestInvalid(t *testing.T) {
 		{"pool size", map[string]string{"DATABASE_MAX_OPEN_CONNS": "0"}, "DATABASE_MAX_OPEN_CONNS \"0\": want a whole number"},
 		{"pool lifetime", map[string]string{"DATABASE_CONN_MAX_LIFETIME": "forever"}, "DATABASE_CONN_MAX_LIFETIME"},
 		{"plans missing", map[string]string{"BILLING_PLANS": "/nonexistent/plans.json"}, "BILLING_PLANS"},
+		{"stripe timeout", map[string]string{"STRIPE_TIMEOUT": "-1s"}, "STRIPE_TIMEOUT"},
+		{"stripe url", map[string]string{"STRIPE_API_URL": "localhost:12111"}, "STRIPE_API_URL \"localhost:12111\": want an http(s) URL"},
+		{"credit price", map[string]string{"BILLING_CREDIT_PRICE": "0.10"}, "BILLING_CREDIT_PRICE \"0.10\": want one credit's price in the currency's minor unit"},
+		{"credit currency", map[string]string{"BILLING_CREDIT_PRICE": "10", "BILLING_CREDIT_CURRENCY": "dollars"}, "BILLING_CREDIT_CURRENCY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +101,19 @@ func TestPoolSettings(t *testing.T) {
 		"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_TIMEOUT": "3s"}, "")
 	if err != nil || c.DBMaxOpenConns != 20 || c.DBMaxIdleConns != 4 || c.DBConnMaxLifetime != 10*time.Minute || c.DBTimeout != 3*time.Second {
 		t.Errorf("pool = %+v, %v", c, err)
+	}
+}
+
+func TestStripeSettings(t *testing.T) {
+	c, err := load(t, map[string]string{"STRIPE_TIMEOUT": "3s", "STRIPE_API_URL": "http://127.0.0.1:12111/",
+		"BILLING_CREDIT_PRICE": "10", "BILLING_CREDIT_CURRENCY": "EUR"}, "")
+	if err != nil || c.StripeTimeout != 3*time.Second || c.StripeAPIURL != "http://127.0.0.1:12111" ||
+		c.CreditPrice != (billing.CreditPrice{UnitAmount: 10, Currency: "eur"}) {
+		t.Errorf("stripe settings = %+v, %v", c, err)
+	}
+	c, err = load(t, map[string]string{}, "")
+	if err != nil || c.StripeTimeout != config.DefaultStripeTimeout || c.CreditPrice.UnitAmount != 0 {
+		t.Errorf("defaults = %+v, %v", c, err)
 	}
 }
 

@@ -1,0 +1,292 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/stripeapi"
+	"github.com/acme/billing/stripeapi/stripetest"
+)
+
+// withStripe serves the API with the Stripe client pointed at url (stripe-mock
+// or a test server), its requests recorded, credits at 10 cents each.
+func withStripe(t *testing.T, url, key string, timeout time.Duration) (*harness, *stripetest.Recorder) {
+	t.Helper()
+	t.Parallel()
+	rec := &stripetest.Recorder{}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	h := serve(t, storetest.Open(t, logger), logs, func(s *billing.Service) {
+		s.Payments = stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
+			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
+		s.CreditPrice = billing.CreditPrice{UnitAmount: 10, Currency: "usd"}
+	})
+	return h, rec
+}
+
+type sessionView struct {
+	Code      int    `json:"-"`
+	Body      string `json:"-"`
+	Header    http.Header
+	URL       string `json:"url"`
+	SessionID string `json:"session_id"`
+	Error     struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// call posts a JSON body to an API path with the API key.
+func (h *harness) call(path, body string) sessionView {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	v := sessionView{Code: resp.StatusCode, Body: string(raw), Header: resp.Header}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		h.t.Fatalf("%s: answer is not JSON: %s", path, raw)
+	}
+	return v
+}
+
+func (h *harness) createWorkspace(id string) {
+	h.t.Helper()
+	if v := h.call("/api/billing/workspaces", `{"id":"`+id+`","name":"Acme","email":"billing@acme.test"}`); v.Code != http.StatusCreated {
+		h.t.Fatalf("create workspace: %d %s", v.Code, v.Body)
+	}
+}
+
+const urls = `"success_url":"https://app.example/ok","cancel_url":"https://app.example/cancel"`
+
+func checkForm(t *testing.T, what string, got stripetest.Request, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got.Form.Get(k) != v {
+			t.Errorf("%s sent %s=%q, want %q", what, k, got.Form.Get(k), v)
+		}
+	}
+}
+
+func TestCheckoutCreatesTheCustomerOnce(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	h.createWorkspace("ws_co")
+	first := h.call("/api/billing/workspaces/ws_co/checkout", `{"plan":"pro",`+urls+`}`)
+	if first.Code != http.StatusOK || !strings.HasPrefix(first.URL, "https://checkout.stripe.com/") || !strings.HasPrefix(first.SessionID, "cs_") {
+		t.Fatalf("checkout = %d %s", first.Code, first.Body)
+	}
+	customers := rec.Requests("/v1/customers")
+	if len(customers) != 1 {
+		t.Fatalf("%d customer creations, want 1", len(customers))
+	}
+	checkForm(t, "customer create", customers[0], map[string]string{"metadata[workspace_id]": "ws_co", "name": "Acme", "email": "billing@acme.test"})
+	if k := customers[0].Header.Get("Idempotency-Key"); k != "billing-customer-ws_co" {
+		t.Errorf("customer create Idempotency-Key = %q", k)
+	}
+	w := h.workspace("ws_co")
+	if w.StripeCustomerID == nil || !strings.HasPrefix(*w.StripeCustomerID, "cus_") {
+		t.Fatalf("workspace customer = %v", w.StripeCustomerID)
+	}
+	sessions := rec.Requests("/v1/checkout/sessions")
+	checkForm(t, "checkout", sessions[0], map[string]string{
+		"mode": "subscription", "customer": *w.StripeCustomerID, "client_reference_id": "ws_co",
+		"metadata[workspace_id]": "ws_co", "subscription_data[metadata][workspace_id]": "ws_co",
+		"line_items[0][price]": proPrice, "line_items[0][quantity]": "1",
+		"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel",
+	})
+	// A second checkout (another plan) reuses the customer.
+	if again := h.call("/api/billing/workspaces/ws_co/checkout", `{"plan":"team",`+urls+`}`); again.Code != http.StatusOK {
+		t.Fatalf("second checkout = %d %s", again.Code, again.Body)
+	}
+	if n := len(rec.Requests("/v1/customers")); n != 1 {
+		t.Errorf("%d customer creations after two checkouts, want 1", n)
+	}
+	checkForm(t, "second checkout", rec.Requests("/v1/checkout/sessions")[1], map[string]string{
+		"customer": *w.StripeCustomerID, "line_items[0][price]": "price_TestTeam"})
+}
+
+func TestCreditsPurchaseCheckout(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	h.createWorkspace("ws_buy")
+	v := h.call("/api/billing/workspaces/ws_buy/credits/purchase", `{"credits":500,`+urls+`}`)
+	if v.Code != http.StatusOK || v.URL == "" || v.SessionID == "" {
+		t.Fatalf("purchase = %d %s", v.Code, v.Body)
+	}
+	checkForm(t, "purchase checkout", rec.Requests("/v1/checkout/sessions")[0], map[string]string{
+		"mode": "payment", "client_reference_id": "ws_buy",
+		"line_items[0][quantity]": "500", "line_items[0][price_data][unit_amount]": "10",
+		"line_items[0][price_data][currency]": "usd", "line_items[0][price_data][product_data][name]": "Credits",
+		"payment_intent_data[metadata][purpose]": "credits", "payment_intent_data[metadata][credits]": "500",
+		"payment_intent_data[metadata][workspace_id]": "ws_buy",
+		"metadata[purpose]": "credits", "metadata[credits]": "500", "metadata[workspace_id]": "ws_buy",
+	})
+	for _, body := range []string{`{"credits":0,` + urls + `}`, `{"credits":1000001,` + urls + `}`, `{"credits":1.5,` + urls + `}`,
+		`{"credits":"500",` + urls + `}`, `{"credits":-3,` + urls + `}`} {
+		if bad := h.call("/api/billing/workspaces/ws_buy/credits/purchase", body); bad.Code != http.StatusBadRequest ||
+			!strings.Contains(bad.Error.Message, "credits must be a whole number from 1 to 1000000") {
+			t.Errorf("%s: %d %s", body, bad.Code, bad.Body)
+		}
+	}
+	if n := len(rec.Requests("/v1/checkout/sessions")); n != 1 {
+		t.Errorf("bad purchases reached Stripe: %d sessions", n)
+	}
+}
+
+func TestPortalSession(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	h.createWorkspace("ws_portal")
+	v := h.call("/api/billing/workspaces/ws_portal/portal", `{"return_url":"https://app.example/billing"}`)
+	if v.Code != http.StatusOK || !strings.HasPrefix(v.URL, "https://") || v.SessionID != "" {
+		t.Fatalf("portal = %d %s", v.Code, v.Body)
+	}
+	w := h.workspace("ws_portal")
+	checkForm(t, "portal", rec.Requests("/v1/billing_portal/sessions")[0], map[string]string{
+		"customer": *w.StripeCustomerID, "return_url": "https://app.example/billing"})
+}
+
+func TestPaymentsRefuseBadRequestsBeforeStripe(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	h.createWorkspace("ws_1")
+	for _, tt := range []struct {
+		path, body string
+		code       int
+		message    string
+	}{
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"gold",` + urls + `}`, 400, `plan "gold" is not in the plans file`},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","success_url":"/ok","cancel_url":"https://app.example/c"}`, 400, "not an absolute http(s) URL"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","success_url":"javascript:alert(1)","cancel_url":"https://app.example/c"}`, 400, "not an absolute http(s) URL"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro"}`, 400, "not an absolute http(s) URL"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","price":"price_x",` + urls + `}`, 400, "unknown field"},
+		{"/api/billing/workspaces/ws_1/portal", `{"return_url":"ftp://x"}`, 400, "not an absolute http(s) URL"},
+		{"/api/billing/workspaces/ws_none/checkout", `{"plan":"pro",` + urls + `}`, 404, "ws_none"},
+		{"/api/billing/workspaces/ws_none/portal", `{"return_url":"https://app.example/"}`, 404, "ws_none"},
+	} {
+		if v := h.call(tt.path, tt.body); v.Code != tt.code || !strings.Contains(v.Error.Message, tt.message) {
+			t.Errorf("%s %s: %d %s, want %d %q", tt.path, tt.body, v.Code, v.Body, tt.code, tt.message)
+		}
+	}
+	if n := len(rec.Requests("/v1/checkout/sessions")) + len(rec.Requests("/v1/customers")); n != 0 {
+		t.Errorf("%d requests reached Stripe", n)
+	}
+}
+
+func TestPaymentsWithoutStripe(t *testing.T) {
+	h := setup(t)
+	h.createWorkspace("ws_1")
+	v := h.call("/api/billing/workspaces/ws_1/checkout", `{"plan":"pro",`+urls+`}`)
+	if v.Code != http.StatusNotImplemented || !strings.Contains(v.Error.Message, "set STRIPE_SECRET_KEY") {
+		t.Errorf("checkout without Stripe = %d %s", v.Code, v.Body)
+	}
+}
+
+// Stripe's errors, as its API sends them, through stripe-go's real client.
+func TestStripeErrorsMapToClearAnswers(t *testing.T) {
+	mock := stripetest.Start(t)
+	blackHole, _ := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	t.Cleanup(func() { blackHole.Close() })
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedURL := "http://" + closed.Addr().String()
+	closed.Close()
+	stripeSays := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Request-Id", "req_TestFailure")
+			w.Header().Set("Stripe-Should-Retry", "false")
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, tt := range []struct {
+		name, url, key string
+		code           int
+		message        string
+		requestID      bool // Stripe's request id must be logged
+	}{
+		{"live key at stripe-mock", mock, "sk_live_123", 502, "Stripe refused the service's API key", false},
+		{"no such price", stripeSays(400, `{"error":{"type":"invalid_request_error","code":"resource_missing","param":"line_items[0][price]","message":"No such price: 'price_TestPro'"}}`),
+			"sk_test_123", 400, "No such price: 'price_TestPro'", true},
+		{"card declined", stripeSays(402, `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`),
+			"sk_test_123", 402, "Your card was declined.", true},
+		{"rate limited", stripeSays(429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`),
+			"sk_test_123", 503, "rate limiting", true},
+		{"Stripe fails", stripeSays(500, `{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}`),
+			"sk_test_123", 502, "Stripe failed", true},
+		{"connection refused", closedURL, "sk_test_123", 502, "Stripe could not be reached", false},
+		{"no answer within the timeout", "http://" + blackHole.Addr().String(), "sk_test_123", 502, "Stripe could not be reached", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := withStripe(t, tt.url, tt.key, time.Second)
+			h.createWorkspace("ws_1")
+			start := time.Now()
+			v := h.call("/api/billing/workspaces/ws_1/checkout", `{"plan":"pro",`+urls+`}`)
+			if v.Code != tt.code || !strings.Contains(v.Error.Message, tt.message) {
+				t.Errorf("%d %s, want %d %q", v.Code, v.Body, tt.code, tt.message)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("answered after %v; the Stripe timeout is 1 s", took)
+			}
+			if tt.code == 503 && v.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			if strings.Contains(h.logs.String(), "sk_test_123") || strings.Contains(h.logs.String(), "sk_live_123") {
+				t.Error("the secret key is in the log")
+			}
+			if tt.requestID && !strings.Contains(h.logs.String(), "req_TestFailure") {
+				t.Error("Stripe's request id is not in the log")
+			}
+		})
+	}
+}
+
+// Concurrent first checkouts of one workspace all use the one customer
+// linked to it. (Stripe's idempotency key makes them one customer; stripe-mock
+// ignores idempotency keys, so here the first link must win.)
+func TestConcurrentFirstCheckoutsShareOneCustomer(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	h.createWorkspace("ws_race")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/api/billing/workspaces/ws_race/checkout", strings.NewReader(`{"plan":"pro",`+urls+`}`))
+			req.Header.Set("Authorization", "Bearer "+testAPIKey)
+			if resp, err := h.srv.Client().Do(req); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("checkout: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	w := h.workspace("ws_race")
+	sessions := rec.Requests("/v1/checkout/sessions")
+	if w.StripeCustomerID == nil || len(sessions) != 8 {
+		t.Fatalf("customer %v, %d sessions", w.StripeCustomerID, len(sessions))
+	}
+	for _, s := range sessions {
+		if s.Form.Get("customer") != *w.StripeCustomerID {
+			t.Errorf("a session for customer %s, the workspace's is %s", s.Form.Get("customer"), *w.StripeCustomerID)
+		}
+	}
+	for _, c := range rec.Requests("/v1/customers") {
+		if k := c.Header.Get("Idempotency-Key"); k != "billing-customer-ws_race" {
+			t.Errorf("customer create with Idempotency-Key %q", k)
+		}
+	}
+}

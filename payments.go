@@ -1,0 +1,172 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// Payments is what the service asks of Stripe; package stripeapi implements
+// it with stripe-go's client. Errors are *Error values with codes the API
+// maps to statuses (ESTRIPE, ECARD, EUPSTREAM, EUNAVAILABLE).
+type Payments interface {
+	// CreateCustomer creates the Stripe customer of a workspace, with
+	// metadata.workspace_id. Calls for one workspace are idempotent.
+	CreateCustomer(ctx context.Context, ws *Workspace) (customerID string, err error)
+	CreateCheckoutSession(ctx context.Context, s *CheckoutRequest) (*SessionLink, error)
+	CreatePortalSession(ctx context.Context, customerID, returnURL string) (*SessionLink, error)
+}
+
+// CheckoutRequest is a Checkout Session to create: a subscription to
+// PriceID, or, with Credits set, a one-time payment for credits.
+type CheckoutRequest struct {
+	WorkspaceID string
+	CustomerID  string
+	PriceID     string
+	Credits     int64
+	CreditPrice CreditPrice
+	SuccessURL  string
+	CancelURL   string
+}
+
+// SessionLink is where to send the user: a Checkout or Customer Portal page.
+type SessionLink struct {
+	URL string
+	ID  string
+}
+
+// CreditPrice is what one purchased credit costs, in the currency's minor
+// unit (cents for usd).
+type CreditPrice struct {
+	UnitAmount int64
+	Currency   string
+}
+
+// Credit purchase bounds.
+const MaxCreditsPurchase = 1_000_000
+
+// PurchaseMetadata is the metadata a credits purchase carries, which the
+// payment_intent.succeeded and checkout.session.completed webhooks read.
+func PurchaseMetadata(workspaceID string, credits int64) map[string]string {
+	return map[string]string{MetadataWorkspaceID: workspaceID, "purpose": "credits", "credits": strconv.FormatInt(credits, 10)}
+}
+
+func (s *Service) payments() (Payments, error) {
+	if s.Payments == nil {
+		return nil, Errorf(ENOSTRIPE, "Stripe is not configured: set STRIPE_SECRET_KEY")
+	}
+	return s.Payments, nil
+}
+
+// StartCheckout returns a Checkout Session that subscribes a workspace to a
+// plan, creating the workspace's Stripe customer first if it has none.
+func (s *Service) StartCheckout(ctx context.Context, workspaceID, planID, successURL, cancelURL string) (*SessionLink, error) {
+	plan, ok := s.Plans.ByID(planID)
+	if !ok || len(plan.StripePriceIDs) == 0 {
+		return nil, Errorf(EINVALID, "plan %q is not in the plans file", planID)
+	}
+	req := &CheckoutRequest{WorkspaceID: workspaceID, PriceID: plan.StripePriceIDs[0], SuccessURL: successURL, CancelURL: cancelURL}
+	return s.checkout(ctx, req)
+}
+
+// BuyCredits returns a payment-mode Checkout Session for credits at the
+// configured price.
+func (s *Service) BuyCredits(ctx context.Context, workspaceID string, credits int64, successURL, cancelURL string) (*SessionLink, error) {
+	if credits < 1 || credits > MaxCreditsPurchase {
+		return nil, Errorf(EINVALID, "credits must be a whole number from 1 to %d", MaxCreditsPurchase)
+	}
+	if s.CreditPrice.UnitAmount < 1 || s.CreditPrice.Currency == "" {
+		return nil, Errorf(ENOSTRIPE, "credit purchases are not configured: set BILLING_CREDIT_PRICE")
+	}
+	return s.checkout(ctx, &CheckoutRequest{WorkspaceID: workspaceID, Credits: credits, CreditPrice: s.CreditPrice,
+		SuccessURL: successURL, CancelURL: cancelURL})
+}
+
+func (s *Service) checkout(ctx context.Context, req *CheckoutRequest) (*SessionLink, error) {
+	if err := checkURLs(req.SuccessURL, req.CancelURL); err != nil {
+		return nil, err
+	}
+	p, err := s.payments()
+	if err != nil {
+		return nil, err
+	}
+	if req.CustomerID, err = s.customerOf(ctx, p, req.WorkspaceID); err != nil {
+		return nil, err
+	}
+	link, err := p.CreateCheckoutSession(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("checkout for workspace %q: %w", req.WorkspaceID, err)
+	}
+	return link, nil
+}
+
+// OpenPortal returns a Customer Portal session for a workspace's customer.
+func (s *Service) OpenPortal(ctx context.Context, workspaceID, returnURL string) (*SessionLink, error) {
+	if err := checkURLs(returnURL); err != nil {
+		return nil, err
+	}
+	p, err := s.payments()
+	if err != nil {
+		return nil, err
+	}
+	customerID, err := s.customerOf(ctx, p, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	link, err := p.CreatePortalSession(ctx, customerID, returnURL)
+	if err != nil {
+		return nil, fmt.Errorf("portal for workspace %q: %w", workspaceID, err)
+	}
+	return link, nil
+}
+
+// customerOf returns the workspace's Stripe customer, creating and linking
+// it the first time. Concurrent first calls get one customer: the create is
+// idempotent per workspace, and linking keeps the first link.
+func (s *Service) customerOf(ctx context.Context, p Payments, workspaceID string) (string, error) {
+	ws, err := s.Store.Workspace(ctx, workspaceID)
+	if err != nil {
+		return "", err
+	}
+	if ws.StripeCustomerID != "" {
+		return ws.StripeCustomerID, nil
+	}
+	id, err := p.CreateCustomer(ctx, ws)
+	if err != nil {
+		return "", fmt.Errorf("create Stripe customer of workspace %q: %w", workspaceID, err)
+	}
+	err = s.Store.InTx(ctx, func(tx Tx) error {
+		if err := tx.Lock(ctx, workspaceID, id); err != nil {
+			return err
+		}
+		// Another request, or a customer.created webhook, may have linked a
+		// customer meanwhile: the first link stands.
+		if now, err := tx.Workspace(ctx, workspaceID); err != nil || now.StripeCustomerID != "" {
+			if err == nil && now.StripeCustomerID != id {
+				s.logger().Warn("Workspace got a Stripe customer meanwhile; using it", "workspace", workspaceID,
+					"customer", now.StripeCustomerID, "unused_customer", id)
+				id = now.StripeCustomerID
+			}
+			return err
+		}
+		a := &applier{Service: s, tx: tx, e: &Event{}, log: s.logger().With("workspace", workspaceID)}
+		return a.link(ctx, workspaceID, id)
+	})
+	if err != nil {
+		return "", fmt.Errorf("link Stripe customer %s to workspace %q: %w", id, workspaceID, err)
+	}
+	return id, nil
+}
+
+// checkURLs requires absolute http(s) URLs, as Stripe does, so that a bad
+// one is a clear 400 here rather than Stripe's error.
+func checkURLs(urls ...string) error {
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if raw == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return Errorf(EINVALID, "%q is not an absolute http(s) URL", raw)
+		}
+	}
+	return nil
+}
