@@ -132,7 +132,7 @@ func TestCreditsPurchaseCheckout(t *testing.T) {
 		"line_items[0][price_data][currency]": "usd", "line_items[0][price_data][product_data][name]": "Credits",
 		"payment_intent_data[metadata][purpose]": "credits", "payment_intent_data[metadata][credits]": "500",
 		"payment_intent_data[metadata][workspace_id]": "ws_buy",
-		"metadata[purpose]": "credits", "metadata[credits]": "500", "metadata[workspace_id]": "ws_buy",
+		"metadata[purpose]":                           "credits", "metadata[credits]": "500", "metadata[workspace_id]": "ws_buy",
 	})
 	for _, body := range []string{`{"credits":0,` + urls + `}`, `{"credits":1000001,` + urls + `}`, `{"credits":1.5,` + urls + `}`,
 		`{"credits":"500",` + urls + `}`, `{"credits":-3,` + urls + `}`} {
