@@ -40,8 +40,24 @@ var HandledEventTypes = []string{
 	"invoice.payment_failed",
 	"payment_intent.succeeded",
 	"payment_intent.payment_failed",
-	"payment_intent.failed", // not a Stripe name, but some guides use it
+	aliasPaymentIntentFailed,
 	"charge.refunded",
+}
+
+// aliasPaymentIntentFailed is not a Stripe event type, but some guides use
+// the name; an event of that type is handled as payment_intent.payment_failed.
+const aliasPaymentIntentFailed = "payment_intent.failed"
+
+// SubscribedEventTypes are the event types a webhook endpoint should
+// receive: the handled ones that Stripe really sends.
+func SubscribedEventTypes() []string {
+	var out []string
+	for _, t := range HandledEventTypes {
+		if t != aliasPaymentIntentFailed {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Handles reports whether events of this type change billing state.

@@ -46,6 +46,8 @@ func commands() []command {
 		{"events list", "[--status STATUS] [--type TYPE] [--limit N]", "List stored webhook events, newest first.", eventsList},
 		{"events show", "ID", "Show a stored event with its payload.", eventsShow},
 		{"events replay", "ID", "Apply a stored event again (idempotent).", eventsReplay},
+		{"events recover", "[--since 72h]", "Apply the events Stripe failed to deliver, from its Events API.", eventsRecover},
+		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
 		{"bench", "[--concurrency 1,16,64] [--workspaces N] [--database URL] [--url URL --secret S --api-key K]",

@@ -46,6 +46,13 @@ func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error)
 	if err := v.Check(payload, header); err != nil {
 		return nil, err
 	}
+	return Parse(payload, v.Mode)
+}
+
+// Parse reads an event's envelope, refusing what is no Stripe event or an
+// event of the other mode. Verify uses it after the signature check; events
+// fetched from Stripe's Events API need no signature.
+func Parse(payload []byte, mode billing.Mode) (*billing.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil || env.Object != "event" || env.ID == "" || env.Type == "" ||
 		len(env.Data.Object) == 0 || env.Data.Object[0] != '{' ||
@@ -53,9 +60,9 @@ func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error)
 		return nil, ErrNotEvent
 	}
 	switch {
-	case env.Livemode && !v.Mode.Livemode():
+	case env.Livemode && !mode.Livemode():
 		return nil, ErrLiveToTestMode
-	case !env.Livemode && v.Mode.Livemode():
+	case !env.Livemode && mode.Livemode():
 		return nil, ErrTestToLiveMode
 	}
 	return &billing.Event{

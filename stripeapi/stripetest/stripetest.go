@@ -86,7 +86,8 @@ func binary() string {
 	return ""
 }
 
-// Request is one call the service made to Stripe.
+// Request is one call the service made to Stripe; Form holds its
+// parameters, from the body or the query string.
 type Request struct {
 	Method, Path string
 	Header       http.Header
@@ -108,6 +109,9 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	form, _ := url.ParseQuery(string(body))
+	for k, vs := range req.URL.Query() {
+		form[k] = append(form[k], vs...)
+	}
 	r.mu.Lock()
 	r.requests = append(r.requests, Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Form: form})
 	r.mu.Unlock()

@@ -1,0 +1,76 @@
+package stripeapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing/stripeapi"
+	"github.com/acme/billing/stripeapi/stripetest"
+)
+
+func client(t *testing.T) (*stripeapi.Client, *stripetest.Recorder) {
+	rec := &stripetest.Recorder{}
+	return stripeapi.New(stripeapi.Options{Key: "sk_test_123", URL: stripetest.Start(t),
+		HTTPClient: &http.Client{Transport: rec}}), rec
+}
+
+func TestSetupWebhookCreatesPinnedEndpoint(t *testing.T) {
+	c, rec := client(t)
+	events := []string{"invoice.paid", "customer.subscription.updated"}
+	we, err := c.SetupWebhook(context.Background(), "https://billing.example.com/api/billing/webhooks/stripe/", events)
+	if err != nil || !we.Created || !strings.HasPrefix(we.ID, "we_") {
+		t.Fatalf("endpoint = %+v, %v", we, err)
+	}
+	create := rec.Requests("/v1/webhook_endpoints")
+	last := create[len(create)-1]
+	if last.Method != http.MethodPost || last.Form.Get("api_version") != stripeapi.APIVersion ||
+		last.Form.Get("url") != "https://billing.example.com/api/billing/webhooks/stripe/" ||
+		strings.Join(last.Form["enabled_events[0]"], "")+strings.Join(last.Form["enabled_events[1]"], "") != "invoice.paidcustomer.subscription.updated" {
+		t.Errorf("create sent %v", last.Form)
+	}
+}
+
+// stripe-mock lists one endpoint at https://example.com/my/webhook/endpoint:
+// asked for that URL, SetupWebhook updates it instead of adding another.
+func TestSetupWebhookUpdatesTheEndpointAtThatURL(t *testing.T) {
+	c, rec := client(t)
+	we, err := c.SetupWebhook(context.Background(), "https://example.com/my/webhook/endpoint", []string{"invoice.paid"})
+	if err != nil || we.Created || we.Secret != "" {
+		t.Fatalf("endpoint = %+v, %v", we, err)
+	}
+	for _, r := range rec.Requests("/v1/webhook_endpoints") {
+		if r.Method == http.MethodPost {
+			t.Errorf("created an endpoint: %v", r.Form)
+		}
+	}
+	if up := rec.Requests("/v1/webhook_endpoints/" + we.ID); len(up) != 1 || up[0].Form.Get("enabled_events[0]") != "invoice.paid" {
+		t.Errorf("update requests = %+v", up)
+	}
+}
+
+func TestUndeliveredEventsAsksForFailedDeliveries(t *testing.T) {
+	c, rec := client(t)
+	since := time.Now().Add(-72 * time.Hour)
+	var got []map[string]any
+	err := c.UndeliveredEvents(context.Background(), since, []string{"invoice.paid", "charge.refunded"}, func(p []byte) error {
+		var e map[string]any
+		if err := json.Unmarshal(p, &e); err != nil {
+			return err
+		}
+		got = append(got, e)
+		return nil
+	})
+	if err != nil || len(got) == 0 || got[0]["object"] != "event" || got[0]["data"].(map[string]any)["object"] == nil {
+		t.Fatalf("events = %v, %v", got, err)
+	}
+	q := rec.Requests("/v1/events")[0].Form
+	if q.Get("delivery_success") != "false" || q.Get("types[0]") != "invoice.paid" || q.Get("types[1]") != "charge.refunded" ||
+		q.Get("created[gte]") != strconv.FormatInt(since.Unix(), 10) {
+		t.Errorf("list sent %v", q)
+	}
+}
