@@ -18,6 +18,10 @@ type Service struct {
 	Payments Payments
 	// CreditPrice is the price of one purchased credit.
 	CreditPrice CreditPrice
+	// Refetch, when set, replaces a subscription or invoice event's object
+	// with its current state fetched from Stripe before it is applied, so
+	// that the order of delivery cannot matter (STRIPE_REFETCH=1).
+	Refetch Refetcher
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 
@@ -97,7 +101,11 @@ func (s *Service) logger() *slog.Logger {
 func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatus, error) {
 	e.ReceivedAt = s.now()
 	// Decoding needs no database: do it before taking the writer.
-	if err := s.Decoder.Decode(e); err != nil {
+	err := s.Decoder.Decode(e)
+	if err == nil && s.Refetch != nil {
+		err = s.refetch(ctx, e)
+	}
+	if err != nil {
 		if prev, _ := s.Store.Event(ctx, e.ID); prev != nil && prev.Status.Done() && !force {
 			// An id already applied is a duplicate, whatever its new body.
 			s.warnIfReused(prev, e)
@@ -109,6 +117,29 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 		return b.process(ctx, e, force)
 	}
 	return s.processAlone(ctx, e, force)
+}
+
+// Refetcher fetches an object's current state from Stripe: a *Subscription
+// or an *Invoice, by the id of the one given.
+type Refetcher interface {
+	Refetch(ctx context.Context, obj any) (any, error)
+}
+
+// refetch replaces a subscription's or invoice's payload with what Stripe
+// says now. The event's time is kept, so a late event is still stale, but a
+// fresh one carries the newest state whatever order events came in.
+func (s *Service) refetch(ctx context.Context, e *Event) error {
+	switch e.Object.(type) {
+	case *Subscription, *Invoice:
+	default:
+		return nil
+	}
+	fresh, err := s.Refetch.Refetch(ctx, e.Object)
+	if err != nil {
+		return fmt.Errorf("refetch: %w", err)
+	}
+	e.Object = fresh
+	return nil
 }
 
 // processAlone applies e in a transaction of its own.

@@ -16,19 +16,24 @@ import (
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/stripeapi"
 	"github.com/acme/billing/stripeapi/stripetest"
+	"github.com/acme/billing/trigger"
 )
 
 // withStripe serves the API with the Stripe client pointed at url (stripe-mock
 // or a test server), its requests recorded, credits at 10 cents each.
-func withStripe(t *testing.T, url, key string, timeout time.Duration) (*harness, *stripetest.Recorder) {
+func withStripe(t *testing.T, url, key string, timeout time.Duration, refetch ...bool) (*harness, *stripetest.Recorder) {
 	t.Helper()
 	t.Parallel()
 	rec := &stripetest.Recorder{}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	h := serve(t, storetest.Open(t, logger), logs, func(s *billing.Service) {
-		s.Payments = stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
+		c := stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
 			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
+		s.Payments = c
+		if len(refetch) > 0 && refetch[0] {
+			s.Refetch = c
+		}
 		s.CreditPrice = billing.CreditPrice{UnitAmount: 10, Currency: "usd"}
 	})
 	return h, rec
@@ -288,5 +293,25 @@ func TestConcurrentFirstCheckoutsShareOneCustomer(t *testing.T) {
 		if k := c.Header.Get("Idempotency-Key"); k != "billing-customer-ws_race" {
 			t.Errorf("customer create with Idempotency-Key %q", k)
 		}
+	}
+}
+
+// With refetch on, a subscription event is applied as Stripe has the
+// subscription now (stripe-mock: active), not as the payload says (past_due);
+// other objects are applied from their payload, with no call.
+func TestRefetchAppliesStripesCurrentState(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second, true)
+	h.deliver(trigger.Options{Type: "payment_intent.succeeded"}, billing.StatusProcessed)
+	if n := len(rec.All()); n != 0 {
+		t.Fatalf("a payment intent event made %d calls to Stripe", n)
+	}
+	sub := trigger.ID("sub_TestSub1", "ws_1")
+	h.deliver(trigger.Options{Type: "customer.subscription.updated", Set: map[string]any{"data.object.status": "past_due"}}, billing.StatusProcessed)
+	if got := rec.Requests("/v1/subscriptions/" + sub); len(got) != 1 || got[0].Method != http.MethodGet {
+		t.Fatalf("refetch requests = %+v", got)
+	}
+	var status string
+	if err := h.sqlDB().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, sub).Scan(&status); err != nil || status != "active" {
+		t.Errorf("stored status = %q (%v), want stripe-mock's active", status, err)
 	}
 }

@@ -166,8 +166,12 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice}
 	if cfg.StripeSecretKey != "" {
-		svc.Payments = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
+		client := stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
 			Timeout: cfg.StripeTimeout, Logger: logger})
+		svc.Payments = client
+		if cfg.StripeRefetch {
+			svc.Refetch = client
+		}
 	}
 	return &app{cfg: cfg, db: db, svc: svc, logger: logger}, nil
 }

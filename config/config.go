@@ -41,6 +41,9 @@ type Config struct {
 	StripeTimeout time.Duration
 	// CreditPrice is one purchased credit's price; zero disables purchases.
 	CreditPrice billing.CreditPrice
+	// StripeRefetch applies subscriptions and invoices as Stripe has them
+	// now rather than as the event carried them.
+	StripeRefetch bool
 }
 
 // Defaults.
@@ -168,6 +171,16 @@ func (c *Config) loadStripe(get func(string) string) error {
 			return fmt.Errorf("STRIPE_API_URL %q: want an http(s) URL such as http://127.0.0.1:12111", v)
 		}
 		c.StripeAPIURL = strings.TrimSuffix(v, "/")
+	}
+	switch v := get("STRIPE_REFETCH"); v {
+	case "", "0", "false":
+	case "1", "true":
+		if c.StripeSecretKey == "" {
+			return fmt.Errorf("STRIPE_REFETCH=%s needs STRIPE_SECRET_KEY to fetch objects from Stripe", v)
+		}
+		c.StripeRefetch = true
+	default:
+		return fmt.Errorf("STRIPE_REFETCH %q: want 1 or 0", v)
 	}
 	if v := get("BILLING_CREDIT_PRICE"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

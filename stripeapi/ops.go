@@ -3,10 +3,14 @@ package stripeapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v85"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/webhook"
 )
 
 // APIVersion is the Stripe API version stripe-go speaks, which a webhook
@@ -80,4 +84,35 @@ func (c *Client) UndeliveredEvents(ctx context.Context, since time.Time, types [
 		}
 	}
 	return nil
+}
+
+// Refetch implements billing.Refetcher. An object Stripe no longer has (a
+// deleted draft invoice) keeps the event's payload.
+func (c *Client) Refetch(ctx context.Context, obj any) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var fresh any
+	var err error
+	switch o := obj.(type) {
+	case *billing.Subscription:
+		var s *stripe.Subscription
+		if s, err = c.sc.V1Subscriptions.Retrieve(ctx, o.ID, nil); err == nil {
+			fresh = webhook.Subscription(s)
+		}
+	case *billing.Invoice:
+		var in *stripe.Invoice
+		if in, err = c.sc.V1Invoices.Retrieve(ctx, o.ID, nil); err == nil {
+			fresh = webhook.Invoice(in)
+		}
+	default:
+		return obj, nil
+	}
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Code == stripe.ErrorCodeResourceMissing {
+		return obj, nil
+	}
+	if err != nil {
+		return nil, c.fail(err, "refetch")
+	}
+	return fresh, nil
 }

@@ -174,6 +174,16 @@ func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	if err := overlay(raw, !itemPeriods(s.Items), &old); err != nil {
 		return nil, err
 	}
+	return subscriptionOf(&s, &old), nil
+}
+
+// Subscription converts a subscription stripe-go fetched from the API,
+// which speaks the newest version and needs no overlay.
+func Subscription(s *stripe.Subscription) *billing.Subscription {
+	return subscriptionOf(s, &legacySubscription{})
+}
+
+func subscriptionOf(s *stripe.Subscription, old *legacySubscription) *billing.Subscription {
 	sub := &billing.Subscription{
 		ID: s.ID, CustomerID: customerID(s.Customer), Status: string(s.Status),
 		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CanceledAt: billing.Unix(s.CanceledAt), EndedAt: billing.Unix(s.EndedAt),
@@ -197,7 +207,7 @@ func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	if len(sub.ItemPriceIDs) == 0 && old.Plan != nil && old.Plan.ID != "" {
 		sub.ItemPriceIDs = []string{old.Plan.ID}
 	}
-	return sub, nil
+	return sub
 }
 
 // itemPeriods reports whether every item has its price and period, as they
@@ -243,6 +253,13 @@ func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
 	if err := overlay(raw, !currentInvoice(&in), &old); err != nil {
 		return nil, err
 	}
+	return invoiceOf(&in, &old), nil
+}
+
+// Invoice converts an invoice stripe-go fetched from the API.
+func Invoice(in *stripe.Invoice) *billing.Invoice { return invoiceOf(in, &legacyInvoice{}) }
+
+func invoiceOf(in *stripe.Invoice, old *legacyInvoice) *billing.Invoice {
 	inv := &billing.Invoice{
 		ID: in.ID, CustomerID: customerID(in.Customer), Status: string(in.Status), BillingReason: string(in.BillingReason),
 		AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, AmountRemaining: in.AmountRemaining,
@@ -293,7 +310,7 @@ func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
 			}
 		}
 	}
-	return inv, nil
+	return inv
 }
 
 // currentInvoice reports whether the invoice has its subscription and line

@@ -130,3 +130,10 @@ func (r *Recorder) Requests(path string) []Request {
 	}
 	return out
 }
+
+// All returns every request made so far.
+func (r *Recorder) All() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
