@@ -44,6 +44,7 @@ type harness struct {
 	t    testing.TB
 	srv  *httptest.Server
 	db   *store.DB
+	svc  *billing.Service
 	logs *syncBuffer
 }
 
@@ -89,7 +90,7 @@ func serve(t testing.TB, db *store.DB, logs *syncBuffer, opts ...func(*billing.S
 		Logger:   logger,
 		Ready:    db.Ping,
 	}).Handler())
-	h := &harness{t: t, srv: srv, db: db, logs: logs}
+	h := &harness{t: t, srv: srv, db: db, svc: svc, logs: logs}
 	t.Cleanup(func() {
 		srv.Close()
 		h.checkBalances()

@@ -47,6 +47,7 @@ func commands() []command {
 		{"events show", "ID", "Show a stored event with its payload.", eventsShow},
 		{"events replay", "ID", "Apply a stored event again (idempotent).", eventsReplay},
 		{"events recover", "[--since 72h]", "Apply the events Stripe failed to deliver, from its Events API.", eventsRecover},
+		{"sync", "[--since DATE] [--workspace ID] [--check]", "Reconcile the database with Stripe's customers, subscriptions, invoices and payments.", syncCmd},
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},

@@ -71,3 +71,55 @@ func TestEventsRecover(t *testing.T) {
 		t.Errorf("--since 800h: exit %d %q", code, out)
 	}
 }
+
+// billing sync against stripe-mock, whose lists hold one customer,
+// subscription, invoice and payment intent, none naming a workspace.
+func TestSyncCommand(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"STRIPE_SECRET_KEY": "sk_test_123", "STRIPE_API_URL": stripetest.Start(t)}
+	env["DATABASE_URL"] = "sqlite:" + filepath.Join(t.TempDir(), "billing.db")
+	row := func(out, kind string) string {
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 5 && f[0] == kind {
+				return strings.Join(f[1:], " ")
+			}
+		}
+		return "no row for " + kind
+	}
+	code, out := runWith(t, env, "sync", "--check")
+	if code != 1 || !strings.Contains(out, "Checked (nothing changed) 4 objects") || row(out, "subscriptions") != "1 0 0 1" ||
+		!strings.Contains(out, "Drift") {
+		t.Fatalf("check of an empty database: exit %d\n%s", code, out)
+	}
+	code, out = runWith(t, env, "sync")
+	if code != 0 || !strings.Contains(out, "Synced 4 objects") {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	for _, kind := range []string{"customers", "subscriptions", "invoices", "payments"} {
+		if got := row(out, kind); got != "1 0 0 1" {
+			t.Errorf("sync %s: created updated unchanged unlinked = %s, want 1 0 0 1", kind, got)
+		}
+	}
+	code, out = runWith(t, env, "sync", "--since", "2020-01-01")
+	if code != 0 || row(out, "invoices") != "0 0 1 1" {
+		t.Errorf("second sync: exit %d\n%s", code, out)
+	}
+	if code, out = runWith(t, env, "sync", "--check"); code != 0 || strings.Contains(out, "Drift") {
+		t.Errorf("check after sync: exit %d\n%s", code, out)
+	}
+	if code, out := runWith(t, env, "workspaces", "create", "ws_new"); code != 0 {
+		t.Fatalf("workspaces create: %s", out)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sync", "--workspace", "ws_new"}, `workspace "ws_new" has no Stripe customer yet`},
+		{[]string{"sync", "--workspace", "ws_nobody"}, "ws_nobody"},
+		{[]string{"sync", "--since", "yesterday"}, "want a date such as 2026-01-31"},
+	} {
+		if code, out := runWith(t, env, tt.args...); code == 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("%v: exit %d %q, want %q", tt.args, code, out, tt.want)
+		}
+	}
+}

@@ -116,3 +116,62 @@ func (c *Client) Refetch(ctx context.Context, obj any) (any, error) {
 	}
 	return fresh, nil
 }
+
+// SyncFilter narrows what Objects pages through.
+type SyncFilter struct {
+	Since      time.Time // objects created since; zero for all
+	CustomerID string    // one customer's objects; "" for all
+}
+
+// Objects pages through the account's customers, subscriptions (of every
+// status), invoices and payment intents, in that order so that customers
+// are linked before their objects, and calls fn with each, converted.
+func (c *Client) Objects(ctx context.Context, f SyncFilter, fn func(obj any) error) error {
+	var created *stripe.RangeQueryParams
+	if !f.Since.IsZero() {
+		created = &stripe.RangeQueryParams{GreaterThanOrEqual: f.Since.Unix()}
+	}
+	var customer *string
+	if f.CustomerID != "" {
+		customer = stripe.String(f.CustomerID)
+		cus, err := c.sc.V1Customers.Retrieve(ctx, f.CustomerID, nil)
+		if err != nil {
+			return c.fail(err, "retrieve customer", "customer", f.CustomerID)
+		}
+		if err := fn(webhook.Customer(cus)); err != nil {
+			return err
+		}
+	} else {
+		for cus, err := range c.sc.V1Customers.List(ctx, &stripe.CustomerListParams{CreatedRange: created}).All(ctx) {
+			if err := each(c, err, "list customers", fn, func() any { return webhook.Customer(cus) }); err != nil {
+				return err
+			}
+		}
+	}
+	subs := &stripe.SubscriptionListParams{Customer: customer, Status: stripe.String("all"), CreatedRange: created}
+	for s, err := range c.sc.V1Subscriptions.List(ctx, subs).All(ctx) {
+		if err := each(c, err, "list subscriptions", fn, func() any { return webhook.Subscription(s) }); err != nil {
+			return err
+		}
+	}
+	for in, err := range c.sc.V1Invoices.List(ctx, &stripe.InvoiceListParams{Customer: customer, CreatedRange: created}).All(ctx) {
+		if err := each(c, err, "list invoices", fn, func() any { return webhook.Invoice(in) }); err != nil {
+			return err
+		}
+	}
+	pis := &stripe.PaymentIntentListParams{Customer: customer, CreatedRange: created}
+	for pi, err := range c.sc.V1PaymentIntents.List(ctx, pis).All(ctx) {
+		if err := each(c, err, "list payment intents", fn, func() any { return webhook.PaymentIntent(pi) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// each hands one listed object to fn, or returns the listing's error.
+func each(c *Client, err error, op string, fn func(any) error, obj func() any) error {
+	if err != nil {
+		return c.fail(err, op)
+	}
+	return fn(obj())
+}

@@ -3,6 +3,7 @@ package stripeapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -72,5 +73,30 @@ func TestUndeliveredEventsAsksForFailedDeliveries(t *testing.T) {
 	if q.Get("delivery_success") != "false" || q.Get("types[0]") != "invoice.paid" || q.Get("types[1]") != "charge.refunded" ||
 		q.Get("created[gte]") != strconv.FormatInt(since.Unix(), 10) {
 		t.Errorf("list sent %v", q)
+	}
+}
+
+func TestObjectsPagesEveryKindWithTheFilter(t *testing.T) {
+	c, rec := client(t)
+	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var kinds []string
+	err := c.Objects(context.Background(), stripeapi.SyncFilter{Since: since, CustomerID: "cus_Only"}, func(obj any) error {
+		kinds = append(kinds, strings.TrimPrefix(fmt.Sprintf("%T", obj), "*billing."))
+		return nil
+	})
+	if err != nil || strings.Join(kinds, " ") != "Customer Subscription Invoice Payment" {
+		t.Fatalf("objects = %v, %v", kinds, err)
+	}
+	if r := rec.Requests("/v1/customers/cus_Only"); len(r) != 1 {
+		t.Errorf("customer retrieve requests = %d", len(r))
+	}
+	subs := rec.Requests("/v1/subscriptions")[0].Form
+	if subs.Get("status") != "all" || subs.Get("customer") != "cus_Only" || subs.Get("created[gte]") != strconv.FormatInt(since.Unix(), 10) {
+		t.Errorf("subscriptions list sent %v", subs)
+	}
+	for _, path := range []string{"/v1/invoices", "/v1/payment_intents"} {
+		if q := rec.Requests(path)[0].Form; q.Get("customer") != "cus_Only" || q.Get("created[gte]") == "" {
+			t.Errorf("%s list sent %v", path, q)
+		}
 	}
 }

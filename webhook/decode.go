@@ -152,7 +152,12 @@ func decodeCustomer(raw json.RawMessage) (*billing.Customer, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
 	}
-	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata}, nil
+	return Customer(&c), nil
+}
+
+// Customer converts a customer stripe-go read.
+func Customer(c *stripe.Customer) *billing.Customer {
+	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata}
 }
 
 // legacySubscription holds what API versions before 2025-03-31 kept on the
@@ -343,6 +348,11 @@ func decodePaymentIntent(raw json.RawMessage) (*billing.Payment, error) {
 	if err := json.Unmarshal(raw, &pi); err != nil {
 		return nil, err
 	}
+	return PaymentIntent(&pi), nil
+}
+
+// PaymentIntent converts a payment intent stripe-go read.
+func PaymentIntent(pi *stripe.PaymentIntent) *billing.Payment {
 	p := &billing.Payment{
 		ID: pi.ID, CustomerID: customerID(pi.Customer), Status: string(pi.Status), Amount: pi.Amount,
 		Currency: string(pi.Currency), CreatedAt: billing.Unix(pi.Created), Metadata: pi.Metadata,
@@ -350,7 +360,7 @@ func decodePaymentIntent(raw json.RawMessage) (*billing.Payment, error) {
 	if pi.LastPaymentError != nil {
 		p.ErrorMessage = pi.LastPaymentError.Msg
 	}
-	return p, nil
+	return p
 }
 
 func decodeCharge(raw json.RawMessage) (*billing.Charge, error) {
