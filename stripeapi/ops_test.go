@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/billing"
 	"github.com/acme/billing/stripeapi"
 	"github.com/acme/billing/stripeapi/stripetest"
 )
@@ -98,5 +99,16 @@ func TestObjectsPagesEveryKindWithTheFilter(t *testing.T) {
 		if q := rec.Requests(path)[0].Form; q.Get("customer") != "cus_Only" || q.Get("created[gte]") == "" {
 			t.Errorf("%s list sent %v", path, q)
 		}
+	}
+}
+
+// stripe-mock validates parameters as Stripe does: an event type Stripe does
+// not have is refused, and the refusal becomes a stripe_error (400) with
+// Stripe's message.
+func TestStripeRefusalFromTheMockIsAStripeError(t *testing.T) {
+	c, _ := client(t)
+	_, err := c.SetupWebhook(context.Background(), "https://billing.example.com/hook", []string{"invoice.bogus"})
+	if billing.ErrorCode(err) != billing.ESTRIPE || !strings.Contains(billing.ErrorMessage(err), "enabled_events") {
+		t.Errorf("err = %v, want stripe_error naming enabled_events", err)
 	}
 }
