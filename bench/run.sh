@@ -2,7 +2,7 @@
 # Reproduces the figures of BENCHMARKS.md on this machine: the load runs of
 # `billing bench` on SQLite and PostgreSQL, a separate `billing serve` for
 # its peak memory, the events-table size comparison, and the Go benchmarks.
-# Needs PostgreSQL at $PG (default the local test server) and curl. Takes
+# Needs PostgreSQL at $PG (default the local test server). Takes
 # ~15 min; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,11 +27,19 @@ run sqlite --concurrency 1,16,64
 cat >"$work/plans.json" <<'JSON'
 {"plans":[{"id":"pro","name":"Pro","stripe_price_ids":["price_BenchPro"],"monthly_credits":1000}]}
 JSON
-(cd "$work" && STRIPE_WEBHOOK_SECRET=whsec_benchserve BILLING_API_KEY=bench-api-key-0123456789 \
-	BILLING_ADDR=127.0.0.1:8099 exec "$bin" serve --log-format json >serve.log 2>&1) &
-pid=$!
-for _ in $(seq 50); do curl -sf http://127.0.0.1:8099/readyz >/dev/null && break; sleep 0.2; done
-run serve --concurrency 1,16,64 --url http://127.0.0.1:8099/api/billing/webhooks/stripe/ \
+pushd "$work" >/dev/null
+STRIPE_WEBHOOK_SECRET=whsec_benchserve BILLING_API_KEY=bench-api-key-0123456789 \
+	BILLING_ADDR=127.0.0.1:0 "$bin" serve --log-format json >serve.log 2>&1 &
+pid=$! # the service itself, whose peak RSS --pid reads
+popd >/dev/null
+url=""
+for _ in $(seq 50); do
+	url=$(grep -o 'Listening on http://[^ ]*' "$work/serve.log" | cut -d' ' -f3 || true)
+	[ -n "$url" ] && break
+	sleep 0.2
+done
+kill -0 "$pid" && [ -n "$url" ] || { echo "billing serve did not start:"; cat "$work/serve.log"; exit 1; }
+run serve --concurrency 1,16,64 --url "$url" \
 	--secret whsec_benchserve --api-key bench-api-key-0123456789 --pid "$pid"
 kill "$pid"
 wait "$pid" || true
