@@ -48,7 +48,14 @@ const (
 //
 // It runs on the backend storetest names (SQLite by default, PostgreSQL
 // with BILLING_TEST_DB=postgres).
-func TestCrashKill9DuringLoad(t *testing.T) {
+func TestCrashKill9DuringLoad(t *testing.T) { stopDuringLoad(t, syscall.SIGKILL) }
+
+// TestShutdownDuringLoad is the same with SIGTERM: serve stops accepting,
+// finishes what is in flight and exits 0; every answer is 200, 503 or no
+// answer, and nothing answered 200 is missing.
+func TestShutdownDuringLoad(t *testing.T) { stopDuringLoad(t, syscall.SIGTERM) }
+
+func stopDuringLoad(t *testing.T, sig syscall.Signal) {
 	bin := buildBilling(t)
 	plans := filepath.Join(t.TempDir(), "plans.json")
 	if err := os.WriteFile(plans, []byte(`{"plans":[{"id":"pro","name":"Pro","stripe_price_ids":["`+crashPrice+`"],"monthly_credits":1000}]}`), 0o644); err != nil {
@@ -93,15 +100,18 @@ func TestCrashKill9DuringLoad(t *testing.T) {
 		}
 		mu.Unlock()
 		if kill {
-			a.kill()
+			a.signal(sig)
 		}
 	})
 	client.CloseIdleConnections()
 	if !killed {
 		t.Fatalf("only %d of %d deliveries answered 200, never the %d the kill waits for:\n%s", ok, n, killAt, a.logTail())
 	}
-	if !a.exitedBy(syscall.SIGKILL) {
+	if sig == syscall.SIGKILL && !a.exitedBy(syscall.SIGKILL) {
 		t.Fatalf("serve did not die of SIGKILL: %v", a.waitErr)
+	}
+	if sig == syscall.SIGTERM && a.waitErr != nil {
+		t.Fatalf("serve did not exit cleanly on SIGTERM: %v\n%s", a.waitErr, a.logTail())
 	}
 	var connErrors int
 	codes := map[int]int{}
@@ -111,6 +121,7 @@ func TestCrashKill9DuringLoad(t *testing.T) {
 		case d.code == http.StatusOK:
 		case d.err != nil:
 			connErrors++
+		case sig == syscall.SIGTERM && d.code == http.StatusServiceUnavailable:
 		default:
 			t.Errorf("delivery %d (%s) answered %d before or after the kill, want 200 or no answer", i, ids[i], d.code)
 		}
@@ -503,14 +514,22 @@ func startBilling(t *testing.T, bin, databaseURL, plans string) *billingProcess 
 }
 
 // kill sends SIGKILL, unless the process has exited, and waits for it.
-func (p *billingProcess) kill() {
+func (p *billingProcess) kill() { p.signal(syscall.SIGKILL) }
+
+// signal sends sig and waits for the process to end.
+func (p *billingProcess) signal(sig syscall.Signal) {
 	select {
 	case <-p.done:
 		return
 	default:
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // stop sends SIGTERM and expects a clean exit within 30 s.
