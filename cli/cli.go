@@ -51,6 +51,7 @@ func commands() []command {
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
+		{"version", "", "Print the version, commit and Go version.", versionCmd},
 		{"bench", "[--concurrency 1,16,64] [--workspaces N] [--database URL] [--url URL --secret S --api-key K]",
 			"Measure webhook throughput and latency against the verify-only ceiling.", benchCmd},
 	}

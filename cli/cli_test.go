@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -220,6 +221,9 @@ func TestUsageAndHelp(t *testing.T) {
 		{[]string{"events", "list", "--help"}, 0, "-status"},
 		{[]string{"workspaces", "create"}, 2, "usage: billing workspaces create ID"},
 		{[]string{"events", "show"}, 2, "usage: billing events show ID"},
+		{[]string{"version"}, 0, "billing "},
+		{[]string{"version"}, 0, runtime.Version()},
+		{[]string{"version", "extra"}, 2, "usage: billing version"},
 	}
 	for _, tt := range tests {
 		code, out := run(tt.args...)
