@@ -17,7 +17,7 @@ import (
 	"github.com/acme/billing/webhook"
 )
 
-// Server serves the API. All fields are required.
+// Server serves the API. Observer and Metrics are optional.
 type Server struct {
 	Service  *billing.Service
 	Verifier *webhook.Verifier
@@ -26,6 +26,10 @@ type Server struct {
 	Logger *slog.Logger
 	// Ready reports whether the database answers, for GET /readyz.
 	Ready func(ctx context.Context) error
+	// Observer, when set, is told what the webhook endpoint did (metrics).
+	Observer Observer
+	// Metrics, when set, serves GET /metrics.
+	Metrics http.Handler
 }
 
 // MaxWebhookBody is the largest webhook body read; Stripe's events are far smaller.
@@ -43,6 +47,9 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyHandler)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.getWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.listInvoicesHandler))

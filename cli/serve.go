@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/metrics"
 	"github.com/acme/billing/webhook"
 )
 
@@ -37,12 +38,15 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New(a.db)
 	srv := &api.Server{
 		Service:  a.svc,
 		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
 		APIKey:   key,
 		Logger:   a.logger,
 		Ready:    a.db.Ping,
+		Observer: m,
+		Metrics:  m.Handler(),
 	}
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
@@ -63,7 +67,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
-	return run(ctx, ln, srv.Handler())
+	return run(ctx, ln, m.Middleware(srv.Handler()))
 }
 
 // maxBatch bounds the events one group commit takes.

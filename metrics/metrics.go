@@ -1,0 +1,130 @@
+// Package metrics exposes the service's Prometheus metrics: webhook events
+// by type and outcome, their processing time, refused deliveries, failed
+// events waiting for a retry, credits granted and spent, HTTP requests by
+// route and status, and the database pool.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/acme/billing/api"
+	"github.com/acme/billing/store"
+)
+
+// Metrics collects and serves the metrics. It implements api.Observer.
+type Metrics struct {
+	registry *prometheus.Registry
+	events   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
+	requests *prometheus.CounterVec
+}
+
+var _ api.Observer = (*Metrics)(nil)
+
+// New registers the metrics, reading database totals from db at each scrape.
+func New(db *store.DB) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "billing_webhook_events_total",
+			Help: "Verified Stripe events by type and outcome (processed, duplicate, ignored, stale, or an error code).",
+		}, []string{"type", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "billing_webhook_processing_seconds",
+			Help:    "Time to store and apply a verified event, commit included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "billing_webhook_refused_total",
+			Help: "Deliveries refused before storing, by reason (bad_signature, too_old, not_event, ...).",
+		}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "billing_http_requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+	}
+	total := func(f func(ctx context.Context) (float64, error)) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			v, err := f(ctx)
+			if err != nil {
+				return -1 // visible, and an alert on it is easy
+			}
+			return v
+		}
+	}
+	m.registry.MustRegister(m.events, m.duration, m.refused, m.requests,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "billing_webhook_failed_events",
+			Help: "Stored events whose last attempt failed and that no retry or replay has applied yet (-1: database unreadable).",
+		}, total(func(ctx context.Context) (float64, error) {
+			n, err := db.FailedEvents(ctx)
+			return float64(n), err
+		})),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "billing_credits_granted_total",
+			Help: "Credits ever granted, from the append-only ledger (database-wide).",
+		}, total(func(ctx context.Context) (float64, error) {
+			g, _, err := db.CreditTotals(ctx)
+			return float64(g), err
+		})),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "billing_credits_spent_total",
+			Help: "Credits ever spent through the consume API, from the ledger (database-wide).",
+		}, total(func(ctx context.Context) (float64, error) {
+			_, s, err := db.CreditTotals(ctx)
+			return float64(s), err
+		})),
+		collectors.NewDBStatsCollector(db.SQL(), "billing"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// WebhookHandled implements api.Observer.
+func (m *Metrics) WebhookHandled(eventType, outcome string, took time.Duration) {
+	m.events.WithLabelValues(eventType, outcome).Inc()
+	m.duration.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// WebhookRefused implements api.Observer.
+func (m *Metrics) WebhookRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Middleware counts requests by the route pattern that served them (so ids
+// in paths do not make a label per workspace) and status code.
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}

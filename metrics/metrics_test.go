@@ -1,0 +1,159 @@
+package metrics_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/api"
+	"github.com/acme/billing/metrics"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
+	"github.com/acme/billing/webhook"
+)
+
+const secret = "whsec_metrics_test"
+
+// The real server with metrics on a real database: events, refusals,
+// a failure, credits and HTTP requests show in a scrape of /metrics, read
+// with Prometheus' own text parser.
+func TestMetricsThroughTheRealServer(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	db := storetest.Open(t, logger)
+	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{"price_TestPro"}, MonthlyCredits: 1000}})
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
+	m := metrics.New(db)
+	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ping, APIKey: "metrics-test-api-key",
+		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest},
+		Observer: m, Metrics: m.Handler()}
+	ts := httptest.NewServer(m.Middleware(srv.Handler()))
+	t.Cleanup(ts.Close)
+
+	post := func(payload []byte, signature string) int {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+api.WebhookPath, bytes.NewReader(payload))
+		if signature != "" {
+			req.Header.Set("Stripe-Signature", signature)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	build := func(o trigger.Options) []byte {
+		p, err := trigger.Build(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	paid := build(trigger.Options{Type: "payment_intent.succeeded"})
+	for _, p := range [][]byte{paid, paid, build(trigger.Options{Type: "invoice.paid", Set: map[string]any{"data.object.amount_due": "a lot"}})} {
+		post(p, webhook.Sign(p, secret, time.Now()))
+	}
+	post(paid, webhook.Sign(paid, "whsec_wrong", time.Now()))
+	post(paid, "")
+
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("scrape is not Prometheus text: %v\n%s", err, body)
+	}
+	value := func(name string, labels ...string) float64 {
+		f, ok := families[name]
+		if !ok {
+			t.Errorf("no metric %s", name)
+			return -1
+		}
+	metric:
+		for _, mt := range f.Metric {
+			have := map[string]string{}
+			for _, l := range mt.Label {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metric
+				}
+			}
+			switch {
+			case mt.Counter != nil:
+				return mt.Counter.GetValue()
+			case mt.Gauge != nil:
+				return mt.Gauge.GetValue()
+			case mt.Histogram != nil:
+				return float64(mt.Histogram.GetSampleCount())
+			}
+		}
+		t.Errorf("no %s%v", name, labels)
+		return -1
+	}
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"billing_webhook_events_total", []string{"type", "payment_intent.succeeded", "outcome", "processed"}, 1},
+		{"billing_webhook_events_total", []string{"type", "payment_intent.succeeded", "outcome", "duplicate"}, 1},
+		{"billing_webhook_events_total", []string{"type", "invoice.paid", "outcome", "internal"}, 1},
+		{"billing_webhook_processing_seconds", []string{"outcome", "processed"}, 1},
+		{"billing_webhook_refused_total", []string{"reason", "bad_signature"}, 1},
+		{"billing_webhook_refused_total", []string{"reason", "no_signature"}, 1},
+		{"billing_webhook_failed_events", nil, 1},
+		{"billing_credits_granted_total", nil, 500},
+		{"billing_credits_spent_total", nil, 0},
+		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "200"}, 2},
+		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "400"}, 2},
+		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "500"}, 1},
+	} {
+		if got := value(tt.name, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if value("go_sql_max_open_connections", "db_name", "billing") < 1 {
+		t.Error("no database pool metrics")
+	}
+	if strings.Contains(string(body), secret) {
+		t.Error("a secret is in the metrics")
+	}
+}
+
+// Every metric the sample alert rules use is one the service exports.
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	rules, err := os.ReadFile("../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{
+		"billing_webhook_events_total": true, "billing_webhook_processing_seconds": true,
+		"billing_webhook_refused_total": true, "billing_http_requests_total": true,
+		"billing_webhook_failed_events": true, "billing_credits_granted_total": true, "billing_credits_spent_total": true,
+	}
+	used := regexp.MustCompile(`billing_[a-z_]+`).FindAllString(string(rules), -1)
+	if len(used) < 5 {
+		t.Fatalf("rules use %v", used)
+	}
+	for _, name := range used {
+		if !exported[name] {
+			t.Errorf("alerts.yml uses %s, which the service does not export", name)
+		}
+	}
+}

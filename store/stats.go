@@ -1,0 +1,26 @@
+package store
+
+import (
+	"context"
+
+	"github.com/acme/billing"
+)
+
+// FailedEvents counts the stored events whose last attempt failed and that
+// no retry or replay has applied since.
+func (db *DB) FailedEvents(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE status = $1`, billing.StatusFailed).Scan(&n)
+	return n, err
+}
+
+// CreditTotals sums the ledger: credits ever granted (positive entries) and
+// ever spent by the app (consumptions). The ledger is append-only, so both
+// only grow, as Prometheus counters must.
+func (db *DB) CreditTotals(ctx context.Context) (granted, spent int64, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN amount < 0 AND idempotency_key LIKE 'consume:%' THEN -amount ELSE 0 END), 0)
+		FROM credit_ledger`).Scan(&granted, &spent)
+	return granted, spent, err
+}
