@@ -163,10 +163,15 @@ func (s *Service) customerOf(ctx context.Context, p Payments, workspaceID string
 // one is a clear 400 here rather than Stripe's error.
 func checkURLs(urls ...string) error {
 	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if raw == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if _, ok := WebURL(raw); !ok {
 			return Errorf(EINVALID, "%q is not an absolute http(s) URL", raw)
 		}
 	}
 	return nil
+}
+
+// WebURL parses an absolute http or https URL with a host.
+func WebURL(raw string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	return u, err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }

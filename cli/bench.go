@@ -107,8 +107,8 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 // loopbackOnly refuses a target off this machine: a load test is not a tool
 // to point at someone else's service.
 func loopbackOnly(raw string) error {
-	u, err := neturl.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+	u, ok := billing.WebURL(raw)
+	if !ok {
 		return fmt.Errorf("--url %q: want an http(s) URL", raw)
 	}
 	if u.Hostname() == "localhost" {

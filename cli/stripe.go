@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/acme/billing"
@@ -23,10 +22,10 @@ func (a *app) stripeClient() (*stripeapi.Client, error) {
 
 func stripeSetupWebhook(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "stripe setup-webhook")
-	endpoint := fs.String("url", "", "the public URL Stripe should post to, e.g. https://billing.example.com"+"/api/billing/webhooks/stripe/")
+	endpoint := fs.String("url", "", "the public URL Stripe should post to, e.g. https://billing.example.com/api/billing/webhooks/stripe/")
 	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
-		u, err := url.Parse(*endpoint)
-		if *endpoint == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, ok := billing.WebURL(*endpoint)
+		if !ok {
 			return fmt.Errorf("--url %q: want the absolute URL of this service's webhook endpoint", *endpoint)
 		}
 		if u.Scheme != "https" && a.cfg.Mode == billing.ModeLive {

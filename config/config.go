@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -166,8 +165,7 @@ func (c *Config) loadStripe(get func(string) string) error {
 		c.StripeTimeout = d
 	}
 	if v := get("STRIPE_API_URL"); v != "" {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := billing.WebURL(v); !ok {
 			return fmt.Errorf("STRIPE_API_URL %q: want an http(s) URL such as http://127.0.0.1:12111", v)
 		}
 		c.StripeAPIURL = strings.TrimSuffix(v, "/")
