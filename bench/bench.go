@@ -5,7 +5,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -101,20 +100,13 @@ func Run(ctx context.Context, url, secret string, deliveries [][]byte, concurren
 	return res
 }
 
+// send posts one delivery as Stripe would and returns the status, -1 for no answer.
 func send(ctx context.Context, client *http.Client, url, secret string, payload []byte) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	resp, err := trigger.Send(ctx, client, url, secret, payload)
 	if err != nil {
 		return -1
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", webhook.Sign(payload, secret, time.Now()))
-	resp, err := client.Do(req)
-	if err != nil {
-		return -1
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return resp.Status
 }
 
 // PerSecond is the throughput.
