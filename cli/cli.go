@@ -146,6 +146,8 @@ type app struct {
 	db     *store.DB
 	svc    *billing.Service
 	logger *slog.Logger
+	// stripe calls Stripe's API; nil without STRIPE_SECRET_KEY.
+	stripe *stripeapi.Client
 }
 
 func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
@@ -167,15 +169,16 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 		return nil, err
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice}
+	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
-		client := stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
+		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
 			Timeout: cfg.StripeTimeout, Logger: logger})
-		svc.Payments = client
+		svc.Payments = a.stripe
 		if cfg.StripeRefetch {
-			svc.Refetch = client
+			svc.Refetch = a.stripe
 		}
 	}
-	return &app{cfg: cfg, db: db, svc: svc, logger: logger}, nil
+	return a, nil
 }
 
 // withApp parses a command's flags and positional arguments, then runs fn
