@@ -103,7 +103,7 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 	// Decoding needs no database: do it before taking the writer.
 	err := s.Decoder.Decode(e)
 	if err == nil && s.Refetch != nil {
-		err = s.refetch(ctx, e)
+		err = s.refetch(ctx, e, force)
 	}
 	if err != nil {
 		if prev, _ := s.Store.Event(ctx, e.ID); prev != nil && prev.Status.Done() && !force {
@@ -128,10 +128,15 @@ type Refetcher interface {
 // refetch replaces a subscription's or invoice's payload with what Stripe
 // says now. The event's time is kept, so a late event is still stale, but a
 // fresh one carries the newest state whatever order events came in.
-func (s *Service) refetch(ctx context.Context, e *Event) error {
+func (s *Service) refetch(ctx context.Context, e *Event, force bool) error {
 	switch e.Object.(type) {
 	case *Subscription, *Invoice:
 	default:
+		return nil
+	}
+	// A redelivery of an event already applied is answered duplicate
+	// without applying anything: it needs no call to Stripe.
+	if prev, err := s.Store.Event(ctx, e.ID); err == nil && prev.Status.Done() && !force {
 		return nil
 	}
 	fresh, err := s.Refetch.Refetch(ctx, e.Object)

@@ -306,7 +306,13 @@ func TestRefetchAppliesStripesCurrentState(t *testing.T) {
 		t.Fatalf("a payment intent event made %d calls to Stripe", n)
 	}
 	sub := trigger.ID("sub_TestSub1", "ws_1")
-	h.deliver(trigger.Options{Type: "customer.subscription.updated", Set: map[string]any{"data.object.status": "past_due"}}, billing.StatusProcessed)
+	updated := h.build(trigger.Options{Type: "customer.subscription.updated", Set: map[string]any{"data.object.status": "past_due"}})
+	for _, want := range []string{"processed", "duplicate"} {
+		if r := h.send(updated); r.Code != http.StatusOK || r.Status != want {
+			t.Fatalf("got %d %q, want 200 %q", r.Code, r.Status, want)
+		}
+	}
+	// The redelivery, a duplicate, needed no call.
 	if got := rec.Requests("/v1/subscriptions/" + sub); len(got) != 1 || got[0].Method != http.MethodGet {
 		t.Fatalf("refetch requests = %+v", got)
 	}
