@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,5 +112,28 @@ func TestStripeRefusalFromTheMockIsAStripeError(t *testing.T) {
 	_, err := c.SetupWebhook(context.Background(), "https://billing.example.com/hook", []string{"invoice.bogus"})
 	if billing.ErrorCode(err) != billing.ESTRIPE || !strings.Contains(billing.ErrorMessage(err), "enabled_events") {
 		t.Errorf("err = %v, want stripe_error naming enabled_events", err)
+	}
+}
+
+// Stripe lists events newest first; recovery applies them oldest first, so
+// a later state is not overwritten by an earlier one.
+func TestUndeliveredEventsOldestFirst(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","has_more":false,"url":"/v1/events","data":[
+			{"id":"evt_New","object":"event","type":"invoice.paid","created":200,"data":{"object":{"id":"in_1","object":"invoice"}}},
+			{"id":"evt_Old","object":"event","type":"invoice.finalized","created":100,"data":{"object":{"id":"in_1","object":"invoice"}}}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := stripeapi.New(stripeapi.Options{Key: "sk_test_123", URL: srv.URL})
+	var ids []string
+	err := c.UndeliveredEvents(context.Background(), time.Now().Add(-time.Hour), []string{"invoice.paid"}, func(p []byte) error {
+		var e struct{ ID string }
+		err := json.Unmarshal(p, &e)
+		ids = append(ids, e.ID)
+		return err
+	})
+	if err != nil || strings.Join(ids, " ") != "evt_Old evt_New" {
+		t.Errorf("order = %v, %v; want evt_Old evt_New", ids, err)
 	}
 }
