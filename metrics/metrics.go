@@ -51,39 +51,21 @@ func New(db *store.DB) *Metrics {
 			Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
 	}
-	total := func(f func(ctx context.Context) (float64, error)) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			v, err := f(ctx)
-			if err != nil {
-				return -1 // visible, and an alert on it is easy
-			}
-			return v
+	failed := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := db.FailedEvents(ctx)
+		if err != nil {
+			return -1 // visible, and an alert on it is easy
 		}
+		return float64(n)
 	}
 	m.registry.MustRegister(m.events, m.duration, m.refused, m.requests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "billing_webhook_failed_events",
 			Help: "Stored events whose last attempt failed and that no retry or replay has applied yet (-1: database unreadable).",
-		}, total(func(ctx context.Context) (float64, error) {
-			n, err := db.FailedEvents(ctx)
-			return float64(n), err
-		})),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "billing_credits_granted_total",
-			Help: "Credits ever granted, from the append-only ledger (database-wide).",
-		}, total(func(ctx context.Context) (float64, error) {
-			g, _, err := db.CreditTotals(ctx)
-			return float64(g), err
-		})),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "billing_credits_spent_total",
-			Help: "Credits ever spent through the consume API, from the ledger (database-wide).",
-		}, total(func(ctx context.Context) (float64, error) {
-			_, s, err := db.CreditTotals(ctx)
-			return float64(s), err
-		})),
+		}, failed),
+		&credits{db: db},
 		collectors.NewDBStatsCollector(db.SQL(), "billing"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -127,4 +109,28 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+var (
+	grantedDesc = prometheus.NewDesc("billing_credits_granted_total",
+		"Credits ever granted, from the append-only ledger (database-wide).", nil, nil)
+	spentDesc = prometheus.NewDesc("billing_credits_spent_total",
+		"Credits ever spent through the consume API, from the ledger (database-wide).", nil, nil)
+)
+
+// credits reads both ledger totals with one query per scrape.
+type credits struct{ db *store.DB }
+
+func (c *credits) Describe(ch chan<- *prometheus.Desc) { ch <- grantedDesc; ch <- spentDesc }
+
+func (c *credits) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	granted, spent, err := c.db.CreditTotals(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(grantedDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(grantedDesc, prometheus.CounterValue, float64(granted))
+	ch <- prometheus.MustNewConstMetric(spentDesc, prometheus.CounterValue, float64(spent))
 }
