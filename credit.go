@@ -72,13 +72,3 @@ type Grant struct {
 	CreatedAt   time.Time
 }
 
-// Notification is a message owed to a workspace, e.g. about a failed
-// payment; sending it is the outbox sender's job.
-type Notification struct {
-	Key         string // unique: what caused it
-	WorkspaceID string
-	CustomerID  string
-	Kind        string
-	ObjectID    string
-	CreatedAt   time.Time
-}

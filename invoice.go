@@ -143,10 +143,7 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 // moves a running subscription to past_due. A failed first invoice leaves the
 // subscription incomplete, as Stripe does.
 func (a *applier) invoiceFailed(ctx context.Context, inv *Invoice, ws string) error {
-	err := a.tx.AddNotification(ctx, &Notification{
-		Key:         fmt.Sprintf("invoice.payment_failed:%s:%d", inv.ID, inv.AttemptCount),
-		WorkspaceID: ws, CustomerID: inv.CustomerID, Kind: "invoice.payment_failed", ObjectID: inv.ID, CreatedAt: a.now(),
-	})
+	err := a.notifyPaymentFailed(ctx, inv, ws)
 	if err != nil || inv.SubscriptionID == "" || inv.BillingReason == ReasonSubscriptionCreate {
 		return err
 	}

@@ -38,6 +38,7 @@ var HandledEventTypes = []string{
 	"customer.subscription.created",
 	"customer.subscription.updated",
 	"customer.subscription.deleted",
+	"customer.subscription.trial_will_end",
 	"invoice.finalized",
 	"invoice.paid",
 	"invoice.payment_succeeded",

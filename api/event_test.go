@@ -271,7 +271,7 @@ func TestCustomerDeletedBeforeSubscriptionDeleted(t *testing.T) {
 
 func TestUnhandledTypeIsStoredAndIgnored(t *testing.T) {
 	h := setup(t)
-	for _, typ := range []string{"customer.subscription.trial_will_end"} {
+	for _, typ := range []string{"invoice.upcoming"} {
 		r := h.deliver(trigger.Options{Type: typ}, billing.StatusIgnored)
 		e, code := h.event(r.Event)
 		if code != http.StatusOK || e.Status != "ignored" || e.Type != typ {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -44,13 +45,17 @@ type service struct {
 	out  *lockedBuffer
 }
 
-func startService(t *testing.T) *service {
+// startService starts serve; env adds to or overrides its environment.
+func startService(t *testing.T, env ...map[string]string) *service {
 	t.Helper()
 	s := &service{t: t, out: &lockedBuffer{}, env: map[string]string{
 		"DATABASE_URL":  storetest.URL(t),
 		"BILLING_PLANS": filepath.Join("..", "plans.json"),
 		"BILLING_ADDR":  "127.0.0.1:0",
 	}}
+	for _, e := range env {
+		maps.Copy(s.env, e)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
@@ -156,15 +161,15 @@ func TestEventsCommands(t *testing.T) {
 		t.Fatalf("trigger: %d %s", code, out)
 	}
 	id := regexp.MustCompile(`evt_[0-9a-f]+`).FindString(out)
-	if code, out := s.run("trigger", "customer.subscription.trial_will_end"); code != 0 || !strings.Contains(out, `"ignored"`) {
+	if code, out := s.run("trigger", "invoice.upcoming"); code != 0 || !strings.Contains(out, `"ignored"`) {
 		t.Errorf("trigger ignored type: %d %s", code, out)
 	}
 
 	code, out = s.run("events", "list", "--type", "payment_intent.succeeded")
-	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "processed") || strings.Contains(out, "trial_will_end") {
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "processed") || strings.Contains(out, "invoice.upcoming") {
 		t.Errorf("events list --type: %d\n%s", code, out)
 	}
-	if code, out = s.run("events", "list", "--status", "ignored"); code != 0 || strings.Contains(out, id) || !strings.Contains(out, "trial_will_end") {
+	if code, out = s.run("events", "list", "--status", "ignored"); code != 0 || strings.Contains(out, id) || !strings.Contains(out, "invoice.upcoming") {
 		t.Errorf("events list --status ignored: %d\n%s", code, out)
 	}
 	code, out = s.run("events", "show", id)

@@ -87,13 +87,6 @@ func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billin
 	return grants, err
 }
 
-func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error {
-	_, err := t.exec(ctx, `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
-		n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, sec(n.CreatedAt))
-	return err
-}
-
 // CheckBalances returns the workspaces whose cached balance differs from
 // their ledger's sums; it should always return none.
 func (db *DB) CheckBalances(ctx context.Context) ([]string, error) {

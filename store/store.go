@@ -44,6 +44,8 @@ type DB struct {
 	// forUpdate locks the rows a read in a transaction will change; SQLite
 	// needs none, its writer holds the whole database.
 	forUpdate string
+	// skipLocked makes concurrent claimers of a queue take different rows.
+	skipLocked string
 	stmts     sync.Map // query → *sql.Stmt on the SQLite writer; see stmt
 	queued    sync.Map // queries to prepare once the writer is free
 }
@@ -123,7 +125,8 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	return &DB{write: db, read: db, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE"}, nil
+	return &DB{write: db, read: db, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE",
+		skipLocked: " FOR UPDATE SKIP LOCKED"}, nil
 }
 
 func sqlitePath(databaseURL string) (string, error) {

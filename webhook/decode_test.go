@@ -102,7 +102,7 @@ func TestDecodeOthers(t *testing.T) {
 			if c.ID != trigger.ID("cus_TestCustomer1", "ws_1") {
 				t.Errorf("customer = %+v", c)
 			}
-			if obj := decode(t, trigger.Options{Type: "customer.subscription.trial_will_end", APIVersion: v}); obj != nil {
+			if obj := decode(t, trigger.Options{Type: "invoice.upcoming", APIVersion: v}); obj != nil {
 				t.Errorf("unhandled type decoded to %T", obj)
 			}
 		})

@@ -261,7 +261,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s: from ObjectJSON %v %+v, from the payload %v %+v", typ, err, e.Object, serr, stored.Object)
 			}
 		}
-		e := &billing.Event{Type: "customer.subscription.trial_will_end", ObjectJSON: object, Object: "stale"}
+		e := &billing.Event{Type: "invoice.upcoming", ObjectJSON: object, Object: "stale"}
 		if err := webhook.Decode(e); err != nil || e.Object != nil {
 			t.Fatalf("unhandled type: err %v, object %v", err, e.Object)
 		}

@@ -1,0 +1,109 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/trigger"
+)
+
+// outbox returns the queued notifications, oldest first.
+func (h *harness) outbox() []billing.Notification {
+	h.t.Helper()
+	ns, err := h.db.Notifications(context.Background(), false, 100)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i, j := 0, len(ns)-1; i < j; i, j = i+1, j-1 {
+		ns[i], ns[j] = ns[j], ns[i]
+	}
+	return ns
+}
+
+// Failed payments and ending trials queue an email in the event's own
+// transaction: once, whatever the redeliveries, and not when a newer state
+// makes it wrong.
+func TestEventsQueueNotifications(t *testing.T) {
+	const hosted = "https://invoice.stripe.com/i/acct_1TestAccount0001/"
+	inAWhile := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	cases := []struct {
+		name   string
+		events []trigger.Options // for workspace ws_n, delivered in order
+		kind   string            // "" when nothing is queued
+		want   []string          // in the subject or body
+	}{
+		{"payment failed, Stripe will retry",
+			[]trigger.Options{{Type: "invoice.payment_failed"}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed (invoice 7C2B9E41-0002)", "We will try again on 4 February 2026", hosted}},
+		{"last attempt failed",
+			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.attempt_count": 4}}},
+			billing.KindFinalPaymentFailed, []string{"Final notice: payment of 29.00 USD failed", "last automatic attempt", hosted}},
+		{"first invoice failed at checkout is not a final failure",
+			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.billing_reason": "subscription_create"}}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}},
+		{"a late failure of an invoice since paid tells nothing",
+			[]trigger.Options{{Type: "invoice.paid", Created: at(2 * time.Second)}, {Type: "invoice.payment_failed", Created: at(time.Second)}},
+			"", nil},
+		{"trial ends in three days",
+			[]trigger.Options{{Type: "customer.subscription.trial_will_end", Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}}},
+			billing.KindTrialWillEnd, []string{"Your trial ends on " + inAWhile.UTC().Format("2 January 2006")}},
+		{"a trial already over gets no reminder",
+			[]trigger.Options{{Type: "customer.subscription.trial_will_end"}},
+			"", nil},
+	}
+	forEachVersion(t, func(t *testing.T, v string) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				h := setup(t)
+				ws := "ws_n"
+				if _, _, err := h.svc.CreateWorkspace(context.Background(), billing.Workspace{ID: ws, Name: "N", Email: "owner@n.test"}); err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range c.events {
+					o.Workspace, o.APIVersion = ws, v
+					o.Set = merge(legacy(v, o.Type), o.Set)
+					payload := h.build(o)
+					for range 2 { // Stripe's redelivery changes nothing
+						if r := h.send(payload); r.Code != 200 {
+							t.Fatalf("%s: %d %+v", o.Type, r.Code, r.Error)
+						}
+					}
+				}
+				got := h.outbox()
+				if c.kind == "" {
+					if len(got) != 0 {
+						t.Fatalf("queued %+v, want nothing", got)
+					}
+					return
+				}
+				if len(got) != 1 {
+					t.Fatalf("queued %d notifications, want 1: %+v", len(got), got)
+				}
+				n := got[0]
+				if n.Kind != c.kind || n.Status != billing.NotifyPending || n.WorkspaceID != ws || n.Recipient != "owner@n.test" {
+					t.Errorf("notification = %+v, want a pending %s to owner@n.test", n, c.kind)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(n.Subject+"\n"+n.Body, w) {
+						t.Errorf("%q not in\n%s\n%s", w, n.Subject, n.Body)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestFormatAmount(t *testing.T) {
+	for _, c := range []struct {
+		amount   int64
+		currency string
+		want     string
+	}{{2900, "usd", "29.00 USD"}, {5, "eur", "0.05 EUR"}, {-1999, "gbp", "-19.99 GBP"}, {1200, "jpy", "1200 JPY"}} {
+		if got := billing.FormatAmount(c.amount, c.currency); got != c.want {
+			t.Errorf("FormatAmount(%d, %s) = %q, want %q", c.amount, c.currency, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Notification is an email owed to a workspace, queued in the outbox in the
+// transaction of the event that caused it and sent later by the outbox's
+// sender (package email). Its text is composed when it is queued, so the
+// outbox holds exactly what will be sent.
+type Notification struct {
+	ID          int64
+	Key         string // unique: what caused it, so an event applied twice queues it once
+	WorkspaceID string
+	CustomerID  string
+	Kind        string
+	ObjectID    string
+	Subject     string
+	Body        string
+	CreatedAt   time.Time
+
+	// Delivery, kept by the sender.
+	Status        NotificationStatus
+	Recipient     string // resolved when claimed: the workspace's email, else the customer's
+	Attempts      int
+	LastError     string
+	NextAttemptAt time.Time
+	SentAt        time.Time
+}
+
+// NotificationStatus is where a notification is in its delivery.
+type NotificationStatus string
+
+const (
+	NotifyPending NotificationStatus = "pending" // waiting for its next attempt
+	// NotifySending is claimed by a sender. A sender that stops during the
+	// SMTP exchange leaves it so: whether the server took the message is
+	// unknown, and sending it again could send it twice, so it waits for an
+	// operator (the dashboard lists it as unsent).
+	NotifySending NotificationStatus = "sending"
+	NotifySent    NotificationStatus = "sent"
+	NotifyFailed  NotificationStatus = "failed" // refused for good, or out of attempts
+)
+
+// Kinds of notification.
+const (
+	KindPaymentFailed      = "invoice.payment_failed"
+	KindFinalPaymentFailed = "invoice.final_payment_failed"
+	KindTrialWillEnd       = "customer.subscription.trial_will_end"
+)
+
+// Outbox is the store's side of sending notifications.
+type Outbox interface {
+	// ClaimNotification marks the oldest pending notification due at now as
+	// sending and returns it, or returns nil when none is due. Two senders
+	// never claim the same one.
+	ClaimNotification(ctx context.Context, now time.Time) (*Notification, error)
+	// SettleNotification stores the outcome of a claimed notification's
+	// attempt: Status, LastError, NextAttemptAt and SentAt.
+	SettleNotification(ctx context.Context, n *Notification) error
+}
+
+// notifyPaymentFailed queues the email for a failed invoice payment. When
+// Stripe will not try again (no next_payment_attempt) on a subscription's
+// renewal, it is the final failure and says so.
+func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws string) error {
+	if cur, err := a.tx.Invoice(ctx, inv.ID); err == nil && (cur.Status == "paid" || cur.Status == "void") {
+		return nil // a late failure of an invoice since paid or voided: nothing to tell
+	}
+	amount := FormatAmount(inv.AmountDue, inv.Currency)
+	number := coalesce(inv.Number, inv.ID)
+	n := &Notification{
+		Key:         fmt.Sprintf("%s:%s:%d", KindPaymentFailed, inv.ID, inv.AttemptCount),
+		WorkspaceID: ws, CustomerID: inv.CustomerID, Kind: KindPaymentFailed, ObjectID: inv.ID, CreatedAt: a.now(),
+		Subject: fmt.Sprintf("Payment of %s failed (invoice %s)", amount, number),
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "We could not collect the payment of %s for invoice %s.\n\n", amount, number)
+	switch {
+	case !inv.NextPaymentAttempt.IsZero():
+		fmt.Fprintf(&b, "We will try again on %s.\n", inv.NextPaymentAttempt.UTC().Format("2 January 2006"))
+	case inv.SubscriptionID != "" && inv.BillingReason != ReasonSubscriptionCreate:
+		n.Kind = KindFinalPaymentFailed
+		n.Key = fmt.Sprintf("%s:%s", KindFinalPaymentFailed, inv.ID)
+		n.Subject = fmt.Sprintf("Final notice: payment of %s failed (invoice %s)", amount, number)
+		b.WriteString("This was the last automatic attempt: no further attempts will be made, and your subscription may be canceled.\n")
+	}
+	if inv.HostedInvoiceURL != "" {
+		fmt.Fprintf(&b, "\nPay the invoice or update your payment method here:\n%s\n", inv.HostedInvoiceURL)
+	}
+	n.Body = b.String()
+	return a.tx.AddNotification(ctx, n)
+}
+
+// notifyTrialWillEnd queues the reminder Stripe's trial_will_end event (three
+// days before a trial ends) asks for, unless the trial is already over.
+func (a *applier) notifyTrialWillEnd(ctx context.Context, s *Subscription, ws string) error {
+	if !s.TrialEnd.After(a.now()) {
+		return nil
+	}
+	day := s.TrialEnd.UTC().Format("2 January 2006")
+	return a.tx.AddNotification(ctx, &Notification{
+		Key:         fmt.Sprintf("%s:%s:%d", KindTrialWillEnd, s.ID, s.TrialEnd.Unix()),
+		WorkspaceID: ws, CustomerID: s.CustomerID, Kind: KindTrialWillEnd, ObjectID: s.ID, CreatedAt: a.now(),
+		Subject: "Your trial ends on " + day,
+		Body: fmt.Sprintf("Your trial ends on %s.\n\n"+
+			"Unless it is canceled, your subscription continues then and its first payment is collected.\n", day),
+	})
+}
+
+// zeroDecimal are the currencies Stripe counts in whole units.
+var zeroDecimal = map[string]bool{
+	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true, "krw": true, "mga": true,
+	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
+}
+
+// FormatAmount writes an amount in Stripe's smallest currency unit as
+// people read it, e.g. 1999 usd as "19.99 USD".
+func FormatAmount(amount int64, currency string) string {
+	cur := strings.ToUpper(currency)
+	if zeroDecimal[strings.ToLower(currency)] {
+		return fmt.Sprintf("%d %s", amount, cur)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, cur))
+}
