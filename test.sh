@@ -27,9 +27,9 @@ go vet ./...
 echo "== go test ${race[*]:-} ./...   (SQLite)"
 go test "${race[@]}" -count=1 -timeout 20m ./...
 
-echo "== go test ${race[*]:-} ./api/ ./cli/ ./metrics/   (PostgreSQL)"
+echo "== go test ${race[*]:-} ./api/ ./cli/ ./email/ ./metrics/   (PostgreSQL)"
 # The TestCluster* tests always use PostgreSQL; the first pass ran them.
-BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./api/ ./cli/ ./metrics/
+BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./api/ ./cli/ ./email/ ./metrics/
 
 # Native fuzzing of the webhook input (signature header, body, data.object):
 # 5 s per target beyond its seed corpus in testdata/fuzz/, which the passes

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/email"
 	"github.com/acme/billing/metrics"
 	"github.com/acme/billing/webhook"
 )
@@ -64,10 +65,36 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Development API key (set BILLING_API_KEY to choose your own): %s\n", key)
 	}
 	fmt.Fprintf(env.Stdout, "Listening on http://%s%s (%s mode)\n", ln.Addr(), api.WebhookPath, a.cfg.Mode)
+	stopMail, err := a.startEmail(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
 	return run(ctx, ln, m.Middleware(srv.Handler()))
+}
+
+// startEmail starts the outbox's sender when SMTP is configured. The
+// returned stop waits for an attempt in progress to be recorded.
+func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
+	if a.cfg.SMTPURL == "" {
+		a.logger.Info("SMTP_URL is not set: notifications stay in the outbox, listed on /admin/outbox")
+		return func() {}, nil
+	}
+	mailer, err := email.NewMailer(a.cfg.SMTPURL, a.cfg.EmailFrom, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&email.Sender{Outbox: a.db, Mailer: mailer, Logger: a.logger, Interval: a.cfg.EmailInterval}).Run(ctx)
+	}()
+	a.logger.Info("Sending notifications", "smtp", mailer.Server(), "every", a.cfg.EmailInterval)
+	return func() { cancel(); <-done }, nil
 }
 
 // maxBatch bounds the events one group commit takes.

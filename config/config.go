@@ -43,6 +43,12 @@ type Config struct {
 	// StripeRefetch applies subscriptions and invoices as Stripe has them
 	// now rather than as the event carried them.
 	StripeRefetch bool
+	// SMTPURL and EmailFrom configure the email outbox's sender; without
+	// them notifications stay queued (the dashboard lists them).
+	SMTPURL   string
+	EmailFrom string
+	// EmailInterval is how often the outbox is polled.
+	EmailInterval time.Duration
 }
 
 // Defaults.
@@ -52,6 +58,7 @@ const (
 	DefaultPlansPath     = "plans.json"
 	DefaultTolerance     = 300 * time.Second
 	DefaultStripeTimeout = 10 * time.Second
+	DefaultEmailInterval = 10 * time.Second
 )
 
 // Load reads configuration from getenv, falling back to the .env file at
@@ -104,6 +111,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.loadStripe(get); err != nil {
+		return nil, err
+	}
+	if err := c.loadEmail(get); err != nil {
 		return nil, err
 	}
 	if err := c.validateKeys(); err != nil {
@@ -192,6 +202,23 @@ func (c *Config) loadStripe(get func(string) string) error {
 			return fmt.Errorf("BILLING_CREDIT_CURRENCY %q: want a three-letter ISO code such as usd", v)
 		}
 		c.CreditPrice.Currency = v
+	}
+	return nil
+}
+
+// loadEmail reads the outbox sender's settings; package email checks the
+// URL and the address when it is built from them.
+func (c *Config) loadEmail(get func(string) string) error {
+	c.SMTPURL, c.EmailFrom, c.EmailInterval = get("SMTP_URL"), get("BILLING_EMAIL_FROM"), DefaultEmailInterval
+	if c.SMTPURL != "" && c.EmailFrom == "" {
+		return fmt.Errorf("SMTP_URL is set but BILLING_EMAIL_FROM is not: set the address emails come from, e.g. Billing <billing@example.com>")
+	}
+	if v := get("BILLING_EMAIL_INTERVAL"); v != "" {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return fmt.Errorf("BILLING_EMAIL_INTERVAL %q: want a duration such as 10s", v)
+		}
+		c.EmailInterval = d
 	}
 	return nil
 }
@@ -289,6 +316,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("api_key", maskIfSet(c.APIKey)),
 		slog.String("plans", c.PlansPath),
 		slog.Duration("tolerance", c.Tolerance),
+		slog.String("smtp", maskURL(c.SMTPURL)),
+		slog.String("email_from", c.EmailFrom),
 	)
 }
 

@@ -81,6 +81,8 @@ func TestInvalid(t *testing.T) {
 		{"stripe url", map[string]string{"STRIPE_API_URL": "localhost:12111"}, "STRIPE_API_URL \"localhost:12111\": want an http(s) URL"},
 		{"credit price", map[string]string{"BILLING_CREDIT_PRICE": "0.10"}, "BILLING_CREDIT_PRICE \"0.10\": want one credit's price in the currency's minor unit"},
 		{"credit currency", map[string]string{"BILLING_CREDIT_PRICE": "10", "BILLING_CREDIT_CURRENCY": "dollars"}, "BILLING_CREDIT_CURRENCY"},
+		{"smtp without sender", map[string]string{"SMTP_URL": "smtp://mail.example.com"}, "SMTP_URL is set but BILLING_EMAIL_FROM is not"},
+		{"email interval", map[string]string{"BILLING_EMAIL_INTERVAL": "often"}, "BILLING_EMAIL_INTERVAL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +134,7 @@ func TestSecretsAreMaskedInLogs(t *testing.T) {
 		"STRIPE_SECRET_KEY": "sk_test_51SecretValue", "STRIPE_PUBLISHABLE_KEY": "pk_test_51PublicValue",
 		"STRIPE_WEBHOOK_SECRET": "whsec_SecretValue1,whsec_SecretValue2", "BILLING_API_KEY": "api-key-SecretValue",
 		"DATABASE_URL": "postgres://user:dbSecretValue@localhost/db",
+		"SMTP_URL":     "smtps://mailer:smtpSecretValue@mail.example.com:465", "BILLING_EMAIL_FROM": "billing@example.com",
 	}
 	c, err := load(t, env, "")
 	if err != nil {
@@ -142,7 +145,7 @@ func TestSecretsAreMaskedInLogs(t *testing.T) {
 	if strings.Contains(buf.String(), "SecretValue") || strings.Contains(buf.String(), "PublicValue") {
 		t.Errorf("a secret was logged: %s", buf.String())
 	}
-	for _, want := range []string{"sk_test_****", "whsec_****,whsec_****", "user:****@localhost"} {
+	for _, want := range []string{"sk_test_****", "whsec_****,whsec_****", "user:****@localhost", "smtps://mailer:****@mail.example.com:465"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q: %s", want, buf.String())
 		}

@@ -1,0 +1,162 @@
+// Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
+// loopback for tests: it keeps what it receives and can be told to refuse.
+package smtptest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one message the server accepted.
+type Message struct {
+	From string
+	To   []string
+	// Header and Body are the parsed message.
+	Header mail.Header
+	Body   string
+	// Raw is the message as received.
+	Raw []byte
+}
+
+// Server is an SMTP server on a loopback port, stopped at cleanup.
+type Server struct {
+	Addr string
+	// User and Password, when set, are required (AUTH PLAIN).
+	User, Password string
+
+	mu       sync.Mutex
+	messages []Message
+	refusals []*smtp.SMTPError
+	logins   int
+}
+
+// Start starts a server; with user set, it requires that login.
+func Start(t testing.TB, user, password string) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: l.Addr().String(), User: user, Password: password}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true // loopback
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// Refuse makes the server answer the next messages' DATA with these codes,
+// one per message, e.g. 451 (try later) or 550 (refused for good).
+func (s *Server) Refuse(codes ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range codes {
+		s.refusals = append(s.refusals, &smtp.SMTPError{Code: c, Message: "refused by the test"})
+	}
+}
+
+// Messages returns what the server accepted, in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Logins counts successful logins.
+func (s *Server) Logins() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &session{srv: s}, nil
+}
+
+type session struct {
+	srv    *Server
+	authed bool
+	msg    Message
+}
+
+var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		if user != s.srv.User || password != s.srv.Password {
+			return errors.New("invalid credentials")
+		}
+		s.authed = true
+		s.srv.mu.Lock()
+		s.srv.logins++
+		s.srv.mu.Unlock()
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.srv.User != "" && !s.authed {
+		return errAuthRequired
+	}
+	s.msg = Message{From: from}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.msg.To = append(s.msg.To, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if len(s.srv.refusals) > 0 {
+		refusal := s.srv.refusals[0]
+		s.srv.refusals = s.srv.refusals[1:]
+		return refusal
+	}
+	m := s.msg
+	m.Raw = raw
+	if parsed, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		m.Header, m.Body = parsed.Header, decodeBody(parsed)
+	}
+	s.srv.messages = append(s.srv.messages, m)
+	return nil
+}
+
+// decodeBody undoes the transfer encoding of a single-part message.
+func decodeBody(m *mail.Message) string {
+	var r io.Reader = m.Body
+	switch strings.ToLower(m.Header.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	}
+	b, _ := io.ReadAll(r)
+	return string(b)
+}
+
+func (s *session) Reset()        { s.msg = Message{} }
+func (s *session) Logout() error { return nil }
