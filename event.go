@@ -51,7 +51,24 @@ type Event struct {
 type EventFilter struct {
 	Status EventStatus
 	Type   string
-	Limit  int
+	// Since and Until bound the time received: Since <= received < Until.
+	Since, Until time.Time
+	Limit        int
+	Offset       int
+}
+
+// EventCount counts stored events of one type and status.
+type EventCount struct {
+	Type   string
+	Status EventStatus
+	N      int64
+}
+
+// HourCount counts the events of one status received in one hour.
+type HourCount struct {
+	Hour   time.Time
+	Status EventStatus
+	N      int64
 }
 
 // SameEvent reports whether two deliveries of one event id say the same

@@ -30,6 +30,8 @@ type Server struct {
 	Observer Observer
 	// Metrics, when set, serves GET /metrics.
 	Metrics http.Handler
+	// Admin, when set, serves the dashboard under /admin/.
+	Admin http.Handler
 }
 
 // MaxWebhookBody is the largest webhook body read; Stripe's events are far smaller.
@@ -49,6 +51,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyHandler)
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
+	}
+	if s.Admin != nil {
+		mux.Handle("/admin/", s.Admin)
+		mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 	}
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.getWorkspaceHandler))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 	"github.com/acme/billing/webhook"
 )
@@ -214,21 +215,9 @@ func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
 func TestFailureMidApplyLeavesNothingAndRetries(t *testing.T) {
 	h := setup(t)
 	ws := "ws_boom"
-	db := h.sqlDB()
 	// A real database error after the subscription row is written and before
 	// the credits are: the grant's insert fails.
-	boom := []string{`CREATE TRIGGER boom BEFORE INSERT ON credit_ledger BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`}
-	if h.db.Postgres() {
-		boom = []string{
-			`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END; $$`,
-			`CREATE TRIGGER boom BEFORE INSERT ON credit_ledger FOR EACH ROW EXECUTE FUNCTION boom()`,
-		}
-	}
-	for _, stmt := range boom {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repair := storetest.Break(t, h.db, "credit_ledger", "disk on fire")
 	p := h.build(trigger.Options{Type: "invoice.paid", Workspace: ws})
 	r := h.send(p)
 	if r.Code != http.StatusInternalServerError {
@@ -247,13 +236,7 @@ func TestFailureMidApplyLeavesNothingAndRetries(t *testing.T) {
 		t.Error("no error log line")
 	}
 
-	drop := `DROP TRIGGER boom`
-	if h.db.Postgres() {
-		drop = `DROP TRIGGER boom ON credit_ledger`
-	}
-	if _, err := db.Exec(drop); err != nil {
-		t.Fatal(err)
-	}
+	repair()
 	if r := h.send(p); r.Code != 200 || r.Status != "processed" {
 		t.Fatalf("retry: %+v", r)
 	}

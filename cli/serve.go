@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/acme/billing/admin"
 	"github.com/acme/billing/api"
 	"github.com/acme/billing/email"
 	"github.com/acme/billing/metrics"
@@ -40,6 +41,11 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	m := metrics.New(a.db)
+	dashboard, err := admin.New(&admin.Handler{Service: a.svc, Store: a.db, APIKey: key, Logger: a.logger,
+		EmailEnabled: a.cfg.SMTPURL != ""})
+	if err != nil {
+		return err
+	}
 	srv := &api.Server{
 		Service:  a.svc,
 		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
@@ -48,6 +54,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		Ready:    a.db.Ping,
 		Observer: m,
 		Metrics:  m.Handler(),
+		Admin:    dashboard,
 	}
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
@@ -65,6 +72,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Development API key (set BILLING_API_KEY to choose your own): %s\n", key)
 	}
 	fmt.Fprintf(env.Stdout, "Listening on http://%s%s (%s mode)\n", ln.Addr(), api.WebhookPath, a.cfg.Mode)
+	fmt.Fprintf(env.Stdout, "Dashboard on http://%s%s (log in with the API key)\n", ln.Addr(), admin.Prefix)
 	stopMail, err := a.startEmail(ctx)
 	if err != nil {
 		return err

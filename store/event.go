@@ -36,7 +36,31 @@ func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Even
 	}
 	return queryAll(ctx, db.read, func(s scanner) (billing.Event, error) { return scanEvent(s) },
 		`SELECT `+eventColumns+` FROM events WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)
-		ORDER BY received_at DESC, id DESC LIMIT $3`, string(f.Status), f.Type, f.Limit)
+			AND received_at >= $3 AND ($4 = 0 OR received_at < $4)
+		ORDER BY received_at DESC, id DESC LIMIT $5 OFFSET $6`,
+		string(f.Status), f.Type, sec(f.Since), sec(f.Until), f.Limit, max(f.Offset, 0))
+}
+
+// EventCounts counts the events received in [since, until) by type and
+// status; a zero until means now.
+func (db *DB) EventCounts(ctx context.Context, since, until time.Time) ([]billing.EventCount, error) {
+	return queryAll(ctx, db.read, func(s scanner) (billing.EventCount, error) {
+		var c billing.EventCount
+		return c, s.Scan(&c.Type, &c.Status, &c.N)
+	}, `SELECT type, status, COUNT(*) FROM events WHERE received_at >= $1 AND ($2 = 0 OR received_at < $2)
+		GROUP BY type, status ORDER BY type, status`, sec(since), sec(until))
+}
+
+// EventsPerHour counts the events received since a time by hour and status.
+func (db *DB) EventsPerHour(ctx context.Context, since time.Time) ([]billing.HourCount, error) {
+	return queryAll(ctx, db.read, func(s scanner) (billing.HourCount, error) {
+		var c billing.HourCount
+		var hour int64
+		err := s.Scan(&hour, &c.Status, &c.N)
+		c.Hour = billing.Unix(hour * 3600)
+		return c, err
+	}, `SELECT received_at / 3600, status, COUNT(*) FROM events WHERE received_at >= $1
+		GROUP BY received_at / 3600, status ORDER BY 1`, sec(since))
 }
 
 // RecordFailure implements billing.Store.

@@ -54,6 +54,27 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 	return &st, nil
 }
 
+// Workspaces lists workspaces by id, a page at a time, as WorkspaceState
+// shows each.
+func (db *DB) Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error) {
+	ids, err := queryAll(ctx, db.read, func(s scanner) (string, error) {
+		var id string
+		return id, s.Scan(&id)
+	}, `SELECT id FROM workspaces ORDER BY id LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billing.WorkspaceState, 0, len(ids))
+	for _, id := range ids {
+		st, err := db.WorkspaceState(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *st)
+	}
+	return out, nil
+}
+
 func (t *tx) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
 	return getWorkspace(ctx, t.tx, id)
 }

@@ -211,3 +211,29 @@ func (s *Server) Stop() {
 	s.t.Helper()
 	s.run("pg_ctl", "stop", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w")
 }
+
+// Break makes every insert into table fail with msg, through a real
+// trigger of the database, until the returned repair is called.
+func Break(t testing.TB, db *store.DB, table, msg string) (repair func()) {
+	t.Helper()
+	stmts := []string{fmt.Sprintf(`CREATE TRIGGER boom BEFORE INSERT ON %s BEGIN SELECT RAISE(ABORT, '%s'); END`, table, msg)}
+	drop := `DROP TRIGGER boom`
+	if db.Postgres() {
+		stmts = []string{
+			fmt.Sprintf(`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '%s'; END; $$`, msg),
+			fmt.Sprintf(`CREATE TRIGGER boom BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION boom()`, table),
+		}
+		drop = `DROP TRIGGER boom ON ` + table
+	}
+	for _, stmt := range stmts {
+		if _, err := db.SQL().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		t.Helper()
+		if _, err := db.SQL().Exec(drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

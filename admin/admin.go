@@ -1,0 +1,284 @@
+// Package admin is the operators' dashboard at /admin/: the webhook event
+// log with replay, the workspaces' billing state and the unsent email.
+// Pages are rendered on the server with html/template from files embedded
+// in the binary; they need no JavaScript.
+//
+// It is protected by BILLING_API_KEY: the login form sets a signed session
+// cookie (HttpOnly, Secure, SameSite=Strict), and every form that changes
+// something carries a CSRF token tied to that cookie.
+package admin
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Store is what the dashboard reads: the billing store and its statistics.
+type Store interface {
+	billing.Store
+	EventCounts(ctx context.Context, since, until time.Time) ([]billing.EventCount, error)
+	EventsPerHour(ctx context.Context, since time.Time) ([]billing.HourCount, error)
+	Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error)
+	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
+}
+
+// Handler serves the dashboard.
+type Handler struct {
+	Service *billing.Service
+	Store   Store
+	// APIKey is the key operators log in with; it also keys the session
+	// and CSRF signatures, so changing it logs everyone out.
+	APIKey string
+	Logger *slog.Logger
+	// EmailEnabled says whether an SMTP sender runs (the outbox page says so).
+	EmailEnabled bool
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+}
+
+// Prefix is where the dashboard is served.
+const Prefix = "/admin/"
+
+const (
+	cookieName = "billing_admin"
+	sessionTTL = 12 * time.Hour
+	pageSize   = 50
+)
+
+// New returns the dashboard; h's fields must be set.
+func New(h *Handler) (*Handler, error) {
+	if len(h.APIKey) < 16 {
+		return nil, fmt.Errorf("admin: the API key is shorter than 16 characters")
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	h.pages = pages
+	static, _ := fs.Sub(files, "static")
+	mux := http.NewServeMux()
+	mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /admin/login", h.loginPage)
+	mux.HandleFunc("POST /admin/login", h.login)
+	mux.Handle("POST /admin/logout", h.protect(h.logout))
+	mux.Handle("GET /admin/{$}", h.protect(h.eventsPage))
+	mux.Handle("GET /admin/events/{id}", h.protect(h.eventPage))
+	mux.Handle("POST /admin/events/{id}/replay", h.protect(h.replay))
+	mux.Handle("GET /admin/workspaces", h.protect(h.workspacesPage))
+	mux.Handle("GET /admin/workspaces/{id}", h.protect(h.workspacePage))
+	mux.Handle("GET /admin/outbox", h.protect(h.outboxPage))
+	mux.Handle("/admin/", h.protect(func(w http.ResponseWriter, r *http.Request, _ *session) {
+		h.fail(w, r, http.StatusNotFound, "No such page.")
+	}))
+	h.mux = mux
+	return h, nil
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(files, name)
+		if err != nil {
+			return nil, err
+		}
+		pages[page] = t
+	}
+	return pages, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+	hdr.Set("Cache-Control", "no-store")
+	// Forms are also refused when the browser says they come from another
+	// site: a second guard beside the tokens, and the only one for login.
+	crossOrigin.Handler(h.mux).ServeHTTP(w, r)
+}
+
+var crossOrigin = http.NewCrossOriginProtection()
+
+// session is a logged-in operator's request.
+type session struct {
+	CSRF string
+}
+
+// protect requires a valid session cookie, sending the browser to the login
+// form otherwise, and a valid CSRF token on every POST.
+func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		if err != nil || !h.validSession(c.Value) {
+			next := "/admin/"
+			if r.Method == http.MethodGet {
+				next = r.URL.RequestURI()
+			}
+			http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		s := &session{CSRF: h.sign("csrf|" + c.Value)}
+		if r.Method == http.MethodPost && !equal(r.PostFormValue("csrf"), s.CSRF) {
+			h.fail(w, r, http.StatusForbidden, "The form's security token is missing or stale: reload the page and try again.")
+			return
+		}
+		fn(w, r, s)
+	})
+}
+
+// newSession returns a cookie value: its expiry and a signature of it.
+func (h *Handler) newSession() (string, time.Time) {
+	exp := h.now().Add(sessionTTL)
+	v := strconv.FormatInt(exp.Unix(), 10)
+	return v + "." + h.sign("session|"+v), exp
+}
+
+func (h *Handler) validSession(v string) bool {
+	exp, sig, ok := strings.Cut(v, ".")
+	if !ok || !equal(sig, h.sign("session|"+exp)) {
+		return false
+	}
+	sec, err := strconv.ParseInt(exp, 10, 64)
+	return err == nil && h.now().Before(time.Unix(sec, 0))
+}
+
+// sign is an HMAC under a key derived from the API key.
+func (h *Handler) sign(msg string) string {
+	key := sha256.Sum256([]byte("billing admin\x00" + h.APIKey))
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func (h *Handler) setCookie(w http.ResponseWriter, value string, exp time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: value, Path: Prefix, Expires: exp,
+		MaxAge: int(time.Until(exp).Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "login", nil, map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.PostFormValue("next"))
+	if !equal(r.PostFormValue("key"), h.APIKey) {
+		h.Logger.Warn("Dashboard login refused: wrong key", "remote", r.RemoteAddr)
+		h.render(w, r, http.StatusUnauthorized, "login", nil, map[string]any{"Next": next,
+			"Error": "That is not the API key (BILLING_API_KEY)."})
+		return
+	}
+	v, exp := h.newSession()
+	h.setCookie(w, v, exp)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a redirect after login on the dashboard.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return Prefix
+	}
+	return next
+}
+
+// render writes a page in the layout.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, s *session, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Session"] = s
+	data["Path"] = r.URL.Path
+	var buf strings.Builder
+	if err := h.pages[page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		h.Logger.Error("Dashboard page failed to render", "page", page, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(buf.String()))
+}
+
+// fail shows an error page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h.render(w, r, status, "error", nil, map[string]any{"Status": status, "Message": msg})
+}
+
+// failErr shows an error from the billing service: what it says when it is
+// the caller's, a generic message when it is internal.
+func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	switch billing.ErrorCode(err) {
+	case billing.ENOTFOUND:
+		h.fail(w, r, http.StatusNotFound, billing.ErrorMessage(err))
+	case billing.EINVALID:
+		h.fail(w, r, http.StatusBadRequest, billing.ErrorMessage(err))
+	default:
+		h.Logger.Error("Dashboard request failed", "path", r.URL.Path, "error", err)
+		h.fail(w, r, http.StatusInternalServerError, "Internal error: see the service's log.")
+	}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// when formats a time for the pages, "" for the zero time.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// short cuts a long text, e.g. an error, for a table cell.
+func short(s string) string {
+	if r := []rune(s); len(r) > 90 {
+		return string(r[:89]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,201 @@
+package admin_test
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing/admin"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
+)
+
+func TestPagesNeedALogin(t *testing.T) {
+	d := start(t)
+	c := d.client()
+	for _, path := range []string{"/admin/", "/admin/events/evt_1", "/admin/workspaces", "/admin/workspaces/ws_1", "/admin/outbox", "/admin/nowhere"} {
+		r := d.do(c, http.MethodGet, path, nil)
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/admin/login?next="+url.QueryEscape(path) {
+			t.Errorf("GET %s without a session: %d to %q, want 303 to the login form", path, r.code, r.header.Get("Location"))
+		}
+	}
+	if r := d.do(c, http.MethodPost, "/admin/events/evt_1/replay", url.Values{"csrf": {"x"}}); r.code != http.StatusSeeOther {
+		t.Errorf("POST replay without a session: %d, want 303", r.code)
+	}
+	forged := &http.Cookie{Name: "billing_admin", Value: fmt.Sprintf("%d.bm90LWEtc2lnbmF0dXJl", time.Now().Add(time.Hour).Unix())}
+	u, _ := url.Parse(d.srv.URL + "/admin/")
+	c.Jar.SetCookies(u, []*http.Cookie{forged})
+	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusSeeOther {
+		t.Errorf("forged session: %d, want 303", r.code)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	d := start(t)
+	c := d.client()
+	r := d.do(c, http.MethodPost, "/admin/login", url.Values{"key": {"not-the-key-0123456789"}})
+	if r.code != http.StatusUnauthorized || !strings.Contains(r.body, "That is not the API key") || len(r.cookies) != 0 {
+		t.Errorf("wrong key: %d, cookies %v", r.code, r.cookies)
+	}
+	ck := d.login(c)
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/admin/" || ck.MaxAge <= 0 {
+		t.Errorf("session cookie = %+v, want HttpOnly, Secure, SameSite=Strict, Path /admin/", ck)
+	}
+	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusOK || !strings.Contains(r.body, "Webhook events") {
+		t.Errorf("events page after login: %d", r.code)
+	}
+	for next, want := range map[string]string{"/admin/outbox": "/admin/outbox", "//evil.example/admin/": "/admin/",
+		"https://evil.example/": "/admin/", "/admin/\\evil": "/admin/"} {
+		r := d.do(d.client(), http.MethodPost, "/admin/login", url.Values{"key": {apiKey}, "next": {next}})
+		if got := r.header.Get("Location"); r.code != http.StatusSeeOther || got != want {
+			t.Errorf("login with next=%q: %d to %q, want %q", next, r.code, got, want)
+		}
+	}
+	// The session ends after 12 hours, and at logout.
+	d.clock.Add(13 * time.Hour)
+	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusSeeOther {
+		t.Errorf("expired session: %d, want 303", r.code)
+	}
+	d.clock.Add(-13 * time.Hour)
+	page := d.do(c, http.MethodGet, "/admin/", nil).body
+	r = d.do(c, http.MethodPost, "/admin/logout", url.Values{"csrf": {csrf(t, page)}})
+	if r.code != http.StatusSeeOther || len(r.cookies) != 1 || r.cookies[0].MaxAge >= 0 {
+		t.Errorf("logout: %d, cookies %+v", r.code, r.cookies)
+	}
+	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusSeeOther {
+		t.Errorf("after logout: %d, want 303", r.code)
+	}
+}
+
+// A replay changes billing state, so it needs the page's token and a
+// same-site request: a forged form elsewhere cannot replay anything.
+func TestReplayNeedsTheFormsToken(t *testing.T) {
+	d := start(t)
+	repair := storetest.Break(t, d.db, "credit_ledger", "disk on fire")
+	id := d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_r"}, http.StatusInternalServerError)
+	repair()
+	c := d.client()
+	d.login(c)
+	page := d.do(c, http.MethodGet, "/admin/events/"+id, nil).body
+	token := csrf(t, page)
+	path := "/admin/events/" + id + "/replay"
+	for _, bad := range []struct {
+		name    string
+		form    url.Values
+		headers []string
+	}{
+		{"no token", url.Values{}, nil},
+		{"wrong token", url.Values{"csrf": {"bm90LXRoZS10b2tlbg"}}, nil},
+		{"cross-site", url.Values{"csrf": {token}}, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"other origin", url.Values{"csrf": {token}}, []string{"Origin", "https://evil.example"}},
+	} {
+		if r := d.do(c, http.MethodPost, path, bad.form, bad.headers...); r.code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", bad.name, r.code)
+		}
+	}
+	if e, err := d.db.Event(t.Context(), id); err != nil || e.Status != "failed" {
+		t.Fatalf("after refused replays the event is %v (%v), want failed", e.Status, err)
+	}
+	r := d.do(c, http.MethodPost, path, url.Values{"csrf": {token}})
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/admin/events/"+id+"?replayed=processed" {
+		t.Fatalf("replay: %d to %q", r.code, r.header.Get("Location"))
+	}
+	if e, _ := d.db.Event(t.Context(), id); e.Status != "processed" {
+		t.Errorf("after the replay the event is %s, want processed", e.Status)
+	}
+	if r := d.do(c, http.MethodPost, path, url.Values{"csrf": {token}}); r.code != http.StatusConflict {
+		t.Errorf("replaying a processed event: %d, want 409", r.code)
+	}
+}
+
+func TestEventLogFiltersAndPages(t *testing.T) {
+	d := start(t)
+	for i := range 60 {
+		d.send(trigger.Options{Type: "customer.created", Workspace: fmt.Sprintf("ws_%02d", i)}, http.StatusOK)
+	}
+	for range 3 {
+		d.send(trigger.Options{Type: "invoice.upcoming"}, http.StatusOK)
+	}
+	c := d.client()
+	d.login(c)
+	today := time.Now().UTC().Format("2006-01-02")
+	cases := []struct {
+		query      string
+		code, rows int
+		want       []string
+	}{
+		{"", 200, 50, []string{`rel="next"`, "Page 1"}},
+		{"?page=2", 200, 13, []string{`rel="prev"`, "Page 2"}},
+		{"?status=ignored", 200, 3, []string{"invoice.upcoming"}},
+		{"?type=customer.created&status=processed&from=" + today + "&to=" + today, 200, 50, []string{`rel="next"`}},
+		{"?type=customer.created&status=processed&from=" + today + "&to=" + today + "&page=2", 200, 10, nil},
+		{"?to=2020-01-01", 200, 0, []string{"No events match."}},
+		{"?from=yesterday", 400, 0, []string{"Dates are YYYY-MM-DD"}},
+		{"?status=done", 400, 0, []string{`Unknown status &#34;done&#34;`}},
+		{"?from=2026-02-01&to=2026-01-01", 400, 0, []string{"The from date is after the to date"}},
+		{"?page=0", 400, 0, []string{"Bad page number"}},
+	}
+	for _, c2 := range cases {
+		r := d.do(c, http.MethodGet, "/admin/"+c2.query, nil)
+		rows := strings.Count(r.body, `<tr class="status-`)
+		if r.code != c2.code || rows != c2.rows {
+			t.Errorf("GET /admin/%s: %d with %d rows, want %d with %d", c2.query, r.code, rows, c2.code, c2.rows)
+		}
+		for _, w := range c2.want {
+			if !strings.Contains(r.body, w) {
+				t.Errorf("GET /admin/%s: %q not in the page", c2.query, w)
+			}
+		}
+	}
+	page := d.do(c, http.MethodGet, "/admin/", nil).body
+	for _, w := range []string{
+		`<td><a href="/admin/?type=customer.created">customer.created</a></td><td>60</td><td>60</td>`,
+		`<td><a href="/admin/?type=invoice.upcoming">invoice.upcoming</a></td><td>3</td><td>0</td>`,
+		`<rect class="bar-processed"`, `<rect class="bar-ignored"`,
+	} {
+		if !strings.Contains(page, w) {
+			t.Errorf("%q not in the events page", w)
+		}
+	}
+}
+
+func TestDashboardAnswers(t *testing.T) {
+	d := start(t)
+	d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_a"}, http.StatusOK)
+	d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_a"}, http.StatusOK)
+	c := d.client()
+	d.login(c)
+	cases := []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/admin/workspaces", 200, `<a href="/admin/workspaces/ws_a">ws_a</a>`},
+		{"/admin/workspaces/ws_a", 200, "1000 from the subscription, 0 purchased"},
+		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
+		{"/admin/workspaces?page=x", 400, "Bad page number"},
+		{"/admin/events/evt_missing", 404, "evt_missing"},
+		{"/admin/outbox", 200, "No SMTP server is configured"},
+		{"/admin/nowhere", 404, "No such page."},
+		{"/admin/static/admin.css", 200, ".badge"},
+	}
+	for _, c2 := range cases {
+		r := d.do(c, http.MethodGet, c2.path, nil)
+		if r.code != c2.code || !strings.Contains(r.body, c2.want) {
+			t.Errorf("GET %s: %d, want %d with %q", c2.path, r.code, c2.code, c2.want)
+		}
+		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", c2.path, csp)
+		}
+	}
+}
+
+func TestNewRefusesAShortKey(t *testing.T) {
+	if _, err := admin.New(&admin.Handler{APIKey: "short", Logger: slog.New(slog.DiscardHandler)}); err == nil {
+		t.Error("New accepted a 5-character key")
+	}
+}

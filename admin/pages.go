@@ -1,0 +1,261 @@
+package admin
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+// eventStatuses are the statuses a stored event can have, for the filter.
+var eventStatuses = []billing.EventStatus{billing.StatusProcessed, billing.StatusFailed, billing.StatusIgnored,
+	billing.StatusStale, "received"}
+
+// eventQuery is the event log's filter and page, from the query string.
+type eventQuery struct {
+	Status, Type, From, To string
+	Page                   int
+}
+
+func parseEventQuery(q url.Values) (eventQuery, billing.EventFilter, string) {
+	eq := eventQuery{Status: q.Get("status"), Type: strings.TrimSpace(q.Get("type")), From: q.Get("from"), To: q.Get("to"), Page: 1}
+	f := billing.EventFilter{Status: billing.EventStatus(eq.Status), Type: eq.Type, Limit: pageSize + 1}
+	if eq.Status != "" && !validStatus(f.Status) {
+		return eq, f, "Unknown status " + strconv.Quote(eq.Status) + "."
+	}
+	if len(eq.Type) > 100 {
+		return eq, f, "The event type is too long."
+	}
+	for _, d := range []struct {
+		v   string
+		dst *time.Time
+		end bool
+	}{{eq.From, &f.Since, false}, {eq.To, &f.Until, true}} {
+		if d.v == "" {
+			continue
+		}
+		t, err := time.Parse("2006-01-02", d.v)
+		if err != nil {
+			return eq, f, "Dates are YYYY-MM-DD, not " + strconv.Quote(d.v) + "."
+		}
+		if d.end {
+			t = t.AddDate(0, 0, 1) // the whole "to" day
+		}
+		*d.dst = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return eq, f, "The from date is after the to date."
+	}
+	if p := q.Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 100000 {
+			return eq, f, "Bad page number " + strconv.Quote(p) + "."
+		}
+		eq.Page = n
+	}
+	f.Offset = (eq.Page - 1) * pageSize
+	return eq, f, ""
+}
+
+func validStatus(s billing.EventStatus) bool {
+	for _, v := range eventStatuses {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// link is the event log's URL for the same filter on another page.
+func (q eventQuery) link(page int) string {
+	v := url.Values{}
+	for k, s := range map[string]string{"status": q.Status, "type": q.Type, "from": q.From, "to": q.To} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return Prefix
+	}
+	return Prefix + "?" + v.Encode()
+}
+
+// typeRow is one line of the per-type counts.
+type typeRow struct {
+	Type                                     string
+	Total, Processed, Failed, Ignored, Other int64
+}
+
+func typeRows(counts []billing.EventCount) []typeRow {
+	var rows []typeRow
+	for _, c := range counts {
+		if len(rows) == 0 || rows[len(rows)-1].Type != c.Type {
+			rows = append(rows, typeRow{Type: c.Type})
+		}
+		r := &rows[len(rows)-1]
+		r.Total += c.N
+		switch c.Status {
+		case billing.StatusProcessed:
+			r.Processed += c.N
+		case billing.StatusFailed:
+			r.Failed += c.N
+		case billing.StatusIgnored:
+			r.Ignored += c.N
+		default:
+			r.Other += c.N
+		}
+	}
+	return rows
+}
+
+func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	q, f, problem := parseEventQuery(r.URL.Query())
+	data := map[string]any{"Query": q, "Statuses": eventStatuses}
+	if problem != "" {
+		data["Error"] = problem
+		h.render(w, r, http.StatusBadRequest, "events", s, data)
+		return
+	}
+	events, err := h.Store.Events(ctx, f)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	if len(events) > pageSize {
+		events = events[:pageSize]
+		data["Older"] = q.link(q.Page + 1)
+	}
+	if q.Page > 1 {
+		data["Newer"] = q.link(q.Page - 1)
+	}
+	now := h.now()
+	since := f.Since
+	if since.IsZero() && f.Until.IsZero() {
+		since = now.Add(-24 * time.Hour) // counts default to the chart's day
+	}
+	counts, err := h.Store.EventCounts(ctx, since, f.Until)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	hours, err := h.Store.EventsPerHour(ctx, now.Truncate(time.Hour).Add(-23*time.Hour))
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	unsent, err := h.Store.Notifications(ctx, true, 1000)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	data["Events"], data["Types"], data["Chart"], data["Unsent"] = events, typeRows(counts), newChart(hours, now), len(unsent)
+	data["CountsPeriod"] = countsPeriod(since, f.Until)
+	h.render(w, r, http.StatusOK, "events", s, data)
+}
+
+func countsPeriod(since, until time.Time) string {
+	switch {
+	case until.IsZero():
+		return "since " + when(since)
+	case since.IsZero():
+		return "before " + when(until)
+	}
+	return "from " + when(since) + " to " + when(until)
+}
+
+func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) {
+	e, err := h.Store.Event(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "event", s, map[string]any{"Event": e, "Payload": indent(e.Payload),
+		"Replayed": r.URL.Query().Get("replayed"), "ReplayError": r.URL.Query().Get("error")})
+}
+
+// replay applies a failed event again and shows the event with the outcome.
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request, _ *session) {
+	id := r.PathValue("id")
+	e, err := h.Store.Event(r.Context(), id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	if e.Status != billing.StatusFailed {
+		h.fail(w, r, http.StatusConflict, "Event "+id+" is "+string(e.Status)+": only failed events are replayed here.")
+		return
+	}
+	v := url.Values{}
+	status, err := h.Service.Replay(r.Context(), id)
+	if err != nil {
+		// The service has recorded the failure on the event; show it.
+		v.Set("error", short(err.Error()))
+	} else {
+		v.Set("replayed", string(status))
+	}
+	h.Logger.Info("Event replayed from the dashboard", "event_id", id, "status", status, "error", err)
+	http.Redirect(w, r, Prefix+"events/"+url.PathEscape(id)+"?"+v.Encode(), http.StatusSeeOther)
+}
+
+func (h *Handler) workspacesPage(w http.ResponseWriter, r *http.Request, s *session) {
+	page := 1
+	if p := r.URL.Query().Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			h.fail(w, r, http.StatusBadRequest, "Bad page number "+strconv.Quote(p)+".")
+			return
+		}
+		page = n
+	}
+	list, err := h.Store.Workspaces(r.Context(), (page-1)*pageSize, pageSize+1)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	data := map[string]any{}
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		data["Next"] = "/admin/workspaces?page=" + strconv.Itoa(page+1)
+	}
+	if page > 1 {
+		data["Prev"] = "/admin/workspaces?page=" + strconv.Itoa(page-1)
+	}
+	data["Workspaces"] = list
+	h.render(w, r, http.StatusOK, "workspaces", s, data)
+}
+
+func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, id := r.Context(), r.PathValue("id")
+	st, err := h.Store.WorkspaceState(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	ledger, err := h.Store.Ledger(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	invoices, err := h.Store.Invoices(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "workspace", s, map[string]any{"W": st, "Ledger": ledger, "Invoices": invoices})
+}
+
+func (h *Handler) outboxPage(w http.ResponseWriter, r *http.Request, s *session) {
+	unsent, err := h.Store.Notifications(r.Context(), true, 500)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": unsent, "EmailEnabled": h.EmailEnabled})
+}
