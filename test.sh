@@ -21,15 +21,26 @@ fi
 echo "== go install github.com/stripe/stripe-mock@v0.203.0"
 go install github.com/stripe/stripe-mock@v0.203.0
 
+# Debian's Chromium, for the dashboard's test in a real headless browser
+# (admin/browser_test.go; without it that test skips, and fails in CI).
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "== apt-get install chromium"
+	sudo=()
+	if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get install -y -qq chromium >/dev/null ||
+		{ "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq chromium >/dev/null; }
+fi
+
 echo "== go vet ./..."
 go vet ./...
 
 echo "== go test ${race[*]:-} ./...   (SQLite)"
 go test "${race[@]}" -count=1 -timeout 20m ./...
 
-echo "== go test ${race[*]:-} ./api/ ./cli/ ./email/ ./metrics/   (PostgreSQL)"
+echo "== go test ${race[*]:-} ./admin/ ./api/ ./cli/ ./email/ ./metrics/   (PostgreSQL)"
 # The TestCluster* tests always use PostgreSQL; the first pass ran them.
-BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./api/ ./cli/ ./email/ ./metrics/
+BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./admin/ ./api/ ./cli/ ./email/ ./metrics/
 
 # Native fuzzing of the webhook input (signature header, body, data.object):
 # 5 s per target beyond its seed corpus in testdata/fuzz/, which the passes
