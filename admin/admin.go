@@ -38,6 +38,7 @@ type Store interface {
 	EventsPerHour(ctx context.Context, since time.Time) ([]billing.HourCount, error)
 	Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error)
 	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
+	UnsentNotifications(ctx context.Context) (int64, error)
 }
 
 // Handler serves the dashboard.

@@ -150,12 +150,12 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.failErr(w, r, err)
 		return
 	}
-	unsent, err := h.Store.Notifications(ctx, true, 1000)
+	unsent, err := h.Store.UnsentNotifications(ctx)
 	if err != nil {
 		h.failErr(w, r, err)
 		return
 	}
-	data["Events"], data["Types"], data["Chart"], data["Unsent"] = events, typeRows(counts), newChart(hours, now), len(unsent)
+	data["Events"], data["Types"], data["Chart"], data["Unsent"] = events, typeRows(counts), newChart(hours, now), unsent
 	data["CountsPeriod"] = countsPeriod(since, f.Until)
 	h.render(w, r, http.StatusOK, "events", s, data)
 }

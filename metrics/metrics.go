@@ -51,26 +51,35 @@ func New(db *store.DB) *Metrics {
 			Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
 	}
-	failed := func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := db.FailedEvents(ctx)
-		if err != nil {
-			return -1 // visible, and an alert on it is easy
-		}
-		return float64(n)
-	}
 	m.registry.MustRegister(m.events, m.duration, m.refused, m.requests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "billing_webhook_failed_events",
 			Help: "Stored events whose last attempt failed and that no retry or replay has applied yet (-1: database unreadable).",
-		}, failed),
+		}, count(db.FailedEvents)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "billing_email_unsent",
+			Help: "Notification emails not sent yet: waiting, being sent, or failed for good (-1: database unreadable).",
+		}, count(db.UnsentNotifications)),
 		&credits{db: db},
 		collectors.NewDBStatsCollector(db.SQL(), "billing"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// count reads a database count at scrape time; -1 when the database cannot
+// be read, which is visible and easy to alert on.
+func count(f func(context.Context) (int64, error)) func() float64 {
+	return func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := f(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}
 }
 
 // WebhookHandled implements api.Observer.

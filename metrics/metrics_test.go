@@ -60,7 +60,8 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		return p
 	}
 	paid := build(trigger.Options{Type: "payment_intent.succeeded"})
-	for _, p := range [][]byte{paid, paid, build(trigger.Options{Type: "invoice.paid", Set: map[string]any{"data.object.amount_due": "a lot"}})} {
+	for _, p := range [][]byte{paid, paid, build(trigger.Options{Type: "invoice.paid", Set: map[string]any{"data.object.amount_due": "a lot"}}),
+		build(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_late_payer"})} {
 		post(p, webhook.Sign(p, secret, time.Now()))
 	}
 	post(paid, webhook.Sign(paid, "whsec_wrong", time.Now()))
@@ -114,13 +115,14 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		{"billing_webhook_events_total", []string{"type", "payment_intent.succeeded", "outcome", "processed"}, 1},
 		{"billing_webhook_events_total", []string{"type", "payment_intent.succeeded", "outcome", "duplicate"}, 1},
 		{"billing_webhook_events_total", []string{"type", "invoice.paid", "outcome", "internal"}, 1},
-		{"billing_webhook_processing_seconds", []string{"outcome", "processed"}, 1},
+		{"billing_webhook_processing_seconds", []string{"outcome", "processed"}, 2},
 		{"billing_webhook_refused_total", []string{"reason", "bad_signature"}, 1},
 		{"billing_webhook_refused_total", []string{"reason", "no_signature"}, 1},
 		{"billing_webhook_failed_events", nil, 1},
+		{"billing_email_unsent", nil, 1},
 		{"billing_credits_granted_total", nil, 500},
 		{"billing_credits_spent_total", nil, 0},
-		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "200"}, 2},
+		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "200"}, 3},
 		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "400"}, 2},
 		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "500"}, 1},
 	} {
@@ -146,6 +148,7 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 		"billing_webhook_events_total": true, "billing_webhook_processing_seconds": true,
 		"billing_webhook_refused_total": true, "billing_http_requests_total": true,
 		"billing_webhook_failed_events": true, "billing_credits_granted_total": true, "billing_credits_spent_total": true,
+		"billing_email_unsent": true,
 	}
 	used := regexp.MustCompile(`billing_[a-z_]+`).FindAllString(string(rules), -1)
 	if len(used) < 5 {

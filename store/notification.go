@@ -80,3 +80,11 @@ func (db *DB) Notifications(ctx context.Context, unsent bool, limit int) ([]bill
 	return queryAll(ctx, db.read, scanNotification, notificationSelect+`
 		WHERE ($1 = FALSE OR n.status <> $2) ORDER BY n.id DESC LIMIT $3`, unsent, billing.NotifySent, limit)
 }
+
+// UnsentNotifications counts the notifications not sent: pending, sending
+// or failed.
+func (db *DB) UnsentNotifications(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE status <> $1`, billing.NotifySent).Scan(&n)
+	return n, err
+}
