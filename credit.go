@@ -71,4 +71,3 @@ type Grant struct {
 	EventID     string
 	CreatedAt   time.Time
 }
-

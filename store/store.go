@@ -46,8 +46,8 @@ type DB struct {
 	forUpdate string
 	// skipLocked makes concurrent claimers of a queue take different rows.
 	skipLocked string
-	stmts     sync.Map // query → *sql.Stmt on the SQLite writer; see stmt
-	queued    sync.Map // queries to prepare once the writer is free
+	stmts      sync.Map // query → *sql.Stmt on the SQLite writer; see stmt
+	queued     sync.Map // queries to prepare once the writer is free
 }
 
 var _ billing.Store = (*DB)(nil)
