@@ -1,6 +1,10 @@
 package cli_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,4 +61,31 @@ func waitForMail(t *testing.T, mail *smtptest.Server, n int) []smtptest.Message 
 	}
 	t.Fatalf("the SMTP server received %d messages in 15s, want %d", len(mail.Messages()), n)
 	return nil
+}
+
+// serve mounts the dashboard behind its API key.
+func TestServeMountsTheDashboard(t *testing.T) {
+	s := startService(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get("http://" + s.addr + "/admin/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/admin/login" {
+		t.Fatalf("GET /admin/ ended at %s, want the login form", resp.Request.URL)
+	}
+	resp, err = c.PostForm("http://"+s.addr+"/admin/login", url.Values{"key": {s.apiKey()}, "next": {"/admin/outbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/admin/outbox" || !strings.Contains(string(body), "No SMTP server is configured") {
+		t.Errorf("after login: %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	if !strings.Contains(s.out.String(), "Dashboard on http://"+s.addr+"/admin/") {
+		t.Errorf("serve did not print the dashboard's address:\n%s", s.out)
+	}
 }
