@@ -37,7 +37,25 @@ type fixture struct {
 	db    *store.DB
 	smtp  *smtptest.Server
 	clock *clock
-	logs  *bytes.Buffer
+	logs  *logBuffer
+}
+
+// logBuffer keeps the log lines of concurrent senders.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func setup(t *testing.T) *fixture {
@@ -46,7 +64,7 @@ func setup(t *testing.T) *fixture {
 		db:    storetest.Open(t, slog.New(slog.DiscardHandler)),
 		smtp:  smtptest.Start(t, "", ""),
 		clock: &clock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)},
-		logs:  &bytes.Buffer{},
+		logs:  &logBuffer{},
 	}
 }
 
