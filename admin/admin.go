@@ -39,6 +39,7 @@ type Store interface {
 	Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error)
 	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
 	UnsentNotifications(ctx context.Context) (int64, error)
+	RetryNotification(ctx context.Context, id int64, now time.Time) error
 }
 
 // Handler serves the dashboard.
@@ -89,6 +90,7 @@ func New(h *Handler) (*Handler, error) {
 	mux.Handle("GET /admin/workspaces", h.protect(h.workspacesPage))
 	mux.Handle("GET /admin/workspaces/{id}", h.protect(h.workspacePage))
 	mux.Handle("GET /admin/outbox", h.protect(h.outboxPage))
+	mux.Handle("POST /admin/outbox/{id}/retry", h.protect(h.retryEmail))
 	mux.Handle("/admin/", h.protect(func(w http.ResponseWriter, r *http.Request, _ *session) {
 		h.fail(w, r, http.StatusNotFound, "No such page.")
 	}))
@@ -255,6 +257,8 @@ func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		h.fail(w, r, http.StatusNotFound, billing.ErrorMessage(err))
 	case billing.EINVALID:
 		h.fail(w, r, http.StatusBadRequest, billing.ErrorMessage(err))
+	case billing.ECONFLICT:
+		h.fail(w, r, http.StatusConflict, billing.ErrorMessage(err))
 	default:
 		h.Logger.Error("Dashboard request failed", "path", r.URL.Path, "error", err)
 		h.fail(w, r, http.StatusInternalServerError, "Internal error: see the service's log.")

@@ -5,11 +5,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/acme/billing"
 	"github.com/acme/billing/admin"
+	"github.com/acme/billing/email"
+	"github.com/acme/billing/email/smtptest"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 )
@@ -197,5 +201,59 @@ func TestDashboardAnswers(t *testing.T) {
 func TestNewRefusesAShortKey(t *testing.T) {
 	if _, err := admin.New(&admin.Handler{APIKey: "short", Logger: slog.New(slog.DiscardHandler)}); err == nil {
 		t.Error("New accepted a 5-character key")
+	}
+}
+
+// An email refused for good can be sent again once its cause is fixed, by
+// an operator's click; nothing else sends it twice.
+func TestSendEmailAgain(t *testing.T) {
+	d := start(t)
+	ctx := t.Context()
+	err := d.db.InTx(ctx, func(tx billing.Tx) error {
+		_, err := tx.CreateWorkspace(ctx, &billing.Workspace{ID: "ws_m", Email: "owner@m.test", CreatedAt: time.Now()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_m"}, http.StatusOK)
+	server := smtptest.Start(t, "", "")
+	server.Refuse(550)
+	mailer, err := email.NewMailer("smtp://"+server.Addr+"?tls=none", "billing@example.com", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := &email.Sender{Outbox: d.db, Mailer: mailer, Logger: slog.New(slog.DiscardHandler), Now: d.clock.Now}
+	sendDue := func() int {
+		n, err := sender.SendDue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := sendDue(); n != 0 {
+		t.Fatalf("sent %d despite a 550", n)
+	}
+	c := d.client()
+	d.login(c)
+	page := d.do(c, http.MethodGet, "/admin/outbox", nil).body
+	action := regexp.MustCompile(`action="(/admin/outbox/\d+/retry)"`).FindStringSubmatch(page)
+	if action == nil || !strings.Contains(page, "550") {
+		t.Fatalf("the outbox offers no Send again for the refused email:\n%s", page)
+	}
+	if r := d.do(c, http.MethodPost, action[1], url.Values{}); r.code != http.StatusForbidden {
+		t.Errorf("without the token: %d, want 403", r.code)
+	}
+	if r := d.do(c, http.MethodPost, action[1], url.Values{"csrf": {csrf(t, page)}}); r.code != http.StatusSeeOther {
+		t.Fatalf("send again: %d", r.code)
+	}
+	if r := d.do(c, http.MethodPost, action[1], url.Values{"csrf": {csrf(t, page)}}); r.code != http.StatusConflict {
+		t.Errorf("send again of a pending email: %d, want 409", r.code)
+	}
+	if n := sendDue(); n != 1 || len(server.Messages()) != 1 {
+		t.Fatalf("after send again: sent %d, server has %d", n, len(server.Messages()))
+	}
+	if r := d.do(c, http.MethodGet, "/admin/outbox", nil); !strings.Contains(r.body, "Every email has been sent.") {
+		t.Errorf("the outbox still lists mail:\n%s", r.body)
 	}
 }

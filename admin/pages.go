@@ -259,3 +259,18 @@ func (h *Handler) outboxPage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": unsent, "EmailEnabled": h.EmailEnabled})
 }
+
+// retryEmail sends a failed or interrupted email again.
+func (h *Handler) retryEmail(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.fail(w, r, http.StatusNotFound, "No such email.")
+		return
+	}
+	if err := h.Store.RetryNotification(r.Context(), id, h.now()); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.Logger.Info("Email queued again from the dashboard", "notification_id", id)
+	http.Redirect(w, r, "/admin/outbox", http.StatusSeeOther)
+}

@@ -260,6 +260,13 @@ func TestClaimedNotificationIsNeverSentAgain(t *testing.T) {
 	if n := f.status(t, "a"); n.Status != billing.NotifySending {
 		t.Errorf("status = %s, want sending", n.Status)
 	}
+	// An operator who checked that it never arrived sends it again.
+	if err := f.db.RetryNotification(context.Background(), claimed.ID, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := sendDue(t, f.sender(t, f.url())); n != 1 || len(f.smtp.Messages()) != 1 {
+		t.Errorf("after the operator's retry: sent %d, server has %d", n, len(f.smtp.Messages()))
+	}
 }
 
 // Senders in several processes share one outbox: each message goes once.

@@ -88,3 +88,21 @@ func (db *DB) UnsentNotifications(ctx context.Context) (int64, error) {
 	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE status <> $1`, billing.NotifySent).Scan(&n)
 	return n, err
 }
+
+// RetryNotification makes a failed notification, or one left sending by a
+// sender that stopped, due now with a fresh count of attempts: an operator's
+// decision, after fixing what failed, that sending it again is right.
+func (db *DB) RetryNotification(ctx context.Context, id int64, now time.Time) error {
+	return db.InTx(ctx, func(btx billing.Tx) error {
+		res, err := btx.(*tx).tx.ExecContext(ctx, `UPDATE notifications
+			SET status = $2, attempts = 0, next_attempt_at = $3 WHERE id = $1 AND status IN ($4, $5)`,
+			id, billing.NotifyPending, sec(now), billing.NotifyFailed, billing.NotifySending)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return billing.Errorf(billing.ECONFLICT, "notification %d is not failed or interrupted: nothing to send again", id)
+		}
+		return nil
+	})
+}
