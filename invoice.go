@@ -36,7 +36,10 @@ type Invoice struct {
 	CreatedAt          time.Time
 	LastEventAt        time.Time
 
-	// From the payload, not stored: where the workspace and plan are found.
+	// From the payload, not stored: where the workspace and plan are found,
+	// and whether Stripe collects it (charge_automatically) or the customer
+	// pays it (send_invoice).
+	CollectionMethod     string
 	Metadata             map[string]string
 	SubscriptionMetadata map[string]string
 	LinePriceID          string

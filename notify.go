@@ -64,8 +64,9 @@ type Outbox interface {
 }
 
 // notifyPaymentFailed queues the email for a failed invoice payment. When
-// Stripe will not try again (no next_payment_attempt) on a subscription's
-// renewal, it is the final failure and says so.
+// Stripe will not try again (no next_payment_attempt) on a renewal it
+// collects itself, its retries are over: the final failure says so. (An
+// invoice the customer pays, send_invoice, is never retried by Stripe.)
 func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws string) error {
 	if cur, err := a.tx.Invoice(ctx, inv.ID); err == nil && (cur.Status == "paid" || cur.Status == "void") {
 		return nil // a late failure of an invoice since paid or voided: nothing to tell
@@ -82,7 +83,7 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws stri
 	switch {
 	case !inv.NextPaymentAttempt.IsZero():
 		fmt.Fprintf(&b, "We will try again on %s.\n", inv.NextPaymentAttempt.UTC().Format("2 January 2006"))
-	case inv.SubscriptionID != "" && inv.BillingReason != ReasonSubscriptionCreate:
+	case inv.SubscriptionID != "" && inv.BillingReason != ReasonSubscriptionCreate && inv.CollectionMethod != "send_invoice":
 		n.Kind = KindFinalPaymentFailed
 		n.Key = fmt.Sprintf("%s:%s", KindFinalPaymentFailed, inv.ID)
 		n.Subject = fmt.Sprintf("Final notice: payment of %s failed (invoice %s)", amount, number)

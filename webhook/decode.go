@@ -272,6 +272,7 @@ func invoiceOf(in *stripe.Invoice, old *legacyInvoice) *billing.Invoice {
 		Number: in.Number, HostedInvoiceURL: in.HostedInvoiceURL, InvoicePDF: in.InvoicePDF,
 		DueDate: billing.Unix(in.DueDate), PeriodStart: billing.Unix(in.PeriodStart), PeriodEnd: billing.Unix(in.PeriodEnd),
 		CreatedAt: billing.Unix(in.Created), Metadata: in.Metadata, SubscriptionID: string(old.Subscription),
+		CollectionMethod: string(in.CollectionMethod),
 	}
 	if in.StatusTransitions != nil {
 		inv.PaidAt = billing.Unix(in.StatusTransitions.PaidAt)
