@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -196,7 +197,22 @@ func (h *Handler) setCookie(w http.ResponseWriter, value string, exp time.Time) 
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", nil, map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	h.render(w, r, http.StatusOK, "login", nil, map[string]any{"Next": safeNext(r.URL.Query().Get("next")),
+		"PlainHTTP": !secureContext(r)})
+}
+
+// secureContext reports whether a browser keeps a Secure cookie from this
+// request: over TLS (here or at a proxy that says so), or from loopback.
+func secureContext(r *http.Request) bool {
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,15 @@ func TestPagesNeedALogin(t *testing.T) {
 func TestLogin(t *testing.T) {
 	d := start(t)
 	c := d.client()
+	for host, warned := range map[string]bool{"": false, "billing.example.com": true, "[::1]:8000": false, "localhost:8000": false} {
+		var headers []string
+		if host != "" {
+			headers = []string{"Host", host}
+		}
+		if r := d.do(c, http.MethodGet, "/admin/login", nil, headers...); strings.Contains(r.body, `id="plain-http"`) != warned {
+			t.Errorf("login page for host %q: plain HTTP warning %v, want %v", host, !warned, warned)
+		}
+	}
 	r := d.do(c, http.MethodPost, "/admin/login", url.Values{"key": {"not-the-key-0123456789"}})
 	if r.code != http.StatusUnauthorized || !strings.Contains(r.body, "That is not the API key") || len(r.cookies) != 0 {
 		t.Errorf("wrong key: %d, cookies %v", r.code, r.cookies)
