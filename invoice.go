@@ -69,6 +69,9 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 	switch a.e.Type {
 	case "invoice.paid", "invoice.payment_succeeded":
 		err = a.invoicePaid(ctx, inv, ws)
+		if err == nil {
+			err = a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was paid before it was sent")
+		}
 	case "invoice.payment_failed":
 		err = a.invoiceFailed(ctx, inv, ws)
 	}

@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,7 +30,20 @@ type Notification struct {
 	LastError     string
 	NextAttemptAt time.Time
 	SentAt        time.Time
+	// Claim numbers the claims: only the sender holding the latest settles.
+	Claim     int64
+	ClaimedAt time.Time
 }
+
+// Interrupted reports whether a notification claimed for sending has been
+// so for longer than any SMTP exchange lasts: its sender stopped mid-send.
+func (n *Notification) Interrupted(now time.Time) bool {
+	return n.Status == NotifySending && now.Sub(n.ClaimedAt) > InterruptedAfter
+}
+
+// InterruptedAfter is how long a send may be under way, far beyond the
+// sender's SMTP timeout.
+const InterruptedAfter = 10 * time.Minute
 
 // NotificationStatus is where a notification is in its delivery.
 type NotificationStatus string
@@ -43,6 +57,9 @@ const (
 	NotifySending NotificationStatus = "sending"
 	NotifySent    NotificationStatus = "sent"
 	NotifyFailed  NotificationStatus = "failed" // refused for good, or out of attempts
+	// NotifyDiscarded is not to be sent: what it said stopped being true
+	// before it went out (the invoice was paid), or an operator said so.
+	NotifyDiscarded NotificationStatus = "discarded"
 )
 
 // Kinds of notification.
@@ -66,7 +83,8 @@ type Outbox interface {
 // notifyPaymentFailed queues the email for a failed invoice payment. When
 // Stripe will not try again (no next_payment_attempt) on a renewal it
 // collects itself, its retries are over: the final failure says so. (An
-// invoice the customer pays, send_invoice, is never retried by Stripe.)
+// invoice the customer pays, send_invoice, is never retried by Stripe, and
+// other subscription invoices, such as prorations, end no subscription.)
 func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws string) error {
 	if cur, err := a.tx.Invoice(ctx, inv.ID); err == nil && (cur.Status == "paid" || cur.Status == "void") {
 		return nil // a late failure of an invoice since paid or voided: nothing to tell
@@ -83,7 +101,7 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws stri
 	switch {
 	case !inv.NextPaymentAttempt.IsZero():
 		fmt.Fprintf(&b, "We will try again on %s.\n", inv.NextPaymentAttempt.UTC().Format("2 January 2006"))
-	case inv.SubscriptionID != "" && inv.BillingReason != ReasonSubscriptionCreate && inv.CollectionMethod != "send_invoice":
+	case inv.BillingReason == ReasonSubscriptionCycle && inv.CollectionMethod != "send_invoice":
 		n.Kind = KindFinalPaymentFailed
 		n.Key = fmt.Sprintf("%s:%s", KindFinalPaymentFailed, inv.ID)
 		n.Subject = fmt.Sprintf("Final notice: payment of %s failed (invoice %s)", amount, number)
@@ -97,9 +115,10 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws stri
 }
 
 // notifyTrialWillEnd queues the reminder Stripe's trial_will_end event (three
-// days before a trial ends) asks for, unless the trial is already over.
-func (a *applier) notifyTrialWillEnd(ctx context.Context, s *Subscription, ws string) error {
-	if !s.TrialEnd.After(a.now()) {
+// days before a trial ends) asks for, when the stored subscription, cur,
+// still says so: trialing to that end, not canceling, and not yet over.
+func (a *applier) notifyTrialWillEnd(ctx context.Context, s, cur *Subscription, ws string) error {
+	if !s.TrialEnd.After(a.now()) || cur.Status != "trialing" || !cur.TrialEnd.Equal(s.TrialEnd) || cur.CancelAtPeriodEnd {
 		return nil
 	}
 	day := s.TrialEnd.UTC().Format("2 January 2006")
@@ -112,22 +131,28 @@ func (a *applier) notifyTrialWillEnd(ctx context.Context, s *Subscription, ws st
 	})
 }
 
-// zeroDecimal are the currencies Stripe counts in whole units.
-var zeroDecimal = map[string]bool{
-	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true, "krw": true, "mga": true,
-	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
+// decimals are the currencies Stripe does not count in hundredths.
+var decimals = map[string]int{
+	"bif": 0, "clp": 0, "djf": 0, "gnf": 0, "jpy": 0, "kmf": 0, "krw": 0, "mga": 0,
+	"pyg": 0, "rwf": 0, "ugx": 0, "vnd": 0, "vuv": 0, "xaf": 0, "xof": 0, "xpf": 0,
+	"bhd": 3, "jod": 3, "kwd": 3, "omr": 3, "tnd": 3,
 }
 
 // FormatAmount writes an amount in Stripe's smallest currency unit as
-// people read it, e.g. 1999 usd as "19.99 USD".
+// people read it, e.g. 1999 usd as "19.99 USD", 1000 kwd as "1.000 KWD".
 func FormatAmount(amount int64, currency string) string {
-	cur := strings.ToUpper(currency)
-	if zeroDecimal[strings.ToLower(currency)] {
-		return fmt.Sprintf("%d %s", amount, cur)
+	places, ok := decimals[strings.ToLower(currency)]
+	if !ok {
+		places = 2
 	}
 	sign := ""
 	if amount < 0 {
 		sign, amount = "-", -amount
 	}
-	return strings.TrimSpace(fmt.Sprintf("%s%d.%02d %s", sign, amount/100, amount%100, cur))
+	s := strconv.FormatInt(amount, 10)
+	if places > 0 {
+		s = fmt.Sprintf("%0*d", places+1, amount)
+		s = s[:len(s)-places] + "." + s[len(s)-places:]
+	}
+	return strings.TrimSpace(sign + s + " " + strings.ToUpper(currency))
 }

@@ -85,4 +85,7 @@ type Tx interface {
 
 	// AddNotification queues a notification once per key.
 	AddNotification(ctx context.Context, n *Notification) error
+	// DiscardNotifications keeps the pending notifications about a Stripe
+	// object from being sent, saying why.
+	DiscardNotifications(ctx context.Context, objectID, reason string) error
 }

@@ -91,11 +91,14 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		a.logStatus(cur)
 	}
 	if a.e.Type == KindTrialWillEnd {
-		if err := a.notifyTrialWillEnd(ctx, s, cur.WorkspaceID); err != nil {
+		if err := a.notifyTrialWillEnd(ctx, s, cur, cur.WorkspaceID); err != nil {
 			return "", err
 		}
 	}
 	if a.e.Type == "customer.subscription.deleted" {
+		if err := a.tx.DiscardNotifications(ctx, s.ID, "the subscription ended before it was sent"); err != nil {
+			return "", err
+		}
 		err := a.grant(ctx, &Grant{Key: "sub:" + s.ID + ":ended", Kind: GrantEnd, WorkspaceID: cur.WorkspaceID,
 			CustomerID: cur.CustomerID, SubscriptionID: s.ID, PeriodStart: endedAt(s, a.e.Created),
 			Reason: "subscription " + s.ID + " ended"})

@@ -41,6 +41,7 @@ type Store interface {
 	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
 	UnsentNotifications(ctx context.Context) (int64, error)
 	RetryNotification(ctx context.Context, id int64, now time.Time) error
+	DiscardNotification(ctx context.Context, id int64, now time.Time) error
 }
 
 // Handler serves the dashboard.
@@ -91,7 +92,8 @@ func New(h *Handler) (*Handler, error) {
 	mux.Handle("GET /admin/workspaces", h.protect(h.workspacesPage))
 	mux.Handle("GET /admin/workspaces/{id}", h.protect(h.workspacePage))
 	mux.Handle("GET /admin/outbox", h.protect(h.outboxPage))
-	mux.Handle("POST /admin/outbox/{id}/retry", h.protect(h.retryEmail))
+	mux.Handle("POST /admin/outbox/{id}/retry", h.protect(h.operateEmail(Store.RetryNotification, "Email queued again from the dashboard")))
+	mux.Handle("POST /admin/outbox/{id}/discard", h.protect(h.operateEmail(Store.DiscardNotification, "Email discarded from the dashboard")))
 	mux.Handle("/admin/", h.protect(func(w http.ResponseWriter, r *http.Request, _ *session) {
 		h.fail(w, r, http.StatusNotFound, "No such page.")
 	}))
@@ -100,7 +102,7 @@ func New(h *Handler) (*Handler, error) {
 }
 
 func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short}
+	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short, "pathesc": url.PathEscape}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, err

@@ -114,8 +114,11 @@ func TestReplayNeedsTheFormsToken(t *testing.T) {
 		t.Fatalf("after refused replays the event is %v (%v), want failed", e.Status, err)
 	}
 	r := d.do(c, http.MethodPost, path, url.Values{"csrf": {token}})
-	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/admin/events/"+id+"?replayed=processed" {
+	if r.code != http.StatusSeeOther || r.header.Get("Location") != "/admin/events/"+id+"?replayed=1" {
 		t.Fatalf("replay: %d to %q", r.code, r.header.Get("Location"))
+	}
+	if page := d.do(c, http.MethodGet, r.header.Get("Location"), nil).body; !strings.Contains(page, "Replayed: processed") {
+		t.Errorf("the event page does not tell the replay's outcome:\n%s", page)
 	}
 	if e, _ := d.db.Event(t.Context(), id); e.Status != "processed" {
 		t.Errorf("after the replay the event is %s, want processed", e.Status)
@@ -135,7 +138,9 @@ func TestEventLogFiltersAndPages(t *testing.T) {
 	}
 	c := d.client()
 	d.login(c)
-	today := time.Now().UTC().Format("2006-01-02")
+	day := func(days int) string { return time.Now().UTC().AddDate(0, 0, days).Format("2006-01-02") }
+	// Around midnight the events may straddle two days: yesterday to tomorrow holds them all.
+	from, to := day(-1), day(1)
 	cases := []struct {
 		query      string
 		code, rows int
@@ -144,9 +149,11 @@ func TestEventLogFiltersAndPages(t *testing.T) {
 		{"", 200, 50, []string{`rel="next"`, "Page 1"}},
 		{"?page=2", 200, 13, []string{`rel="prev"`, "Page 2"}},
 		{"?status=ignored", 200, 3, []string{"invoice.upcoming"}},
-		{"?type=customer.created&status=processed&from=" + today + "&to=" + today, 200, 50, []string{`rel="next"`}},
-		{"?type=customer.created&status=processed&from=" + today + "&to=" + today + "&page=2", 200, 10, nil},
+		{"?type=customer.created&status=processed&from=" + from + "&to=" + to, 200, 50, []string{`rel="next"`}},
+		{"?type=customer.created&status=processed&from=" + from + "&to=" + to + "&page=2", 200, 10, nil},
 		{"?to=2020-01-01", 200, 0, []string{"No events match."}},
+		{"?from=" + day(2), 200, 0, []string{"No events match."}},
+		{"?to=2040-01-01&status=ignored", 200, 3, []string{"before 2040-01-02 00:00:00"}}, // past 32-bit seconds
 		{"?from=yesterday", 400, 0, []string{"Dates are YYYY-MM-DD"}},
 		{"?status=done", 400, 0, []string{`Unknown status &#34;done&#34;`}},
 		{"?from=2026-02-01&to=2026-01-01", 400, 0, []string{"The from date is after the to date"}},
@@ -264,5 +271,47 @@ func TestSendEmailAgain(t *testing.T) {
 	}
 	if r := d.do(c, http.MethodGet, "/admin/outbox", nil); !strings.Contains(r.body, "Every email has been sent.") {
 		t.Errorf("the outbox still lists mail:\n%s", r.body)
+	}
+}
+
+// An email still waiting can be discarded; one being sent right now can be
+// neither discarded nor sent again, so no operator's click sends it twice.
+func TestDiscardEmail(t *testing.T) {
+	d := start(t)
+	ctx := t.Context()
+	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_1"}, http.StatusOK)
+	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_2"}, http.StatusOK)
+	inFlight, err := d.db.ClaimNotification(ctx, d.clock.Now())
+	if err != nil || inFlight == nil {
+		t.Fatalf("claim: %v %v", inFlight, err)
+	}
+	c := d.client()
+	d.login(c)
+	page := d.do(c, http.MethodGet, "/admin/outbox", nil).body
+	forms := regexp.MustCompile(`action="/admin/outbox/(\d+)/(retry|discard)"`).FindAllStringSubmatch(page, -1)
+	if len(forms) != 1 || forms[0][1] == fmt.Sprint(inFlight.ID) || forms[0][2] != "discard" {
+		t.Fatalf("outbox forms = %v, want only Discard for the waiting email (in flight: %d)", forms, inFlight.ID)
+	}
+	token := csrf(t, page)
+	for _, op := range []string{"retry", "discard"} {
+		path := fmt.Sprintf("/admin/outbox/%d/%s", inFlight.ID, op)
+		if r := d.do(c, http.MethodPost, path, url.Values{"csrf": {token}}); r.code != http.StatusConflict {
+			t.Errorf("%s of an email being sent: %d, want 409", op, r.code)
+		}
+	}
+	if r := d.do(c, http.MethodPost, "/admin/outbox/"+forms[0][1]+"/discard", url.Values{"csrf": {token}}); r.code != http.StatusSeeOther {
+		t.Fatalf("discard: %d %s", r.code, r.body)
+	}
+	if n, err := d.db.ClaimNotification(ctx, d.clock.Now()); err != nil || n != nil {
+		t.Errorf("after the discard a sender claims %+v (%v), want nothing", n, err)
+	}
+	if r := d.do(c, http.MethodPost, "/admin/outbox/999999/discard", url.Values{"csrf": {token}}); r.code != http.StatusNotFound {
+		t.Errorf("discard of a missing email: %d, want 404", r.code)
+	}
+	// Ten minutes on, the in-flight one counts as interrupted: an operator may act.
+	d.clock.Add(billing.InterruptedAfter + time.Minute)
+	page = d.do(c, http.MethodGet, "/admin/outbox", nil).body
+	if !strings.Contains(page, fmt.Sprintf(`action="/admin/outbox/%d/retry"`, inFlight.ID)) {
+		t.Errorf("an interrupted send is not offered again:\n%s", page)
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -177,7 +178,7 @@ func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	h.render(w, r, http.StatusOK, "event", s, map[string]any{"Event": e, "Payload": indent(e.Payload),
-		"Replayed": r.URL.Query().Get("replayed"), "ReplayError": r.URL.Query().Get("error")})
+		"Replayed": r.URL.Query().Get("replayed") == "1"})
 }
 
 // replay applies a failed event again and shows the event with the outcome.
@@ -192,16 +193,11 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, _ *session) {
 		h.fail(w, r, http.StatusConflict, "Event "+id+" is "+string(e.Status)+": only failed events are replayed here.")
 		return
 	}
-	v := url.Values{}
+	// The outcome, success or failure, is recorded on the event, which the
+	// page shows.
 	status, err := h.Service.Replay(r.Context(), id)
-	if err != nil {
-		// The service has recorded the failure on the event; show it.
-		v.Set("error", short(err.Error()))
-	} else {
-		v.Set("replayed", string(status))
-	}
 	h.Logger.Info("Event replayed from the dashboard", "event_id", id, "status", status, "error", err)
-	http.Redirect(w, r, Prefix+"events/"+url.PathEscape(id)+"?"+v.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"events/"+url.PathEscape(id)+"?replayed=1", http.StatusSeeOther)
 }
 
 func (h *Handler) workspacesPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -251,26 +247,43 @@ func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *sessi
 	h.render(w, r, http.StatusOK, "workspace", s, map[string]any{"W": st, "Ledger": ledger, "Invoices": invoices})
 }
 
+// outboxRow is an email still owed and what an operator may do with it.
+type outboxRow struct {
+	billing.Notification
+	// CanRetry: failed, or interrupted mid-send; CanDiscard: any of those or
+	// waiting. An email being sent right now takes neither.
+	CanRetry, CanDiscard bool
+}
+
 func (h *Handler) outboxPage(w http.ResponseWriter, r *http.Request, s *session) {
 	unsent, err := h.Store.Notifications(r.Context(), true, 500)
 	if err != nil {
 		h.failErr(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": unsent, "EmailEnabled": h.EmailEnabled})
+	now := h.now()
+	rows := make([]outboxRow, len(unsent))
+	for i, n := range unsent {
+		settled := n.Status == billing.NotifyFailed || n.Interrupted(now)
+		rows[i] = outboxRow{Notification: n, CanRetry: settled, CanDiscard: settled || n.Status == billing.NotifyPending}
+	}
+	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": rows, "EmailEnabled": h.EmailEnabled})
 }
 
-// retryEmail sends a failed or interrupted email again.
-func (h *Handler) retryEmail(w http.ResponseWriter, r *http.Request, _ *session) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		h.fail(w, r, http.StatusNotFound, "No such email.")
-		return
+// operateEmail applies an operator's decision about an email still owed:
+// send it again, or not at all.
+func (h *Handler) operateEmail(op func(Store, context.Context, int64, time.Time) error, logMsg string) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, _ *session) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			h.fail(w, r, http.StatusNotFound, "No such email.")
+			return
+		}
+		if err := op(h.Store, r.Context(), id, h.now()); err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		h.Logger.Info(logMsg, "notification_id", id)
+		http.Redirect(w, r, "/admin/outbox", http.StatusSeeOther)
 	}
-	if err := h.Store.RetryNotification(r.Context(), id, h.now()); err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	h.Logger.Info("Email queued again from the dashboard", "notification_id", id)
-	http.Redirect(w, r, "/admin/outbox", http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"testing"
@@ -31,31 +32,51 @@ func TestEventsQueueNotifications(t *testing.T) {
 	inAWhile := time.Now().Add(72 * time.Hour).Truncate(time.Second)
 	cases := []struct {
 		name   string
-		events []trigger.Options // for workspace ws_n, delivered in order
-		kind   string            // "" when nothing is queued
-		want   []string          // in the subject or body
+		events []trigger.Options          // for workspace ws_n, delivered in order
+		kind   string                     // "" when nothing is queued
+		want   []string                   // in the subject or body
+		status billing.NotificationStatus // default pending
 	}{
 		{"payment failed, Stripe will retry",
 			[]trigger.Options{{Type: "invoice.payment_failed"}},
-			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed (invoice 7C2B9E41-0002)", "We will try again on 4 February 2026", hosted}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed (invoice 7C2B9E41-0002)", "We will try again on 4 February 2026", hosted}, ""},
 		{"last attempt failed",
 			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.attempt_count": 4}}},
-			billing.KindFinalPaymentFailed, []string{"Final notice: payment of 29.00 USD failed", "last automatic attempt", hosted}},
+			billing.KindFinalPaymentFailed, []string{"Final notice: payment of 29.00 USD failed", "last automatic attempt", hosted}, ""},
 		{"first invoice failed at checkout is not a final failure",
 			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.billing_reason": "subscription_create"}}},
-			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}, ""},
+		{"a proration invoice that is not retried ends no subscription",
+			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.billing_reason": "subscription_update"}}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}, ""},
+		{"paid before the email went out: it is not sent",
+			[]trigger.Options{{Type: "invoice.payment_failed", Created: at(time.Second)}, {Type: "invoice.paid", Created: at(2 * time.Second)}},
+			billing.KindPaymentFailed, nil, billing.NotifyDiscarded},
 		{"an invoice the customer pays is never retried, so never final",
 			[]trigger.Options{{Type: "invoice.payment_failed", Set: map[string]any{"data.object.next_payment_attempt": nil, "data.object.collection_method": "send_invoice"}}},
-			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}},
+			billing.KindPaymentFailed, []string{"Payment of 29.00 USD failed", hosted}, ""},
 		{"a late failure of an invoice since paid tells nothing",
 			[]trigger.Options{{Type: "invoice.paid", Created: at(2 * time.Second)}, {Type: "invoice.payment_failed", Created: at(time.Second)}},
-			"", nil},
+			"", nil, ""},
 		{"trial ends in three days",
 			[]trigger.Options{{Type: "customer.subscription.trial_will_end", Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}}},
-			billing.KindTrialWillEnd, []string{"Your trial ends on " + inAWhile.UTC().Format("2 January 2006")}},
+			billing.KindTrialWillEnd, []string{"Your trial ends on " + inAWhile.UTC().Format("2 January 2006")}, ""},
 		{"a trial already over gets no reminder",
 			[]trigger.Options{{Type: "customer.subscription.trial_will_end"}},
-			"", nil},
+			"", nil, ""},
+		{"a trial set to cancel gets no reminder",
+			[]trigger.Options{{Type: "customer.subscription.trial_will_end", Set: map[string]any{"data.object.trial_end": inAWhile.Unix(), "data.object.cancel_at_period_end": true}}},
+			"", nil, ""},
+		{"a late reminder of a trial since moved is not queued",
+			[]trigger.Options{
+				{Type: "customer.subscription.updated", Created: at(2 * time.Second), Set: map[string]any{"data.object.status": "trialing", "data.object.trial_end": inAWhile.Add(240 * time.Hour).Unix()}},
+				{Type: "customer.subscription.trial_will_end", Created: at(time.Second), Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}}},
+			"", nil, ""},
+		{"a subscription deleted before its reminder went out: it is not sent",
+			[]trigger.Options{
+				{Type: "customer.subscription.trial_will_end", Created: at(time.Second), Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}},
+				{Type: "customer.subscription.deleted", Created: at(2 * time.Second)}},
+			billing.KindTrialWillEnd, nil, billing.NotifyDiscarded},
 	}
 	forEachVersion(t, func(t *testing.T, v string) {
 		for _, c := range cases {
@@ -85,9 +106,9 @@ func TestEventsQueueNotifications(t *testing.T) {
 				if len(got) != 1 {
 					t.Fatalf("queued %d notifications, want 1: %+v", len(got), got)
 				}
-				n := got[0]
-				if n.Kind != c.kind || n.Status != billing.NotifyPending || n.WorkspaceID != ws || n.Recipient != "owner@n.test" {
-					t.Errorf("notification = %+v, want a pending %s to owner@n.test", n, c.kind)
+				n, status := got[0], cmp.Or(c.status, billing.NotifyPending)
+				if n.Kind != c.kind || n.Status != status || n.WorkspaceID != ws || n.Recipient != "owner@n.test" {
+					t.Errorf("notification = %+v, want a %s %s to owner@n.test", n, status, c.kind)
 				}
 				for _, w := range c.want {
 					if !strings.Contains(n.Subject+"\n"+n.Body, w) {
@@ -104,7 +125,8 @@ func TestFormatAmount(t *testing.T) {
 		amount   int64
 		currency string
 		want     string
-	}{{2900, "usd", "29.00 USD"}, {5, "eur", "0.05 EUR"}, {-1999, "gbp", "-19.99 GBP"}, {1200, "jpy", "1200 JPY"}} {
+	}{{2900, "usd", "29.00 USD"}, {5, "eur", "0.05 EUR"}, {-1999, "gbp", "-19.99 GBP"}, {1200, "jpy", "1200 JPY"},
+		{1000, "kwd", "1.000 KWD"}, {5, "bhd", "0.005 BHD"}, {0, "usd", "0.00 USD"}} {
 		if got := billing.FormatAmount(c.amount, c.currency); got != c.want {
 			t.Errorf("FormatAmount(%d, %s) = %q, want %q", c.amount, c.currency, got, c.want)
 		}

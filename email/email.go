@@ -100,10 +100,13 @@ func tlsPolicy(v string) (gomail.TLSPolicy, error) {
 // Server is the SMTP server's address, for logs.
 func (m *Mailer) Server() string { return m.server }
 
-// Error is a failed delivery. Permanent ones (the server answered 5xx)
-// are not tried again.
+// Error is a failed delivery. Permanent ones (the server refused the
+// recipient or the message with a 5xx) are not tried again; Unknown ones
+// (the message was sent but the server's answer never came) may have been
+// delivered, so they are not tried again either without an operator.
 type Error struct {
 	Permanent bool
+	Unknown   bool
 	Err       error
 }
 
@@ -111,7 +114,7 @@ func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Send delivers n to n.Recipient. It returns nil once the server has
-// accepted the message, even if closing the connection then fails.
+// accepted the message, whatever fails after that (RSET, QUIT).
 func (m *Mailer) Send(ctx context.Context, n *billing.Notification) error {
 	msg, err := m.message(n)
 	if err != nil {
@@ -123,12 +126,29 @@ func (m *Mailer) Send(ctx context.Context, n *billing.Notification) error {
 	}
 	err = m.client.SendWithSMTPClient(conn, msg)
 	_ = m.client.CloseWithSMTPClient(conn) // the message's fate is known by now
-	if err == nil {
+	if err == nil || msg.IsDelivered() {
 		return nil
 	}
+	return classify(fmt.Errorf("send to %s: %w", m.server, err))
+}
+
+// classify tells what a failed send means for the next attempt.
+func classify(err error) *Error {
 	var se *gomail.SendError
-	permanent := errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600
-	return &Error{Permanent: permanent, Err: fmt.Errorf("send to %s: %w", m.server, err)}
+	if !errors.As(err, &se) {
+		return &Error{Err: err}
+	}
+	code := se.ErrorCode()
+	switch {
+	case se.Reason == gomail.ErrSMTPDataClose && code == 0:
+		// The final "." went out and no answer came back.
+		return &Error{Unknown: true, Err: err}
+	case code >= 500 && code < 600 && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPData || se.Reason == gomail.ErrSMTPDataClose):
+		// The recipient or the message refused for good. A 5xx to MAIL FROM
+		// is the sender's configuration, fixed by an operator, then retried.
+		return &Error{Permanent: true, Err: err}
+	}
+	return &Error{Err: err}
 }
 
 func (m *Mailer) message(n *billing.Notification) (*gomail.Msg, error) {

@@ -3,6 +3,7 @@ package email_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -213,6 +214,10 @@ func TestSenderFailures(t *testing.T) {
 		{"permanent refusal is not retried", []int{550}, (*fixture).url, "owner@acme.test", 1, billing.NotifyFailed, "550"},
 		{"server down is retried", nil, func(*fixture) string { return "smtp://" + closed + "?tls=none" }, "owner@acme.test", 1, billing.NotifyPending, "connect to " + closed},
 		{"no address is retried", nil, (*fixture).url, "", 1, billing.NotifyPending, "no email address"},
+		{"sender refused (a login the server wants) is retried", nil, func(f *fixture) string {
+			f.smtp = smtptest.Start(t, "mailer", "secret")
+			return f.url()
+		}, "owner@acme.test", 1, billing.NotifyPending, "530"},
 		{"given up after the last attempt", []int{451, 451, 451, 451, 451, 451, 451, 451, 451, 451, 451, 451}, (*fixture).url, "owner@acme.test", email.MaxAttempts, billing.NotifyFailed, "451"},
 	}
 	for _, c := range cases {
@@ -244,6 +249,49 @@ func TestSenderFailures(t *testing.T) {
 	}
 }
 
+// A server that fails after it took the message (here: it drops the
+// connection, so RSET and QUIT fail) has the message: it is sent, once.
+func TestAcceptedThenDisconnectedIsSent(t *testing.T) {
+	f := setup(t)
+	f.queue(t, "a", "owner@acme.test")
+	f.smtp.DropAfterAccept(1)
+	s := f.sender(t, f.url())
+	if n := sendDue(t, s); n != 1 {
+		t.Fatalf("sent %d, want 1:\n%s", n, f.logs)
+	}
+	f.clock.Add(7 * time.Hour)
+	sendDue(t, s)
+	if got := len(f.smtp.Messages()); got != 1 {
+		t.Errorf("server received %d messages, want 1", got)
+	}
+	if n := f.status(t, "a"); n.Status != billing.NotifySent {
+		t.Errorf("status = %s (%s), want sent", n.Status, n.LastError)
+	}
+}
+
+// A server that hangs up after the whole message, before answering, may
+// or may not have it: the sender leaves it claimed for an operator.
+func TestUnansweredMessageIsLeftForAnOperator(t *testing.T) {
+	f := setup(t)
+	f.queue(t, "a", "owner@acme.test")
+	f.smtp.HangUpBeforeAnswer(1)
+	s := f.sender(t, f.url())
+	if n := sendDue(t, s); n != 0 {
+		t.Fatalf("sent %d, want 0", n)
+	}
+	f.clock.Add(24 * time.Hour)
+	if n := sendDue(t, s); n != 0 {
+		t.Fatalf("sent %d on its own, want 0", n)
+	}
+	n := f.status(t, "a")
+	if n.Status != billing.NotifySending || !strings.Contains(n.LastError, "delivery unknown") {
+		t.Errorf("outbox row = %s %q, want sending, delivery unknown", n.Status, n.LastError)
+	}
+	if !n.Interrupted(f.clock.Now()) {
+		t.Error("a day later the row is not offered as interrupted")
+	}
+}
+
 // A sender that stopped during the SMTP exchange leaves its notification
 // claimed: whether it went out is unknown, so no sender sends it again.
 func TestClaimedNotificationIsNeverSentAgain(t *testing.T) {
@@ -270,6 +318,8 @@ func TestClaimedNotificationIsNeverSentAgain(t *testing.T) {
 }
 
 // Senders in several processes share one outbox: each message goes once.
+// (On SQLite the one writer serialises claims anyway; ./test.sh also runs
+// this on PostgreSQL, where SKIP LOCKED does the work.)
 func TestConcurrentSendersSendEachOnce(t *testing.T) {
 	f := setup(t)
 	const total = 40
@@ -277,12 +327,15 @@ func TestConcurrentSendersSendEachOnce(t *testing.T) {
 		f.queue(t, fmt.Sprintf("n%02d", i), fmt.Sprintf("owner%02d@acme.test", i))
 	}
 	var wg sync.WaitGroup
-	sent := make([]int, 4)
+	sent, errs := make([]int, 4), make([]error, 4)
 	for i := range sent {
 		s := f.sender(t, f.url())
-		wg.Go(func() { sent[i] = sendDue(t, s) })
+		wg.Go(func() { sent[i], errs[i] = s.SendDue(context.Background()) })
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	if sum := sent[0] + sent[1] + sent[2] + sent[3]; sum != total {
 		t.Errorf("senders report %v sent, want %d in all", sent, total)
 	}

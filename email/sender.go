@@ -94,6 +94,12 @@ func (s *Sender) deliver(ctx context.Context, n *billing.Notification) bool {
 	}
 	n.LastError = err.Error()
 	var me *Error
+	if errors.As(err, &me) && me.Unknown {
+		// Left claimed: the dashboard offers it to an operator.
+		n.LastError = "delivery unknown: " + n.LastError
+		log.Error("Email may or may not have been delivered; not sending it again", "kind", n.Kind, "error", err)
+		return false
+	}
 	if (errors.As(err, &me) && me.Permanent) || n.Attempts >= MaxAttempts {
 		n.Status = billing.NotifyFailed
 		log.Error("Email failed for good", "kind", n.Kind, "error", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/acme/billing"
@@ -36,19 +37,29 @@ func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Even
 	}
 	return queryAll(ctx, db.read, func(s scanner) (billing.Event, error) { return scanEvent(s) },
 		`SELECT `+eventColumns+` FROM events WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)
-			AND received_at >= $3 AND ($4 = 0 OR received_at < $4)
+			AND received_at >= $3 AND received_at < $4
 		ORDER BY received_at DESC, id DESC LIMIT $5 OFFSET $6`,
-		string(f.Status), f.Type, sec(f.Since), sec(f.Until), f.Limit, max(f.Offset, 0))
+		string(f.Status), f.Type, sec(f.Since), until(f.Until), f.Limit, max(f.Offset, 0))
 }
 
-// EventCounts counts the events received in [since, until) by type and
-// status; a zero until means now.
-func (db *DB) EventCounts(ctx context.Context, since, until time.Time) ([]billing.EventCount, error) {
+// EventCounts counts the events received in [since, to) by type and
+// status; a zero to means no end.
+func (db *DB) EventCounts(ctx context.Context, since, to time.Time) ([]billing.EventCount, error) {
 	return queryAll(ctx, db.read, func(s scanner) (billing.EventCount, error) {
 		var c billing.EventCount
 		return c, s.Scan(&c.Type, &c.Status, &c.N)
-	}, `SELECT type, status, COUNT(*) FROM events WHERE received_at >= $1 AND ($2 = 0 OR received_at < $2)
-		GROUP BY type, status ORDER BY type, status`, sec(since), sec(until))
+	}, `SELECT type, status, COUNT(*) FROM events WHERE received_at >= $1 AND received_at < $2
+		GROUP BY type, status ORDER BY type, status`, sec(since), until(to))
+}
+
+// until is an exclusive upper bound in Unix seconds, none for the zero time.
+// (Compared with the column, the parameter takes its type, BIGINT, on
+// PostgreSQL; compared with a literal it would be a 32-bit integer.)
+func until(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MaxInt64
+	}
+	return t.Unix()
 }
 
 // EventsPerHour counts the events received since a time by hour and status.

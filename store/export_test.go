@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"io/fs"
 
 	"github.com/acme/billing"
@@ -21,5 +22,16 @@ var (
 // TxExec runs a statement in a transaction InTx started.
 func TxExec(btx billing.Tx, query string, args ...any) error {
 	_, err := btx.(*tx).tx.Exec(query, args...)
+	return err
+}
+
+// MigrateUpTo migrates the database up to a version, as an older release
+// left it.
+func MigrateUpTo(ctx context.Context, db *DB, version int64) error {
+	p, err := db.migrations(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
 	return err
 }

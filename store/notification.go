@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/acme/billing"
@@ -18,21 +19,27 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 	return err
 }
 
+func (t *tx) DiscardNotifications(ctx context.Context, objectID, reason string) error {
+	_, err := t.exec(ctx, `UPDATE notifications SET status = $3, last_error = $2 WHERE object_id = $1 AND status = $4`,
+		objectID, reason, billing.NotifyDiscarded, billing.NotifyPending)
+	return err
+}
+
 // notificationSelect reads notifications n with their recipient: the
 // workspace's email, else the Stripe customer's.
 const notificationSelect = `SELECT n.id, n.key, COALESCE(n.workspace_id, ''), n.customer_id, n.kind, n.object_id,
 		n.subject, n.body, n.status, n.attempts, n.last_error, n.next_attempt_at, n.sent_at, n.created_at,
-		COALESCE(NULLIF(w.email, ''), c.email, '')
+		n.claim, n.claimed_at, COALESCE(NULLIF(w.email, ''), c.email, '')
 	FROM notifications n
 	LEFT JOIN workspaces w ON w.id = n.workspace_id
 	LEFT JOIN customers c ON c.id = n.customer_id`
 
 func scanNotification(s scanner) (billing.Notification, error) {
 	var n billing.Notification
-	var next, sent, created int64
+	var next, sent, created, claimed int64
 	err := s.Scan(&n.ID, &n.Key, &n.WorkspaceID, &n.CustomerID, &n.Kind, &n.ObjectID, &n.Subject, &n.Body,
-		&n.Status, &n.Attempts, &n.LastError, &next, &sent, &created, &n.Recipient)
-	n.NextAttemptAt, n.SentAt, n.CreatedAt = billing.Unix(next), billing.Unix(sent), billing.Unix(created)
+		&n.Status, &n.Attempts, &n.LastError, &next, &sent, &created, &n.Claim, &claimed, &n.Recipient)
+	n.NextAttemptAt, n.SentAt, n.CreatedAt, n.ClaimedAt = billing.Unix(next), billing.Unix(sent), billing.Unix(created), billing.Unix(claimed)
 	return n, err
 }
 
@@ -50,8 +57,9 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, `UPDATE notifications SET status = $2, attempts = attempts + 1 WHERE id = $1`,
-			id, billing.NotifySending); err != nil {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE notifications
+			SET status = $2, attempts = attempts + 1, claim = claim + 1, claimed_at = $3 WHERE id = $1`,
+			id, billing.NotifySending, sec(now)); err != nil {
 			return err
 		}
 		n, err := scanNotification(t.tx.QueryRowContext(ctx, notificationSelect+` WHERE n.id = $1`, id))
@@ -64,45 +72,78 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 	return claimed, nil
 }
 
-// SettleNotification implements billing.Outbox.
+// SettleNotification implements billing.Outbox: only the latest claim
+// settles, so a sender an operator gave up on cannot undo a later attempt.
 func (db *DB) SettleNotification(ctx context.Context, n *billing.Notification) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		_, err := btx.(*tx).tx.ExecContext(ctx, `UPDATE notifications
-			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5 WHERE id = $1 AND status = $6`,
-			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending)
+			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5 WHERE id = $1 AND status = $6 AND claim = $7`,
+			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim)
 		return err
 	})
 }
 
+// unsent are the statuses of notifications still owed.
+const unsent = `n.status NOT IN ('sent', 'discarded')`
+
 // Notifications lists the outbox, newest first; with unsent, only what is
-// not sent (pending, sending or failed).
-func (db *DB) Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error) {
+// still owed (pending, sending or failed).
+func (db *DB) Notifications(ctx context.Context, onlyUnsent bool, limit int) ([]billing.Notification, error) {
 	return queryAll(ctx, db.read, scanNotification, notificationSelect+`
-		WHERE ($1 = FALSE OR n.status <> $2) ORDER BY n.id DESC LIMIT $3`, unsent, billing.NotifySent, limit)
+		WHERE ($1 = FALSE OR `+unsent+`) ORDER BY n.id DESC LIMIT $2`, onlyUnsent, limit)
 }
 
-// UnsentNotifications counts the notifications not sent: pending, sending
-// or failed.
+// UnsentNotifications counts the notifications still owed.
 func (db *DB) UnsentNotifications(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE status <> $1`, billing.NotifySent).Scan(&n)
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications n WHERE `+unsent).Scan(&n)
 	return n, err
 }
 
-// RetryNotification makes a failed notification, or one left sending by a
-// sender that stopped, due now with a fresh count of attempts: an operator's
-// decision, after fixing what failed, that sending it again is right.
+// RetryNotification makes a failed or interrupted notification (see
+// Notification.Interrupted) due now, for a fresh round of attempts: an
+// operator's decision, after fixing what failed, that sending it again is
+// right.
 func (db *DB) RetryNotification(ctx context.Context, id int64, now time.Time) error {
+	return db.operate(ctx, id, now, []billing.NotificationStatus{billing.NotifyFailed},
+		`status = $2, attempts = 0, next_attempt_at = $3, last_error = ''`, billing.NotifyPending, sec(now))
+}
+
+// DiscardNotification keeps a notification still owed from being sent: an
+// operator's decision.
+func (db *DB) DiscardNotification(ctx context.Context, id int64, now time.Time) error {
+	return db.operate(ctx, id, now, []billing.NotificationStatus{billing.NotifyFailed, billing.NotifyPending},
+		`status = $2, last_error = $3`, billing.NotifyDiscarded, "discarded by an operator")
+}
+
+// operate applies an operator's change, set, to a notification in one of
+// the statuses from, or interrupted mid-send, but never to one being sent
+// right now.
+func (db *DB) operate(ctx context.Context, id int64, now time.Time, from []billing.NotificationStatus, set string, args ...any) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
-		res, err := btx.(*tx).tx.ExecContext(ctx, `UPDATE notifications
-			SET status = $2, attempts = 0, next_attempt_at = $3 WHERE id = $1 AND status IN ($4, $5)`,
-			id, billing.NotifyPending, sec(now), billing.NotifyFailed, billing.NotifySending)
+		t := btx.(*tx)
+		args = append([]any{id}, args...)
+		args = append(args, billing.NotifySending, sec(now.Add(-billing.InterruptedAfter)))
+		allowed := `(status = $` + strconv.Itoa(len(args)-1) + ` AND claimed_at < $` + strconv.Itoa(len(args)) + `)`
+		for _, st := range from {
+			args = append(args, st)
+			allowed += ` OR status = $` + strconv.Itoa(len(args))
+		}
+		res, err := t.tx.ExecContext(ctx, `UPDATE notifications SET `+set+` WHERE id = $1 AND (`+allowed+`)`, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return billing.Errorf(billing.ECONFLICT, "notification %d is not failed or interrupted: nothing to send again", id)
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
 		}
-		return nil
+		var status billing.NotificationStatus
+		err = t.tx.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = $1`, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return billing.Errorf(billing.ENOTFOUND, "no email %d in the outbox", id)
+		}
+		if err != nil {
+			return err
+		}
+		return billing.Errorf(billing.ECONFLICT, "email %d is %s: nothing to change", id, status)
 	})
 }

@@ -156,31 +156,9 @@ func (db *DB) Name() string { return db.name }
 // applied yet, each in a transaction. On PostgreSQL an advisory lock makes
 // instances that start together migrate one after the other.
 func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
-	dir := "migrations/sqlite"
-	var opts []goose.ProviderOption
-	if db.dialect == goose.DialectPostgres {
-		dir = "migrations/postgres"
-		// One lock per database and schema: instances sharing a schema
-		// migrate one at a time, other schemas need not wait.
-		var where string
-		if err := db.write.QueryRowContext(ctx, `SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		h := fnv.New64a()
-		h.Write([]byte("billing migrations " + where))
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	sub, err := fs.Sub(migrations, dir)
+	p, err := db.migrations(ctx)
 	if err != nil {
 		return err
-	}
-	p, err := goose.NewProvider(db.dialect, db.write, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
@@ -190,6 +168,37 @@ func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
 		logger.Info("Applied migration", "version", r.Source.Version, "file", r.Source.Path)
 	}
 	return nil
+}
+
+// migrations returns the migration provider of the database's kind.
+func (db *DB) migrations(ctx context.Context) (*goose.Provider, error) {
+	dir := "migrations/sqlite"
+	var opts []goose.ProviderOption
+	if db.dialect == goose.DialectPostgres {
+		dir = "migrations/postgres"
+		// One lock per database and schema: instances sharing a schema
+		// migrate one at a time, other schemas need not wait.
+		var where string
+		if err := db.write.QueryRowContext(ctx, `SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte("billing migrations " + where))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(db.dialect, db.write, sub, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Ping checks that the database answers.

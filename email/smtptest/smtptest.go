@@ -39,6 +39,8 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	refusals []*smtp.SMTPError
+	drops    int
+	hangups  int
 	logins   int
 }
 
@@ -69,6 +71,24 @@ func (s *Server) Refuse(codes ...int) {
 	}
 }
 
+// DropAfterAccept makes the server accept the next n messages and then
+// drop the connection at the client's next command, as a server that
+// crashes after answering 250 does.
+func (s *Server) DropAfterAccept(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops += n
+}
+
+// HangUpBeforeAnswer makes the server read the next n messages whole and
+// close the connection without answering: the client cannot know whether
+// they were delivered. They are not kept.
+func (s *Server) HangUpBeforeAnswer(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangups += n
+}
+
 // Messages returns what the server accepted, in order.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -84,14 +104,16 @@ func (s *Server) Logins() int {
 }
 
 // NewSession implements smtp.Backend.
-func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &session{srv: s}, nil
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{srv: s, conn: c}, nil
 }
 
 type session struct {
 	srv    *Server
+	conn   *smtp.Conn
 	authed bool
 	msg    Message
+	drop   bool // drop the connection at the next command
 }
 
 var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
@@ -131,6 +153,11 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
+	if s.srv.hangups > 0 {
+		s.srv.hangups--
+		_ = s.conn.Conn().Close()
+		return errors.New("hung up")
+	}
 	if len(s.srv.refusals) > 0 {
 		refusal := s.srv.refusals[0]
 		s.srv.refusals = s.srv.refusals[1:]
@@ -142,6 +169,10 @@ func (s *session) Data(r io.Reader) error {
 		m.Header, m.Body = parsed.Header, decodeBody(parsed)
 	}
 	s.srv.messages = append(s.srv.messages, m)
+	if s.srv.drops > 0 {
+		s.srv.drops--
+		s.drop = true
+	}
 	return nil
 }
 
@@ -158,5 +189,13 @@ func decodeBody(m *mail.Message) string {
 	return string(b)
 }
 
-func (s *session) Reset()        { s.msg = Message{} }
+// Reset runs after the answer to DATA is written, and for RSET.
+func (s *session) Reset() {
+	s.msg = Message{}
+	if s.drop {
+		s.drop = false
+		_ = s.conn.Conn().Close()
+	}
+}
+
 func (s *session) Logout() error { return nil }
