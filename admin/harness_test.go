@@ -9,13 +9,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/admin"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
@@ -27,25 +27,12 @@ const (
 	secret = "whsec_admin_test_secret"
 )
 
-// clock is the dashboard's time, moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // dash is the real server, with the dashboard, on a real database.
 type dash struct {
 	t     *testing.T
 	srv   *httptest.Server
 	db    *store.DB
-	clock *clock
+	clock *billingtest.Clock
 }
 
 func start(t *testing.T) *dash {
@@ -57,7 +44,7 @@ func start(t *testing.T) *dash {
 		t.Fatal(err)
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
-	d := &dash{t: t, db: db, clock: &clock{now: time.Now()}}
+	d := &dash{t: t, db: db, clock: billingtest.NewClock(time.Now())}
 	h, err := admin.New(&admin.Handler{Service: svc, Store: db, APIKey: apiKey, Logger: logger, Now: d.clock.Now})
 	if err != nil {
 		t.Fatal(err)

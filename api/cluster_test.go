@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 	"github.com/acme/billing/webhook"
@@ -71,7 +72,7 @@ func reference(t *testing.T, events [][]byte, workspaces []string) map[string]st
 // referenceOn applies events once, in order, on the fresh database at url,
 // and returns each workspace's state.
 func referenceOn(t *testing.T, url string, events [][]byte, workspaces []string) map[string]string {
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	h := serve(t, storetest.OpenURL(t, url, slog.New(slog.NewJSONHandler(logs, nil))), logs)
 	for _, p := range events {
 		if r := h.send(p); r.Code != http.StatusOK {
@@ -122,7 +123,7 @@ func TestClusterTwoInstancesOnePostgres(t *testing.T) {
 	checkReference(t, want)
 
 	url := storetest.PostgresURL(t)
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	a := serve(t, storetest.OpenURL(t, url, logger), logs)
 	b := serve(t, storetest.OpenURL(t, url, logger), logs)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/webhook"
 )
@@ -56,11 +57,11 @@ func FuzzWebhook(f *testing.F) {
 		f.Add([]byte(s.body), s.header)
 	}
 
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	h := serve(f, storetest.Open(f, slog.New(slog.NewJSONHandler(logs, nil))), logs)
 
 	f.Fuzz(func(t *testing.T, body []byte, header string) {
-		logs.reset()
+		logs.Reset()
 		h := h.with(t)
 		fail := func(format string, args ...any) {
 			t.Helper()
@@ -168,12 +169,6 @@ func (h *harness) with(t testing.TB) *harness {
 	c := *h
 	c.t = t
 	return &c
-}
-
-func (b *syncBuffer) reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 // counts are the row counts of every table the service writes.

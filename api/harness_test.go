@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
@@ -45,36 +45,19 @@ type harness struct {
 	srv  *httptest.Server
 	db   *store.DB
 	svc  *billing.Service
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *billingtest.Buffer
 }
 
 func setup(t *testing.T) *harness {
 	t.Helper()
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs)
 }
 
 // serve starts the real handler on db, logging to logs. t is a *testing.F
 // for a fuzz target, which shares one database across its inputs.
-func serve(t testing.TB, db *store.DB, logs *syncBuffer, opts ...func(*billing.Service)) *harness {
+func serve(t testing.TB, db *store.DB, logs *billingtest.Buffer, opts ...func(*billing.Service)) *harness {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: logger}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store/storetest"
 )
 
@@ -23,7 +24,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 	events, workspaces := clusterEvents(30)
 	want := reference(t, events, workspaces)
 
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	a := serve(t, storetest.OpenURL(t, server.URL(), logger), logs)
 	b := serve(t, storetest.OpenURL(t, server.URL(), logger), logs)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/stripeapi"
 	"github.com/acme/billing/stripeapi/stripetest"
@@ -25,7 +26,7 @@ func withStripe(t *testing.T, url, key string, timeout time.Duration, refetch ..
 	t.Helper()
 	t.Parallel()
 	rec := &stripetest.Recorder{}
-	logs := &syncBuffer{}
+	logs := &billingtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	h := serve(t, storetest.Open(t, logger), logs, func(s *billing.Service) {
 		c := stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,

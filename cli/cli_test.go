@@ -11,30 +11,13 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/cli"
 	"github.com/acme/billing/store/storetest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // service runs `billing serve` on a free port with a fresh SQLite file and
 // the example plans file the repository ships.
@@ -42,13 +25,13 @@ type service struct {
 	t    *testing.T
 	env  map[string]string
 	addr string
-	out  *lockedBuffer
+	out  *billingtest.Buffer
 }
 
 // startService starts serve; env adds to or overrides its environment.
 func startService(t *testing.T, env ...map[string]string) *service {
 	t.Helper()
-	s := &service{t: t, out: &lockedBuffer{}, env: map[string]string{
+	s := &service{t: t, out: &billingtest.Buffer{}, env: map[string]string{
 		"DATABASE_URL":  storetest.URL(t),
 		"BILLING_PLANS": filepath.Join("..", "plans.json"),
 		"BILLING_ADDR":  "127.0.0.1:0",

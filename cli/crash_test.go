@@ -22,6 +22,7 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
 	"github.com/acme/billing/bench"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
@@ -446,7 +447,7 @@ func buildBilling(t *testing.T) string {
 type billingProcess struct {
 	t       *testing.T
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *billingtest.Buffer
 	base    string // http://127.0.0.1:PORT
 	done    chan struct{}
 	waitErr error
@@ -458,7 +459,7 @@ var listeningRE = regexp.MustCompile(`Listening on http://(127\.0\.0\.1:\d+)/`)
 // port, and waits until /readyz answers 200. It is killed at cleanup.
 func startBilling(t *testing.T, bin, databaseURL, plans string) *billingProcess {
 	t.Helper()
-	p := &billingProcess{t: t, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &billingProcess{t: t, out: &billingtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--log-format", "json")
 	p.cmd.Dir = t.TempDir() // no .env, no plans.json of the repository
 	for _, kv := range os.Environ() {

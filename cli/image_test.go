@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acme/billing/billingtest"
 )
 
 // dockerfile is what the image's recipe says, read from the Dockerfile.
@@ -129,7 +131,7 @@ func TestImageRecipe(t *testing.T) {
 	} else {
 		t.Logf("not root: serving as uid %d instead of the image's %s", os.Geteuid(), d.user)
 	}
-	out := &lockedBuffer{}
+	out := &billingtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestImageRecipe(t *testing.T) {
 }
 
 // waitFor waits for a line of out matching re and returns its first group.
-func waitFor(t *testing.T, out *lockedBuffer, re *regexp.Regexp, exited chan error) string {
+func waitFor(t *testing.T, out *billingtest.Buffer, re *regexp.Regexp, exited chan error) string {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {

@@ -1,7 +1,6 @@
 package email_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/email"
 	"github.com/acme/billing/email/smtptest"
 	"github.com/acme/billing/store"
@@ -21,42 +21,11 @@ import (
 
 const from = "Billing <billing@example.com>"
 
-// clock is a test's time, moved by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	db    *store.DB
 	smtp  *smtptest.Server
-	clock *clock
-	logs  *logBuffer
-}
-
-// logBuffer keeps the log lines of concurrent senders.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	clock *billingtest.Clock
+	logs  *billingtest.Buffer
 }
 
 func setup(t *testing.T) *fixture {
@@ -64,8 +33,8 @@ func setup(t *testing.T) *fixture {
 	return &fixture{
 		db:    storetest.Open(t, slog.New(slog.DiscardHandler)),
 		smtp:  smtptest.Start(t, "", ""),
-		clock: &clock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)},
-		logs:  &logBuffer{},
+		clock: billingtest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)),
+		logs:  &billingtest.Buffer{},
 	}
 }
 
