@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -228,6 +229,31 @@ func TestDashboardAnswers(t *testing.T) {
 		}
 		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 			t.Errorf("GET %s: Content-Security-Policy %q", c2.path, csp)
+		}
+	}
+}
+
+// Sessions are signed with a key derived from the API key: rotating the
+// key logs everyone out.
+func TestRotatingTheKeyEndsSessions(t *testing.T) {
+	d := start(t)
+	c := d.client()
+	session := d.login(c)
+	rotated, err := admin.New(&admin.Handler{Store: d.db, APIKey: apiKey + "-rotated", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, h := range map[string]http.Handler{"the same key": d.handler, "a rotated key": rotated} {
+		req := httptest.NewRequest(http.MethodGet, "/admin/", nil)
+		req.AddCookie(session)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		want := http.StatusOK
+		if key == "a rotated key" {
+			want = http.StatusSeeOther
+		}
+		if rec.Code != want {
+			t.Errorf("session under %s: %d, want %d", key, rec.Code, want)
 		}
 	}
 }

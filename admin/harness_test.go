@@ -29,10 +29,11 @@ const (
 
 // dash is the real server, with the dashboard, on a real database.
 type dash struct {
-	t     *testing.T
-	srv   *httptest.Server
-	db    *store.DB
-	clock *billingtest.Clock
+	t       *testing.T
+	srv     *httptest.Server
+	handler *admin.Handler
+	db      *store.DB
+	clock   *billingtest.Clock
 }
 
 func start(t *testing.T) *dash {
@@ -49,6 +50,7 @@ func start(t *testing.T) *dash {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.handler = h
 	d.srv = httptest.NewServer((&api.Server{Service: svc, APIKey: apiKey, Logger: logger, Admin: h,
 		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}}).Handler())
 	t.Cleanup(d.srv.Close)

@@ -183,6 +183,9 @@ func TestSenderFailures(t *testing.T) {
 		{"permanent refusal is not retried", []int{550}, (*fixture).url, "owner@acme.test", 1, billing.NotifyFailed, "550"},
 		{"server down is retried", nil, func(*fixture) string { return "smtp://" + closed + "?tls=none" }, "owner@acme.test", 1, billing.NotifyPending, "connect to " + closed},
 		{"no address is retried", nil, (*fixture).url, "", 1, billing.NotifyPending, "no email address"},
+		// smtp:// requires STARTTLS unless told otherwise: no silent downgrade.
+		{"a server without STARTTLS is refused", nil, func(f *fixture) string { return "smtp://" + f.smtp.Addr },
+			"owner@acme.test", 1, billing.NotifyPending, "STARTTLS"},
 		{"sender refused (a login the server wants) is retried", nil, func(f *fixture) string {
 			f.smtp = smtptest.Start(t, "mailer", "secret")
 			return f.url()

@@ -12,11 +12,14 @@ ALTER TABLE notifications ADD COLUMN sent_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE notifications ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE notifications ADD COLUMN claimed_at BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX notifications_due ON notifications (status, next_attempt_at, id);
+-- A paid invoice discards its pending emails on the webhook's path.
+CREATE INDEX notifications_object ON notifications (object_id, status);
 -- Rows queued before this version have no text to send.
 UPDATE notifications SET status = 'discarded', last_error = 'queued before email could be sent; no text'
     WHERE status = 'pending';
 
 -- +goose Down
+DROP INDEX notifications_object;
 DROP INDEX notifications_due;
 ALTER TABLE notifications DROP COLUMN claimed_at;
 ALTER TABLE notifications DROP COLUMN claim;
