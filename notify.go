@@ -117,14 +117,14 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws stri
 // notifyTrialWillEnd queues the reminder Stripe's trial_will_end event (three
 // days before a trial ends) asks for, when the stored subscription, cur,
 // still says so: trialing to that end, not canceling, and not yet over.
-func (a *applier) notifyTrialWillEnd(ctx context.Context, s, cur *Subscription, ws string) error {
+func (a *applier) notifyTrialWillEnd(ctx context.Context, s, cur *Subscription) error {
 	if !s.TrialEnd.After(a.now()) || cur.Status != "trialing" || !cur.TrialEnd.Equal(s.TrialEnd) || cur.CancelAtPeriodEnd {
 		return nil
 	}
 	day := s.TrialEnd.UTC().Format("2 January 2006")
 	return a.tx.AddNotification(ctx, &Notification{
 		Key:         fmt.Sprintf("%s:%s:%d", KindTrialWillEnd, s.ID, s.TrialEnd.Unix()),
-		WorkspaceID: ws, CustomerID: s.CustomerID, Kind: KindTrialWillEnd, ObjectID: s.ID, CreatedAt: a.now(),
+		WorkspaceID: cur.WorkspaceID, CustomerID: s.CustomerID, Kind: KindTrialWillEnd, ObjectID: s.ID, CreatedAt: a.now(),
 		Subject: "Your trial ends on " + day,
 		Body: fmt.Sprintf("Your trial ends on %s.\n\n"+
 			"Unless it is canceled, your subscription continues then and its first payment is collected.\n", day),

@@ -90,8 +90,8 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		}
 		a.logStatus(cur)
 	}
-	if a.e.Type == KindTrialWillEnd {
-		if err := a.notifyTrialWillEnd(ctx, s, cur, cur.WorkspaceID); err != nil {
+	if a.e.Type == "customer.subscription.trial_will_end" {
+		if err := a.notifyTrialWillEnd(ctx, s, cur); err != nil {
 			return "", err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ type eventQuery struct {
 func parseEventQuery(q url.Values) (eventQuery, billing.EventFilter, string) {
 	eq := eventQuery{Status: q.Get("status"), Type: strings.TrimSpace(q.Get("type")), From: q.Get("from"), To: q.Get("to"), Page: 1}
 	f := billing.EventFilter{Status: billing.EventStatus(eq.Status), Type: eq.Type, Limit: pageSize + 1}
-	if eq.Status != "" && !validStatus(f.Status) {
+	if eq.Status != "" && !slices.Contains(eventStatuses, f.Status) {
 		return eq, f, "Unknown status " + strconv.Quote(eq.Status) + "."
 	}
 	if len(eq.Type) > 100 {
@@ -59,15 +60,6 @@ func parseEventQuery(q url.Values) (eventQuery, billing.EventFilter, string) {
 	}
 	f.Offset = (eq.Page - 1) * pageSize
 	return eq, f, ""
-}
-
-func validStatus(s billing.EventStatus) bool {
-	for _, v := range eventStatuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // link is the event log's URL for the same filter on another page.
