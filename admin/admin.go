@@ -91,13 +91,6 @@ func (f *failures) blocked(ip string, now time.Time, failed bool) bool {
 	}
 	if failed {
 		recent = append(recent, now)
-		if len(f.byIP) > 10000 { // many addresses: forget the stale ones
-			for k, ts := range f.byIP {
-				if now.Sub(ts[len(ts)-1]) >= failureWindow {
-					delete(f.byIP, k)
-				}
-			}
-		}
 	}
 	if len(recent) == 0 {
 		delete(f.byIP, ip)
