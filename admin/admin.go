@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/acme/billing"
@@ -58,46 +57,8 @@ type Handler struct {
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
-	failures failures
-}
-
-// failures counts wrong keys per client address, so that guessing the key
-// through the login form is slowed to a few tries an hour.
-type failures struct {
-	mu   sync.Mutex
-	byIP map[string][]time.Time
-}
-
-const (
-	maxFailures   = 5
-	failureWindow = 15 * time.Minute
-)
-
-// blocked reports whether ip has failed too often lately; with failed, it
-// counts one more failure first.
-func (f *failures) blocked(ip string, now time.Time, failed bool) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byIP == nil {
-		f.byIP = map[string][]time.Time{}
-	}
-	recent := f.byIP[ip][:0]
-	for _, t := range f.byIP[ip] {
-		if now.Sub(t) < failureWindow {
-			recent = append(recent, t)
-		}
-	}
-	if failed {
-		recent = append(recent, now)
-	}
-	if len(recent) == 0 {
-		delete(f.byIP, ip)
-	} else {
-		f.byIP[ip] = recent
-	}
-	return len(recent) >= maxFailures
+	pages map[string]*template.Template
+	mux   *http.ServeMux
 }
 
 // Prefix is where the dashboard is served.
@@ -258,15 +219,7 @@ func secureContext(r *http.Request) bool {
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if h.failures.blocked(ip, h.now(), false) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(failureWindow.Seconds())))
-		h.render(w, r, http.StatusTooManyRequests, "login", nil, map[string]any{"Next": next,
-			"Error": "Too many wrong keys from this address: try again in 15 minutes."})
-		return
-	}
 	if !equal(r.PostFormValue("key"), h.APIKey) {
-		h.failures.blocked(ip, h.now(), true)
 		h.Logger.Warn("Dashboard login refused: wrong key", "remote", r.RemoteAddr)
 		h.render(w, r, http.StatusUnauthorized, "login", nil, map[string]any{"Next": next,
 			"Error": "That is not the API key (BILLING_API_KEY)."})
