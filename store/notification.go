@@ -19,9 +19,13 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 	return err
 }
 
+// DiscardNotifications implements billing.Tx. An email being sent right
+// now is discarded too: should that attempt fail, it is not tried again
+// (SettleNotification keeps the discard unless the attempt sent it).
 func (t *tx) DiscardNotifications(ctx context.Context, objectID, reason string) error {
-	_, err := t.exec(ctx, `UPDATE notifications SET status = $3, last_error = $2 WHERE object_id = $1 AND status = $4`,
-		objectID, reason, billing.NotifyDiscarded, billing.NotifyPending)
+	_, err := t.exec(ctx, `UPDATE notifications SET status = $3, last_error = $2
+		WHERE object_id = $1 AND status IN ($4, $5)`,
+		objectID, reason, billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending)
 	return err
 }
 
@@ -74,11 +78,15 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 
 // SettleNotification implements billing.Outbox: only the latest claim
 // settles, so a sender an operator gave up on cannot undo a later attempt.
+// A notification discarded during its attempt stays discarded, unless the
+// attempt sent it: then it is sent, which is the truth.
 func (db *DB) SettleNotification(ctx context.Context, n *billing.Notification) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		_, err := btx.(*tx).tx.ExecContext(ctx, `UPDATE notifications
-			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5 WHERE id = $1 AND status = $6 AND claim = $7`,
-			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim)
+			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5
+			WHERE id = $1 AND claim = $7 AND (status = $6 OR (status = $8 AND $2 = $9))`,
+			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim,
+			billing.NotifyDiscarded, billing.NotifySent)
 		return err
 	})
 }
@@ -119,17 +127,19 @@ func (db *DB) DiscardNotification(ctx context.Context, id int64, now time.Time) 
 // operate applies an operator's change, set, to a notification in one of
 // the statuses from, or interrupted mid-send, but never to one being sent
 // right now.
-func (db *DB) operate(ctx context.Context, id int64, now time.Time, from []billing.NotificationStatus, set string, args ...any) error {
+func (db *DB) operate(ctx context.Context, id int64, now time.Time, from []billing.NotificationStatus, set string, setArgs ...any) error {
+	// Built once: InTx may run the function again.
+	args := append([]any{id}, setArgs...)
+	args = append(args, billing.NotifySending, sec(now.Add(-billing.InterruptedAfter)))
+	allowed := `(status = $` + strconv.Itoa(len(args)-1) + ` AND claimed_at < $` + strconv.Itoa(len(args)) + `)`
+	for _, st := range from {
+		args = append(args, st)
+		allowed += ` OR status = $` + strconv.Itoa(len(args))
+	}
+	query := `UPDATE notifications SET ` + set + ` WHERE id = $1 AND (` + allowed + `)`
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
-		args = append([]any{id}, args...)
-		args = append(args, billing.NotifySending, sec(now.Add(-billing.InterruptedAfter)))
-		allowed := `(status = $` + strconv.Itoa(len(args)-1) + ` AND claimed_at < $` + strconv.Itoa(len(args)) + `)`
-		for _, st := range from {
-			args = append(args, st)
-			allowed += ` OR status = $` + strconv.Itoa(len(args))
-		}
-		res, err := t.tx.ExecContext(ctx, `UPDATE notifications SET `+set+` WHERE id = $1 AND (`+allowed+`)`, args...)
+		res, err := t.tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}

@@ -50,3 +50,96 @@ func TestOutboxUpgradeDiscardsTextlessNotifications(t *testing.T) {
 		})
 	}
 }
+
+// queueNotification stores a notification about objectID, as an event's
+// transaction does.
+func queueNotification(t *testing.T, db *store.DB, key, objectID string) {
+	t.Helper()
+	err := db.InTx(context.Background(), func(tx billing.Tx) error {
+		return tx.AddNotification(context.Background(), &billing.Notification{Key: key, CustomerID: "cus_1",
+			Kind: billing.KindPaymentFailed, ObjectID: objectID, Subject: "s", Body: "b", CreatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func status(t *testing.T, db *store.DB, key string) billing.NotificationStatus {
+	t.Helper()
+	all, err := db.Notifications(context.Background(), false, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all {
+		if n.Key == key {
+			return n.Status
+		}
+	}
+	t.Fatalf("no notification %s", key)
+	return ""
+}
+
+// A sender an operator gave up on (its claim interrupted, the email sent
+// again) cannot settle over the later attempt.
+func TestOnlyTheLatestClaimSettles(t *testing.T) {
+	db := storetest.Open(t, slog.New(slog.DiscardHandler))
+	ctx, t0 := context.Background(), time.Now()
+	queueNotification(t, db, "a", "in_1")
+	first, err := db.ClaimNotification(ctx, t0)
+	if err != nil || first == nil {
+		t.Fatalf("claim: %v %v", first, err)
+	}
+	later := t0.Add(billing.InterruptedAfter + time.Minute)
+	if err := db.RetryNotification(ctx, first.ID, later); err != nil {
+		t.Fatal(err)
+	}
+	second, err := db.ClaimNotification(ctx, later)
+	if err != nil || second == nil || second.Claim == first.Claim {
+		t.Fatalf("second claim: %+v %v", second, err)
+	}
+	first.Status, first.LastError = billing.NotifyFailed, "the old attempt's late news"
+	if err := db.SettleNotification(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, db, "a"); got != billing.NotifySending {
+		t.Fatalf("after the stale claim settled: %s, want still sending", got)
+	}
+	second.Status, second.SentAt = billing.NotifySent, later
+	if err := db.SettleNotification(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, db, "a"); got != billing.NotifySent {
+		t.Errorf("after the latest claim settled: %s, want sent", got)
+	}
+}
+
+// An invoice paid while its failure email is being sent: if that attempt
+// fails, the email is not tried again; if it went out, it is sent.
+func TestDiscardDuringAnAttempt(t *testing.T) {
+	for _, outcome := range []billing.NotificationStatus{billing.NotifyPending, billing.NotifyFailed, billing.NotifySent} {
+		t.Run(string(outcome), func(t *testing.T) {
+			db := storetest.Open(t, slog.New(slog.DiscardHandler))
+			ctx := context.Background()
+			queueNotification(t, db, "a", "in_1")
+			n, err := db.ClaimNotification(ctx, time.Now())
+			if err != nil || n == nil {
+				t.Fatalf("claim: %v %v", n, err)
+			}
+			err = db.InTx(ctx, func(tx billing.Tx) error { return tx.DiscardNotifications(ctx, "in_1", "paid") })
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.Status = outcome
+			if err := db.SettleNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			want := billing.NotifyDiscarded
+			if outcome == billing.NotifySent {
+				want = billing.NotifySent
+			}
+			if got := status(t, db, "a"); got != want {
+				t.Errorf("attempt %s after a discard: %s, want %s", outcome, got, want)
+			}
+		})
+	}
+}
