@@ -72,6 +72,11 @@ func TestEventsQueueNotifications(t *testing.T) {
 				{Type: "customer.subscription.updated", Created: at(2 * time.Second), Set: map[string]any{"data.object.status": "trialing", "data.object.trial_end": inAWhile.Add(240 * time.Hour).Unix()}},
 				{Type: "customer.subscription.trial_will_end", Created: at(time.Second), Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}}},
 			"", nil, ""},
+		{"a late reminder of a trial since converted (active) is not queued",
+			[]trigger.Options{
+				{Type: "customer.subscription.updated", Created: at(2 * time.Second), Set: map[string]any{"data.object.status": "active", "data.object.trial_end": inAWhile.Unix()}},
+				{Type: "customer.subscription.trial_will_end", Created: at(time.Second), Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}}},
+			"", nil, ""},
 		{"a subscription deleted before its reminder went out: it is not sent",
 			[]trigger.Options{
 				{Type: "customer.subscription.trial_will_end", Created: at(time.Second), Set: map[string]any{"data.object.trial_end": inAWhile.Unix()}},

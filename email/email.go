@@ -143,9 +143,12 @@ func classify(err error) *Error {
 	case se.Reason == gomail.ErrSMTPDataClose && code == 0:
 		// The final "." went out and no answer came back.
 		return &Error{Unknown: true, Err: err}
-	case code >= 500 && code < 600 && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPData || se.Reason == gomail.ErrSMTPDataClose):
-		// The recipient or the message refused for good. A 5xx to MAIL FROM
-		// is the sender's configuration, fixed by an operator, then retried.
+	case code >= 500 && code < 600 && (se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPData || se.Reason == gomail.ErrSMTPDataClose) &&
+		!strings.HasPrefix(se.EnhancedStatusCode(), "5.7."):
+		// The recipient or the message refused for good. A refusal of the
+		// sender (a 5xx to MAIL FROM, or 5.7.x, security or policy, such as
+		// "relaying denied" to a client that did not log in) is this
+		// service's configuration: an operator fixes it, then it is retried.
 		return &Error{Permanent: true, Err: err}
 	}
 	return &Error{Err: err}

@@ -181,6 +181,15 @@ func TestSenderFailures(t *testing.T) {
 		wantError  string
 	}{
 		{"permanent refusal is not retried", []int{550}, (*fixture).url, "owner@acme.test", 1, billing.NotifyFailed, "550"},
+		{"no such mailbox is not retried", nil, func(f *fixture) string {
+			f.smtp.RefuseRecipient(550, [3]int{5, 1, 1})
+			return f.url()
+		}, "owner@acme.test", 1, billing.NotifyFailed, "5.1.1"},
+		{"relaying denied (the sender's configuration) is retried", nil, func(f *fixture) string {
+			f.smtp.RefuseRecipient(554, [3]int{5, 7, 1})
+			f.smtp.RefuseRecipient(554, [3]int{5, 7, 1})
+			return f.url()
+		}, "owner@acme.test", 1, billing.NotifyPending, "5.7.1"},
 		{"server down is retried", nil, func(*fixture) string { return "smtp://" + closed + "?tls=none" }, "owner@acme.test", 1, billing.NotifyPending, "connect to " + closed},
 		{"no address is retried", nil, (*fixture).url, "", 1, billing.NotifyPending, "no email address"},
 		// smtp:// requires STARTTLS unless told otherwise: no silent downgrade.

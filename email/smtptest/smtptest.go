@@ -39,6 +39,7 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	refusals []*smtp.SMTPError
+	rcpts    []*smtp.SMTPError
 	drops    int
 	hangups  int
 	logins   int
@@ -69,6 +70,15 @@ func (s *Server) Refuse(codes ...int) {
 	for _, c := range codes {
 		s.refusals = append(s.refusals, &smtp.SMTPError{Code: c, Message: "refused by the test"})
 	}
+}
+
+// RefuseRecipient makes the server refuse the next message's recipient
+// with a code and an enhanced status code, e.g. 550 and {5, 1, 1} (no such
+// mailbox) or 554 and {5, 7, 1} (relaying denied: the sender's fault).
+func (s *Server) RefuseRecipient(code int, enhanced [3]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcpts = append(s.rcpts, &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enhanced), Message: "refused by the test"})
 }
 
 // DropAfterAccept makes the server accept the next n messages and then
@@ -142,6 +152,13 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if len(s.srv.rcpts) > 0 {
+		refusal := s.srv.rcpts[0]
+		s.srv.rcpts = s.srv.rcpts[1:]
+		return refusal
+	}
 	s.msg.To = append(s.msg.To, to)
 	return nil
 }
