@@ -62,7 +62,7 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 	if err != nil {
 		return "", err
 	}
-	stale, err := a.recordInvoice(ctx, inv, ws)
+	stored, stale, err := a.recordInvoice(ctx, inv, ws)
 	if err != nil {
 		return "", err
 	}
@@ -73,20 +73,22 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 			err = a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was paid before it was sent")
 		}
 	case "invoice.payment_failed":
-		err = a.invoiceFailed(ctx, inv, ws)
+		err = a.invoiceFailed(ctx, inv, stored, ws)
 	}
 	return outcome(stale), err
 }
 
-func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (stale bool, err error) {
+// recordInvoice saves inv unless a newer event did, and returns the invoice
+// as stored now.
+func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (stored *Invoice, stale bool, err error) {
 	cur, err := a.tx.Invoice(ctx, inv.ID)
 	switch {
 	case isNotFound(err):
 		cur = &Invoice{}
 	case err != nil:
-		return false, err
+		return nil, false, err
 	case a.stale(cur.LastEventAt):
-		return true, nil
+		return cur, true, nil
 	}
 	next := *inv
 	next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
@@ -94,7 +96,7 @@ func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (s
 	if !invoiceStatusCanChange(cur.Status, inv.Status) {
 		next.Status, next.AmountPaid, next.AmountRemaining, next.PaidAt = cur.Status, cur.AmountPaid, cur.AmountRemaining, cur.PaidAt
 	}
-	return false, a.tx.SaveInvoice(ctx, &next)
+	return &next, false, a.tx.SaveInvoice(ctx, &next)
 }
 
 // invoicePaid starts the paid period of the invoice's subscription. Grants
@@ -148,8 +150,8 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 // invoiceFailed owes the workspace a notification for each failed attempt and
 // moves a running subscription to past_due. A failed first invoice leaves the
 // subscription incomplete, as Stripe does.
-func (a *applier) invoiceFailed(ctx context.Context, inv *Invoice, ws string) error {
-	err := a.notifyPaymentFailed(ctx, inv, ws)
+func (a *applier) invoiceFailed(ctx context.Context, inv, stored *Invoice, ws string) error {
+	err := a.notifyPaymentFailed(ctx, inv, stored, ws)
 	if err != nil || inv.SubscriptionID == "" || inv.BillingReason == ReasonSubscriptionCreate {
 		return err
 	}

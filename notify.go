@@ -85,9 +85,12 @@ type Outbox interface {
 // collects itself, its retries are over: the final failure says so. (An
 // invoice the customer pays, send_invoice, is never retried by Stripe, and
 // other subscription invoices, such as prorations, end no subscription.)
-func (a *applier) notifyPaymentFailed(ctx context.Context, inv *Invoice, ws string) error {
-	if cur, err := a.tx.Invoice(ctx, inv.ID); err == nil && (cur.Status == "paid" || cur.Status == "void") {
-		return nil // a late failure of an invoice since paid or voided: nothing to tell
+//
+// stored is the invoice as recorded: a late failure of an invoice since paid
+// or voided tells nothing.
+func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice, ws string) error {
+	if stored.Status == "paid" || stored.Status == "void" {
+		return nil
 	}
 	amount := FormatAmount(inv.AmountDue, inv.Currency)
 	number := coalesce(inv.Number, inv.ID)
