@@ -132,6 +132,16 @@ func TestSenderDeliversEachNotificationOnce(t *testing.T) {
 	}
 }
 
+// tls=opportunistic sends over a server that offers no STARTTLS (the
+// default, required, refuses it: see TestSenderFailures).
+func TestOpportunisticTLSSendsInTheClear(t *testing.T) {
+	f := setup(t)
+	f.queue(t, "a", "owner@acme.test")
+	if n := sendDue(t, f.sender(t, "smtp://"+f.smtp.Addr+"?tls=opportunistic")); n != 1 || len(f.smtp.Messages()) != 1 {
+		t.Errorf("sent %d, server has %d, want 1 and 1:\n%s", n, len(f.smtp.Messages()), f.logs)
+	}
+}
+
 // A refusal the server calls temporary (4xx) is retried after a backoff
 // that doubles; the message arrives once.
 func TestSenderRetriesTemporaryRefusalsWithBackoff(t *testing.T) {
