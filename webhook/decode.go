@@ -128,11 +128,18 @@ func customerID(c *stripe.Customer) string {
 	return c.ID
 }
 
+// The decoders below read data.object into a copy of stripe-go's type that
+// lacks its UnmarshalJSON: for an expandable type that method only checks
+// for a bare id, then parses the whole object again, and data.object is
+// never a bare id (Parse checks), so the copy reads each payload once less.
+
 func decodeCheckout(raw json.RawMessage) (*billing.CheckoutSession, error) {
-	var s stripe.CheckoutSession
-	if err := json.Unmarshal(raw, &s); err != nil {
+	type plain stripe.CheckoutSession
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, err
 	}
+	s := (*stripe.CheckoutSession)(&p)
 	cs := &billing.CheckoutSession{
 		ID: s.ID, Mode: string(s.Mode), Status: string(s.Status), PaymentStatus: string(s.PaymentStatus),
 		CustomerID: customerID(s.Customer), ClientReferenceID: s.ClientReferenceID,
@@ -148,11 +155,12 @@ func decodeCheckout(raw json.RawMessage) (*billing.CheckoutSession, error) {
 }
 
 func decodeCustomer(raw json.RawMessage) (*billing.Customer, error) {
-	var c stripe.Customer
+	type plain stripe.Customer
+	var c plain
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
 	}
-	return Customer(&c), nil
+	return Customer((*stripe.Customer)(&c)), nil
 }
 
 // Customer converts a customer stripe-go read.
@@ -171,7 +179,8 @@ type legacySubscription struct {
 }
 
 func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
-	var s stripe.Subscription
+	type plain stripe.Subscription
+	var s plain
 	var old legacySubscription
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, err
@@ -179,7 +188,7 @@ func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
 	if err := overlay(raw, !itemPeriods(s.Items), &old); err != nil {
 		return nil, err
 	}
-	return subscriptionOf(&s, &old), nil
+	return subscriptionOf((*stripe.Subscription)(&s), &old), nil
 }
 
 // Subscription converts a subscription stripe-go fetched from the API,
@@ -250,15 +259,17 @@ type legacyInvoice struct {
 }
 
 func decodeInvoice(raw json.RawMessage) (*billing.Invoice, error) {
-	var in stripe.Invoice
+	type plain stripe.Invoice
+	var p plain
 	var old legacyInvoice
-	if err := json.Unmarshal(raw, &in); err != nil {
+	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, err
 	}
-	if err := overlay(raw, !currentInvoice(&in), &old); err != nil {
+	in := (*stripe.Invoice)(&p)
+	if err := overlay(raw, !currentInvoice(in), &old); err != nil {
 		return nil, err
 	}
-	return invoiceOf(&in, &old), nil
+	return invoiceOf(in, &old), nil
 }
 
 // Invoice converts an invoice stripe-go fetched from the API.
@@ -345,11 +356,12 @@ func linePrice(line *stripe.InvoiceLineItem) string {
 }
 
 func decodePaymentIntent(raw json.RawMessage) (*billing.Payment, error) {
-	var pi stripe.PaymentIntent
+	type plain stripe.PaymentIntent
+	var pi plain
 	if err := json.Unmarshal(raw, &pi); err != nil {
 		return nil, err
 	}
-	return PaymentIntent(&pi), nil
+	return PaymentIntent((*stripe.PaymentIntent)(&pi)), nil
 }
 
 // PaymentIntent converts a payment intent stripe-go read.
@@ -365,10 +377,12 @@ func PaymentIntent(pi *stripe.PaymentIntent) *billing.Payment {
 }
 
 func decodeCharge(raw json.RawMessage) (*billing.Charge, error) {
-	var ch stripe.Charge
-	if err := json.Unmarshal(raw, &ch); err != nil {
+	type plain stripe.Charge
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, err
 	}
+	ch := (*stripe.Charge)(&p)
 	c := &billing.Charge{
 		ID: ch.ID, CustomerID: customerID(ch.Customer), Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
 		Currency: string(ch.Currency), Metadata: ch.Metadata,
