@@ -140,13 +140,43 @@ func round(d time.Duration) time.Duration {
 // reads the body, verifies the signature (stripe-go's check, as the service
 // does) and answers 200, storing nothing.
 func Baseline(v *webhook.Verifier) http.Handler {
+	return stage(func(body []byte, header string) error { return v.Check(body, header) })
+}
+
+// DecodeOnly is the first part of the service's own work: the signature,
+// the envelope and data.object decoded into stripe-go's types, as the
+// webhook handler does them, with no database. What it leaves of the
+// ceiling bounds any service that decodes events this way.
+func DecodeOnly(v *webhook.Verifier) http.Handler {
+	return stage(func(body []byte, header string) error {
+		e, err := v.Verify(body, header)
+		if err != nil {
+			return err
+		}
+		return webhook.Decode(e)
+	})
+}
+
+// StoreOnly is a billing.Decoder that decodes nothing: a service using it
+// stores every event durably, as ignored, and applies none, which measures
+// what storing alone costs.
+type StoreOnly struct{}
+
+// Decode implements billing.Decoder.
+func (StoreOnly) Decode(e *billing.Event) error {
+	e.Object = nil
+	return nil
+}
+
+// stage answers 200 to a delivery that check accepts.
+func stage(check func(body []byte, header string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxWebhookBody))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err := v.Check(body, r.Header.Get("Stripe-Signature")); err != nil {
+		if err := check(body, r.Header.Get("Stripe-Signature")); err != nil {
 			http.Error(w, billing.ErrorMessage(err), http.StatusBadRequest)
 			return
 		}

@@ -18,10 +18,13 @@ run() { # name, bench flags...
 	local name=$1
 	shift
 	echo "== billing bench $*" | tee "$out/$name.txt"
-	(cd "$work" && "$bin" bench --workspaces 200 --runs 3 "$@") | tee -a "$out/$name.txt" | grep -E "median|RSS" || true
+	(cd "$work" && "$bin" bench --workspaces 200 --runs 3 "$@") | tee -a "$out/$name.txt" | grep -E "median|RSS|decode only|store only" || true
 }
 
 run sqlite --concurrency 1,16,64
+# The service's two parts alone, against the same ceiling: decoding with no
+# database, and storing events with no decoding.
+run stages-sqlite --concurrency 16 --stages
 
 # A separate service, as deployed, for its own peak RSS.
 cat >"$work/plans.json" <<'JSON'
@@ -45,6 +48,7 @@ kill "$pid"
 wait "$pid" || true
 
 run postgres --concurrency 1,16,64 --database "$PG"
+run stages-postgres --concurrency 16 --stages --database "$PG"
 echo "== go test -bench" | tee "$out/go-bench.txt"
 go test -run '^$' -bench . -count 5 -benchtime 2000x . ./webhook/ | tee -a "$out/go-bench.txt" | grep -E "^Bench"
 BILLING_TEST_DB=postgres go test -run '^$' -bench Process -count 5 -benchtime 1000x . | tee "$out/go-bench-postgres.txt" | grep -E "^Bench"

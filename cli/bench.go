@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -44,6 +45,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	pid := fs.Int("pid", 0, "with --url: the service's process id, to report its peak memory")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	runs := fs.Int("runs", 1, "runs per concurrency, each on a fresh database; more than one also prints medians")
+	stages := fs.Bool("stages", false, "without --url: also measure the service's parts, each against the ceiling: decoding with no database, and storing events with no decoding")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -53,6 +55,9 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	if *url != "" {
 		if err := loopbackOnly(*url); err != nil {
 			return err
+		}
+		if *stages {
+			return fmt.Errorf("--stages measures services it starts itself; leave out --url")
 		}
 	}
 	if *workspaces < 1 || *workspaces > 100000 || *dups < 0 || *dups > 1 || *history < 0 || *history > 10_000_000 || *runs < 1 || *runs > 100 {
@@ -80,20 +85,28 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	for _, c := range concurrency {
-		var perSecond, ratios, p99s []float64
+		var perSecond, ratios, p99s, decodeOnly, storeOnly []float64
 		for i := range *runs {
 			l := benchLevel{concurrency: c, prefix: fmt.Sprintf("bench%s_c%d_%d", hex.EncodeToString(run), c, i),
-				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey}}
+				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey}, stages: *stages}
 			if err := l.run(ctx, env.Stdout, *workspaces, *dups, *price, *database, *history); err != nil {
 				return err
 			}
 			perSecond = append(perSecond, l.got.PerSecond())
 			ratios = append(ratios, l.got.PerSecond()/l.ceiling.PerSecond())
 			p99s = append(p99s, float64(l.got.Quantile(0.99)))
+			if *stages {
+				decodeOnly = append(decodeOnly, l.decodeOnly.PerSecond()/l.ceiling.PerSecond())
+				storeOnly = append(storeOnly, l.storeOnly.PerSecond()/l.ceiling.PerSecond())
+			}
 		}
 		if *runs > 1 {
 			fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: %.0f events/s, %.0f %% of the ceiling, p99 %s\n",
 				*runs, c, median(perSecond), 100*median(ratios), time.Duration(median(p99s)).Round(10*time.Microsecond))
+			if *stages {
+				fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: decode only %.0f %%, store only %.0f %% of the ceiling\n",
+					*runs, c, 100*median(decodeOnly), 100*median(storeOnly))
+			}
 		}
 	}
 	if *pid != 0 {
@@ -122,10 +135,12 @@ func loopbackOnly(raw string) error {
 
 // benchLevel is one run at one concurrency: the ceiling, then the service.
 type benchLevel struct {
-	concurrency  int
-	prefix       string
-	target       benchTarget
-	ceiling, got *bench.Result
+	concurrency int
+	prefix      string
+	target      benchTarget
+	stages      bool
+	// The ceiling, the service, and with stages its two parts.
+	ceiling, got, decodeOnly, storeOnly *bench.Result
 }
 
 func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dups float64, price, database string, history int) error {
@@ -142,16 +157,23 @@ func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dup
 	} else {
 		l.target.name = l.target.url
 	}
-	baseline, stopBaseline, err := startBaseline(l.target.secret)
-	if err != nil {
+	verifier := &webhook.Verifier{Secrets: []string{l.target.secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}
+	if l.ceiling, err = l.runLocal(ctx, bench.Baseline(verifier), w); err != nil {
 		return err
 	}
-	l.ceiling = bench.Run(ctx, baseline, l.target.secret, w.Deliveries, l.concurrency)
-	stopBaseline()
+	if l.stages {
+		if err := l.runStages(ctx, verifier, w, database, history); err != nil {
+			return err
+		}
+	}
 	l.got = bench.Run(ctx, l.target.url, l.target.secret, w.Deliveries, l.concurrency)
 	fmt.Fprintf(out, "concurrency %d, %d deliveries (%d events, %d duplicates), %s\n", l.concurrency, len(w.Deliveries),
 		w.Unique, len(w.Deliveries)-w.Unique, l.target.name)
 	fmt.Fprintf(out, "  verify-only ceiling %s\n", l.ceiling)
+	if l.stages {
+		fmt.Fprintf(out, "  decode only         %s  (%.0f %% of the ceiling)\n", l.decodeOnly, 100*l.decodeOnly.PerSecond()/l.ceiling.PerSecond())
+		fmt.Fprintf(out, "  store only          %s  (%.0f %% of the ceiling)\n", l.storeOnly, 100*l.storeOnly.PerSecond()/l.ceiling.PerSecond())
+	}
 	fmt.Fprintf(out, "  billing             %s\n", l.got)
 	fmt.Fprintf(out, "  ratio to ceiling    %.0f %% of events/s; p99 %.1fx\n",
 		100*l.got.PerSecond()/l.ceiling.PerSecond(), float64(l.got.Quantile(0.99))/float64(l.ceiling.Quantile(0.99)))
@@ -177,6 +199,7 @@ func median(xs []float64) float64 {
 // benchTarget is the service under load.
 type benchTarget struct {
 	url, secret, apiKey, name string
+	decoder                   billing.Decoder // default webhook.Decoder
 }
 
 // start runs the service in this process on a fresh database holding
@@ -204,7 +227,7 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string, history int
 		return nil, err
 	}
 	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{benchPrice}, MonthlyCredits: 1000}})
-	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
+	svc := &billing.Service{Store: db, Decoder: cmp.Or[billing.Decoder](t.decoder, webhook.Decoder{}), Plans: plans, Logger: logger}
 	stopBatching := svc.StartBatching(db.Writers(), maxBatch)
 	t.secret, t.apiKey = "whsec_bench_"+hex.EncodeToString([]byte(databaseURL))[:16], "bench-api-key-0123456789"
 	srv := &api.Server{Service: svc, APIKey: t.apiKey, Logger: logger, Ready: db.Ping,
@@ -296,14 +319,36 @@ func (t *benchTarget) check(workspaces []string) (bad int, err error) {
 	return bad, nil
 }
 
-func startBaseline(secret string) (url string, stop func(), err error) {
+// runLocal sends the workload to h, served on loopback for this run only.
+func (l *benchLevel) runLocal(ctx context.Context, h http.Handler, w *bench.Workload) (*bench.Result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	hs := api.NewHTTPServer(bench.Baseline(&webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}))
+	hs := api.NewHTTPServer(h)
 	go hs.Serve(ln)
-	return "http://" + ln.Addr().String() + api.WebhookPath, func() { hs.Close() }, nil
+	defer hs.Close()
+	return bench.Run(ctx, "http://"+ln.Addr().String()+api.WebhookPath, l.target.secret, w.Deliveries, l.concurrency), nil
+}
+
+// runStages measures the service's two parts on their own: decoding with
+// no database, and the real service storing events it does not decode, on
+// a database of its own. Neither can be faster than both together.
+func (l *benchLevel) runStages(ctx context.Context, v *webhook.Verifier, w *bench.Workload, database string, history int) (err error) {
+	if l.decodeOnly, err = l.runLocal(ctx, bench.DecodeOnly(v), w); err != nil {
+		return err
+	}
+	storing := benchTarget{decoder: bench.StoreOnly{}}
+	stop, err := storing.start(ctx, database, history)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	l.storeOnly = bench.Run(ctx, storing.url, storing.secret, w.Deliveries, l.concurrency)
+	if l.storeOnly.OK() != len(w.Deliveries) {
+		return fmt.Errorf("store only: %d of %d answers not 200", len(w.Deliveries)-l.storeOnly.OK(), len(w.Deliveries))
+	}
+	return nil
 }
 
 // peakRSS reads a process's peak resident memory (VmHWM) from /proc.
