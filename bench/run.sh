@@ -3,7 +3,7 @@
 # `billing bench` on SQLite and PostgreSQL, a separate `billing serve` for
 # its peak memory, the events-table size comparison, and the Go benchmarks.
 # Needs PostgreSQL at $PG (default the local test server). Takes
-# ~15 min; run it on an otherwise idle machine.
+# ~20 min; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
