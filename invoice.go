@@ -69,9 +69,6 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 	switch a.e.Type {
 	case "invoice.paid", "invoice.payment_succeeded":
 		err = a.invoicePaid(ctx, inv, ws)
-		if err == nil {
-			err = a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was paid before it was sent")
-		}
 	case "invoice.payment_failed":
 		err = a.invoiceFailed(ctx, inv, stored, ws)
 	}
@@ -79,7 +76,9 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 }
 
 // recordInvoice saves inv unless a newer event did, and returns the invoice
-// as stored now.
+// as stored now. When it becomes paid, a failure email not sent yet is moot:
+// it is discarded then, once, rather than on every paid event (Stripe sends
+// invoice.paid and invoice.payment_succeeded for each payment).
 func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (stored *Invoice, stale bool, err error) {
 	cur, err := a.tx.Invoice(ctx, inv.ID)
 	switch {
@@ -95,6 +94,11 @@ func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (s
 	next.LastEventAt = a.e.Created
 	if !invoiceStatusCanChange(cur.Status, inv.Status) {
 		next.Status, next.AmountPaid, next.AmountRemaining, next.PaidAt = cur.Status, cur.AmountPaid, cur.AmountRemaining, cur.PaidAt
+	}
+	if next.Status == "paid" && cur.Status != "paid" {
+		if err := a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was paid before it was sent"); err != nil {
+			return nil, false, err
+		}
 	}
 	return &next, false, a.tx.SaveInvoice(ctx, &next)
 }
