@@ -41,6 +41,19 @@ func (n *Notification) Interrupted(now time.Time) bool {
 	return n.Status == NotifySending && now.Sub(n.ClaimedAt) > InterruptedAfter
 }
 
+// CanRetry reports whether an operator may send a notification again:
+// it failed, or its sender stopped mid-send. One being sent right now may
+// still succeed, so it is left alone.
+func (n *Notification) CanRetry(now time.Time) bool {
+	return n.Status == NotifyFailed || n.Interrupted(now)
+}
+
+// CanDiscard reports whether an operator may keep a notification from
+// being sent: one that can be retried, or one still waiting.
+func (n *Notification) CanDiscard(now time.Time) bool {
+	return n.CanRetry(now) || n.Status == NotifyPending
+}
+
 // InterruptedAfter is how long a send may be under way, far beyond the
 // sender's SMTP timeout.
 const InterruptedAfter = 10 * time.Minute

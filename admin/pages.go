@@ -242,8 +242,7 @@ func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *sessi
 // outboxRow is an email still owed and what an operator may do with it.
 type outboxRow struct {
 	billing.Notification
-	// CanRetry: failed, or interrupted mid-send; CanDiscard: any of those or
-	// waiting. An email being sent right now takes neither.
+	// What the operator may do now (Notification.CanRetry, CanDiscard).
 	CanRetry, CanDiscard bool
 }
 
@@ -256,8 +255,7 @@ func (h *Handler) outboxPage(w http.ResponseWriter, r *http.Request, s *session)
 	now := h.now()
 	rows := make([]outboxRow, len(unsent))
 	for i, n := range unsent {
-		settled := n.Status == billing.NotifyFailed || n.Interrupted(now)
-		rows[i] = outboxRow{Notification: n, CanRetry: settled, CanDiscard: settled || n.Status == billing.NotifyPending}
+		rows[i] = outboxRow{Notification: n, CanRetry: n.CanRetry(now), CanDiscard: n.CanDiscard(now)}
 	}
 	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": rows, "EmailEnabled": h.EmailEnabled})
 }

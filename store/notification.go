@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/acme/billing"
@@ -53,7 +52,7 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 	err := db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
 		var id int64
-		err := t.tx.QueryRowContext(ctx, `SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2
+		err := t.QueryRowContext(ctx, `SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2
 			ORDER BY next_attempt_at, id LIMIT 1`+db.skipLocked, billing.NotifyPending, sec(now)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -61,12 +60,12 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, `UPDATE notifications
+		if _, err := t.exec(ctx, `UPDATE notifications
 			SET status = $2, attempts = attempts + 1, claim = claim + 1, claimed_at = $3 WHERE id = $1`,
 			id, billing.NotifySending, sec(now)); err != nil {
 			return err
 		}
-		n, err := scanNotification(t.tx.QueryRowContext(ctx, notificationSelect+` WHERE n.id = $1`, id))
+		n, err := scanNotification(t.QueryRowContext(ctx, notificationSelect+` WHERE n.id = $1`, id))
 		claimed = &n
 		return err
 	})
@@ -82,7 +81,7 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 // attempt sent it: then it is sent, which is the truth.
 func (db *DB) SettleNotification(ctx context.Context, n *billing.Notification) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
-		_, err := btx.(*tx).tx.ExecContext(ctx, `UPDATE notifications
+		_, err := btx.(*tx).exec(ctx, `UPDATE notifications
 			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5
 			WHERE id = $1 AND claim = $7 AND (status = $6 OR (status = $8 AND $2 = $9))`,
 			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim,
@@ -108,38 +107,34 @@ func (db *DB) UnsentNotifications(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// RetryNotification makes a failed or interrupted notification (see
-// Notification.Interrupted) due now, for a fresh round of attempts: an
+// RetryNotification makes a notification an operator may retry
+// (Notification.CanRetry) due now, for a fresh round of attempts: an
 // operator's decision, after fixing what failed, that sending it again is
 // right.
 func (db *DB) RetryNotification(ctx context.Context, id int64, now time.Time) error {
-	return db.operate(ctx, id, now, []billing.NotificationStatus{billing.NotifyFailed},
-		`status = $2, attempts = 0, next_attempt_at = $3, last_error = ''`, billing.NotifyPending, sec(now))
+	return db.operate(ctx, id, `UPDATE notifications SET status = $2, attempts = 0, next_attempt_at = $3, last_error = ''
+		WHERE id = $1 AND (status = $4 OR (status = $5 AND claimed_at < $6))`,
+		id, billing.NotifyPending, sec(now), billing.NotifyFailed, billing.NotifySending, interruptedBefore(now))
 }
 
-// DiscardNotification keeps a notification still owed from being sent: an
-// operator's decision.
+// DiscardNotification keeps a notification an operator may discard
+// (Notification.CanDiscard) from being sent: an operator's decision.
 func (db *DB) DiscardNotification(ctx context.Context, id int64, now time.Time) error {
-	return db.operate(ctx, id, now, []billing.NotificationStatus{billing.NotifyFailed, billing.NotifyPending},
-		`status = $2, last_error = $3`, billing.NotifyDiscarded, "discarded by an operator")
+	return db.operate(ctx, id, `UPDATE notifications SET status = $2, last_error = 'discarded by an operator'
+		WHERE id = $1 AND (status IN ($3, $4) OR (status = $5 AND claimed_at < $6))`,
+		id, billing.NotifyDiscarded, billing.NotifyFailed, billing.NotifyPending, billing.NotifySending, interruptedBefore(now))
 }
 
-// operate applies an operator's change, set, to a notification in one of
-// the statuses from, or interrupted mid-send, but never to one being sent
-// right now.
-func (db *DB) operate(ctx context.Context, id int64, now time.Time, from []billing.NotificationStatus, set string, setArgs ...any) error {
-	// Built once: InTx may run the function again.
-	args := append([]any{id}, setArgs...)
-	args = append(args, billing.NotifySending, sec(now.Add(-billing.InterruptedAfter)))
-	allowed := `(status = $` + strconv.Itoa(len(args)-1) + ` AND claimed_at < $` + strconv.Itoa(len(args)) + `)`
-	for _, st := range from {
-		args = append(args, st)
-		allowed += ` OR status = $` + strconv.Itoa(len(args))
-	}
-	query := `UPDATE notifications SET ` + set + ` WHERE id = $1 AND (` + allowed + `)`
+// interruptedBefore is the claim time before which a notification still
+// being sent was interrupted (Notification.Interrupted).
+func interruptedBefore(now time.Time) int64 { return sec(now.Add(-billing.InterruptedAfter)) }
+
+// operate runs an operator's change: update, of the notification id ($1)
+// in the statuses it allows. When it changes nothing, it says why.
+func (db *DB) operate(ctx context.Context, id int64, update string, args ...any) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
-		res, err := t.tx.ExecContext(ctx, query, args...)
+		res, err := t.exec(ctx, update, args...)
 		if err != nil {
 			return err
 		}
@@ -147,7 +142,7 @@ func (db *DB) operate(ctx context.Context, id int64, now time.Time, from []billi
 			return nil
 		}
 		var status billing.NotificationStatus
-		err = t.tx.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = $1`, id).Scan(&status)
+		err = t.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = $1`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return billing.Errorf(billing.ENOTFOUND, "no email %d in the outbox", id)
 		}
