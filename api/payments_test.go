@@ -199,6 +199,19 @@ func TestPaymentsWithoutStripe(t *testing.T) {
 	}
 }
 
+// stripeAnswering is a Stripe API that answers every request with status
+// and body, as Stripe answers an error, and says not to retry.
+func stripeAnswering(t *testing.T, status int, body string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Request-Id", "req_TestFailure")
+		w.Header().Set("Stripe-Should-Retry", "false")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // Stripe's errors, as its API sends them, through stripe-go's real client.
 func TestStripeErrorsMapToClearAnswers(t *testing.T) {
 	mock := stripetest.Start(t)
@@ -207,16 +220,7 @@ func TestStripeErrorsMapToClearAnswers(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedURL := "http://" + closed.Addr().String()
 	closed.Close()
-	stripeSays := func(status int, body string) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Request-Id", "req_TestFailure")
-			w.Header().Set("Stripe-Should-Retry", "false")
-			w.WriteHeader(status)
-			io.WriteString(w, body)
-		}))
-		t.Cleanup(srv.Close)
-		return srv.URL
-	}
+	stripeSays := func(status int, body string) string { return stripeAnswering(t, status, body) }
 	for _, tt := range []struct {
 		name, url, key string
 		code           int
@@ -320,5 +324,46 @@ func TestRefetchAppliesStripesCurrentState(t *testing.T) {
 	var status string
 	if err := h.sqlDB().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, sub).Scan(&status); err != nil || status != "active" {
 		t.Errorf("stored status = %q (%v), want stripe-mock's active", status, err)
+	}
+}
+
+// With STRIPE_REFETCH, an event whose object Stripe cannot give now is not
+// applied: it is recorded failed and answered 5xx, so that Stripe retries;
+// an object Stripe no longer has is applied as the event carries it.
+func TestRefetchFailureIsRetried(t *testing.T) {
+	for _, tt := range []struct {
+		name, typ  string
+		status     int
+		body       string
+		code       int
+		message    string
+		wantStatus billing.EventStatus
+	}{
+		{"Stripe fails on a subscription", "customer.subscription.updated", 500,
+			`{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}`, 500, "event not applied", billing.StatusFailed},
+		{"Stripe fails on an invoice", "invoice.paid", 500,
+			`{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}`, 500, "event not applied", billing.StatusFailed},
+		{"Stripe rate limits", "customer.subscription.updated", 429,
+			`{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`, 503, "Stripe is rate limiting", billing.StatusFailed},
+		{"Stripe has no such object", "customer.subscription.updated", 404,
+			`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such subscription"}}`, 200, "", billing.StatusProcessed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, rec := withStripe(t, stripeAnswering(t, tt.status, tt.body), "sk_test_123", time.Second, true)
+			r := h.send(h.build(trigger.Options{Type: tt.typ}))
+			if r.Code != tt.code || !strings.Contains(r.Error.Message, tt.message) {
+				t.Errorf("answered %d %+v, want %d %q", r.Code, r.Error, tt.code, tt.message)
+			}
+			if tt.code == 503 && r.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			if len(rec.All()) == 0 {
+				t.Error("no call to Stripe")
+			}
+			var status billing.EventStatus
+			if err := h.sqlDB().QueryRow(`SELECT status FROM events WHERE id = $1`, r.Event).Scan(&status); err != nil || status != tt.wantStatus {
+				t.Errorf("stored event status %q (%v), want %q", status, err, tt.wantStatus)
+			}
+		})
 	}
 }

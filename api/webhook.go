@@ -55,10 +55,12 @@ func (s *Server) stripeWebhookHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	s.observer().WebhookHandled(e.Type, outcome, time.Since(start))
 	if billing.ErrorCode(err) == billing.EUNAVAILABLE {
-		s.Logger.Error("Error handling webhook event: database unavailable", "event_id", e.ID, "event_type", e.Type, "error", err)
+		// The database, or Stripe when STRIPE_REFETCH is on, is busy or down.
+		why := billing.ErrorMessage(err)
+		s.Logger.Error("Error handling webhook event: "+why, "event_id", e.ID, "event_type", e.Type, "error", err)
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"event": e.ID, "error": map[string]string{
-			"code": billing.EUNAVAILABLE, "message": "database unavailable; Stripe will retry"}})
+			"code": billing.EUNAVAILABLE, "message": why + "; Stripe will retry"}})
 		return
 	}
 	if err != nil {
