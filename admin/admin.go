@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/api"
 )
 
 //go:embed templates static
@@ -267,20 +268,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 	h.render(w, r, status, "error", nil, map[string]any{"Status": status, "Message": msg})
 }
 
-// failErr shows an error from the billing service: what it says when it is
-// the caller's, a generic message when it is internal.
+// failErr shows an error from the billing service with the API's status
+// for it: what it says when it is the caller's, a generic message when the
+// service failed.
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	switch billing.ErrorCode(err) {
-	case billing.ENOTFOUND:
-		h.fail(w, r, http.StatusNotFound, billing.ErrorMessage(err))
-	case billing.EINVALID:
-		h.fail(w, r, http.StatusBadRequest, billing.ErrorMessage(err))
-	case billing.ECONFLICT:
-		h.fail(w, r, http.StatusConflict, billing.ErrorMessage(err))
-	default:
+	status := api.HTTPStatus(err)
+	if status >= 500 {
 		h.Logger.Error("Dashboard request failed", "path", r.URL.Path, "error", err)
-		h.fail(w, r, http.StatusInternalServerError, "Internal error: see the service's log.")
+		h.fail(w, r, status, "Internal error: see the service's log.")
+		return
 	}
+	h.fail(w, r, status, billing.ErrorMessage(err))
 }
 
 func (h *Handler) now() time.Time {

@@ -118,14 +118,19 @@ var errorStatus = map[string]int{
 // EMETHOD is the code of a request with a method the route does not serve.
 const EMETHOD = "method_not_allowed"
 
+// HTTPStatus is the status that answers an error, by its domain code.
+func HTTPStatus(err error) int {
+	if status, ok := errorStatus[billing.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 // writeError answers {"error":{"code","message"}}. Internal errors are
 // logged and shown only as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := billing.ErrorCode(err)
-	status, ok := errorStatus[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := HTTPStatus(err)
 	switch code {
 	case billing.EINTERNAL:
 		s.Logger.Error("Internal error", "method", r.Method, "path", r.URL.Path, "error", err)
