@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 )
@@ -174,4 +175,11 @@ func checkURLs(urls ...string) error {
 func WebURL(raw string) (*url.URL, bool) {
 	u, err := url.Parse(raw)
 	return u, err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// IsLoopback reports whether a host name (without port or brackets) is
+// this machine's own: localhost or a loopback address.
+func IsLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

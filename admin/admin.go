@@ -214,8 +214,7 @@ func secureContext(r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return billing.IsLoopback(strings.Trim(host, "[]"))
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {

@@ -73,7 +73,7 @@ func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, consumptionJSON{
 		WorkspaceID: c.WorkspaceID, IdempotencyKey: c.IdempotencyKey, Amount: c.Amount, Reason: c.Reason,
 		Spent:     spentJSON{Subscription: c.FromSubscription, Purchased: c.FromPurchased},
-		Credits:   creditsJSON{Balance: c.Balance.Total(), Subscription: c.Balance.Subscription, Purchased: c.Balance.Purchased},
+		Credits:   creditsOf(c.Balance),
 		CreatedAt: rfc3339(c.CreatedAt), Replayed: c.Replayed,
 	})
 }

@@ -30,6 +30,10 @@ type creditsJSON struct {
 	Purchased    int64 `json:"purchased"`
 }
 
+func creditsOf(b billing.Balance) creditsJSON {
+	return creditsJSON{Balance: b.Total(), Subscription: b.Subscription, Purchased: b.Purchased}
+}
+
 func orNull(s string) *string {
 	if s == "" {
 		return nil
@@ -40,7 +44,7 @@ func orNull(s string) *string {
 func toWorkspaceJSON(st *billing.WorkspaceState) workspaceJSON {
 	out := workspaceJSON{
 		ID: st.ID, Name: st.Name, Email: st.Email, StripeCustomerID: orNull(st.StripeCustomerID),
-		Credits: creditsJSON{Balance: st.Credits.Total(), Subscription: st.Credits.Subscription, Purchased: st.Credits.Purchased},
+		Credits: creditsOf(st.Credits),
 	}
 	if sub := st.Subscription; sub != nil {
 		out.Subscription = &subscriptionJSON{

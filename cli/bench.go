@@ -124,10 +124,7 @@ func loopbackOnly(raw string) error {
 	if !ok {
 		return fmt.Errorf("--url %q: want an http(s) URL", raw)
 	}
-	if u.Hostname() == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+	if !billing.IsLoopback(u.Hostname()) {
 		return fmt.Errorf("--url %q: billing bench sends only to a loopback address (127.0.0.1, ::1, localhost)", raw)
 	}
 	return nil
