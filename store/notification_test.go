@@ -143,3 +143,46 @@ func TestDiscardDuringAnAttempt(t *testing.T) {
 		})
 	}
 }
+
+// An email goes to the workspace's address, else to its Stripe customer's.
+func TestNotificationRecipient(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, slog.New(slog.DiscardHandler))
+	for _, tt := range []struct {
+		name, workspaceEmail, customerEmail, want string
+	}{
+		{"workspace's address first", "owner@example.com", "billing@example.com", "owner@example.com"},
+		{"else the customer's", "", "billing@example.com", "billing@example.com"},
+		{"else none", "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ws, cus := "ws_"+tt.name, "cus_"+tt.name
+			err := db.InTx(ctx, func(tx billing.Tx) error {
+				if _, err := tx.CreateWorkspace(ctx, &billing.Workspace{ID: ws, Email: tt.workspaceEmail, CreatedAt: time.Now()}); err != nil {
+					return err
+				}
+				if err := tx.SaveCustomer(ctx, &billing.Customer{ID: cus, WorkspaceID: ws, Email: tt.customerEmail}); err != nil {
+					return err
+				}
+				return tx.AddNotification(ctx, &billing.Notification{Key: "key " + tt.name, WorkspaceID: ws, CustomerID: cus,
+					Kind: billing.KindPaymentFailed, ObjectID: "in_1", Subject: "s", Body: "b", CreatedAt: time.Now()})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := db.Notifications(ctx, false, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range all {
+				if n.Key == "key "+tt.name {
+					if n.Recipient != tt.want {
+						t.Errorf("recipient %q, want %q", n.Recipient, tt.want)
+					}
+					return
+				}
+			}
+			t.Error("notification not listed")
+		})
+	}
+}
