@@ -196,7 +196,7 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 
 func (h *Handler) setCookie(w http.ResponseWriter, value string, exp time.Time) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: value, Path: Prefix, Expires: exp,
-		MaxAge: int(time.Until(exp).Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		MaxAge: int(exp.Sub(h.now()).Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {

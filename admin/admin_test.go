@@ -56,8 +56,8 @@ func TestLogin(t *testing.T) {
 		t.Errorf("wrong key: %d, cookies %v", r.code, r.cookies)
 	}
 	ck := d.login(c)
-	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/admin/" || ck.MaxAge <= 0 {
-		t.Errorf("session cookie = %+v, want HttpOnly, Secure, SameSite=Strict, Path /admin/", ck)
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/admin/" || ck.MaxAge != 12*3600 {
+		t.Errorf("session cookie = %+v, want HttpOnly, Secure, SameSite=Strict, Path /admin/, Max-Age 12 h", ck)
 	}
 	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusOK || !strings.Contains(r.body, "Webhook events") {
 		t.Errorf("events page after login: %d", r.code)
@@ -69,8 +69,12 @@ func TestLogin(t *testing.T) {
 			t.Errorf("login with next=%q: %d to %q, want %q", next, r.code, got, want)
 		}
 	}
-	// The session ends after 12 hours, and at logout.
-	d.clock.Add(13 * time.Hour)
+	// The session lasts 12 hours, and ends at logout.
+	d.clock.Add(11 * time.Hour)
+	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusOK {
+		t.Errorf("session after 11 hours: %d, want 200", r.code)
+	}
+	d.clock.Add(2 * time.Hour)
 	if r := d.do(c, http.MethodGet, "/admin/", nil); r.code != http.StatusSeeOther {
 		t.Errorf("expired session: %d, want 303", r.code)
 	}
