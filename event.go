@@ -17,6 +17,9 @@ const (
 	StatusStale     EventStatus = "stale"
 	StatusFailed    EventStatus = "failed"
 	StatusDuplicate EventStatus = "duplicate"
+	// StatusReceived is an event's status between storing it and applying
+	// it, inside the transaction that does both.
+	StatusReceived EventStatus = "received"
 )
 
 // Done reports whether an event in this status needs no further application.

@@ -36,7 +36,7 @@ const (
 )
 
 // stackOrder draws failures on top, where they catch the eye.
-var stackOrder = []billing.EventStatus{billing.StatusProcessed, billing.StatusIgnored, billing.StatusStale, "received", billing.StatusFailed}
+var stackOrder = []billing.EventStatus{billing.StatusProcessed, billing.StatusIgnored, billing.StatusStale, billing.StatusReceived, billing.StatusFailed}
 
 func newChart(counts []billing.HourCount, now time.Time) chart {
 	start := now.UTC().Truncate(time.Hour).Add(-(chartHours - 1) * time.Hour)

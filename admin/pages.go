@@ -14,7 +14,7 @@ import (
 
 // eventStatuses are the statuses a stored event can have, for the filter.
 var eventStatuses = []billing.EventStatus{billing.StatusProcessed, billing.StatusFailed, billing.StatusIgnored,
-	billing.StatusStale, "received"}
+	billing.StatusStale, billing.StatusReceived}
 
 // eventQuery is the event log's filter and page, from the query string.
 type eventQuery struct {

@@ -100,8 +100,8 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, 
 	// and the locking read below then sees its outcome.
 	res, err := t.exec(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
 			status, attempts, last_error, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', 1, '', $8) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, '', $8) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt), billing.StatusReceived)
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,6 @@ type Message struct {
 	// Header and Body are the parsed message.
 	Header mail.Header
 	Body   string
-	// Raw is the message as received.
-	Raw []byte
 }
 
 // Server is an SMTP server on a loopback port, stopped at cleanup.
@@ -181,7 +179,6 @@ func (s *session) Data(r io.Reader) error {
 		return refusal
 	}
 	m := s.msg
-	m.Raw = raw
 	if parsed, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
 		m.Header, m.Body = parsed.Header, decodeBody(parsed)
 	}
