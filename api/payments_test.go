@@ -22,7 +22,7 @@ import (
 
 // withStripe serves the API with the Stripe client pointed at url (stripe-mock
 // or a test server), its requests recorded, credits at 10 cents each.
-func withStripe(t *testing.T, url, key string, timeout time.Duration, refetch ...bool) (*harness, *stripetest.Recorder) {
+func withStripe(t *testing.T, url, key string, timeout time.Duration, opts ...func(*billing.Service)) (*harness, *stripetest.Recorder) {
 	t.Helper()
 	t.Parallel()
 	rec := &stripetest.Recorder{}
@@ -32,10 +32,10 @@ func withStripe(t *testing.T, url, key string, timeout time.Duration, refetch ..
 		c := stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
 			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
 		s.Payments = c
-		if len(refetch) > 0 && refetch[0] {
-			s.Refetch = c
-		}
 		s.CreditPrice = billing.CreditPrice{UnitAmount: 10, Currency: "usd"}
+		for _, o := range opts {
+			o(s)
+		}
 	})
 	return h, rec
 }
@@ -190,6 +190,21 @@ func TestPaymentsRefuseBadRequestsBeforeStripe(t *testing.T) {
 	}
 }
 
+// Without BILLING_CREDIT_PRICE, credit purchases are off: 501, and
+// nothing reaches Stripe.
+func TestCreditPurchasesNeedAPrice(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second,
+		func(s *billing.Service) { s.CreditPrice = billing.CreditPrice{} })
+	h.createWorkspace("ws_1")
+	v := h.call("/api/billing/workspaces/ws_1/credits/purchase", `{"credits":100,`+urls+`}`)
+	if v.Code != http.StatusNotImplemented || !strings.Contains(v.Error.Message, "set BILLING_CREDIT_PRICE") {
+		t.Errorf("purchase without a price = %d %s", v.Code, v.Body)
+	}
+	if n := len(rec.All()); n != 0 {
+		t.Errorf("%d requests reached Stripe", n)
+	}
+}
+
 func TestPaymentsWithoutStripe(t *testing.T) {
 	h := setup(t)
 	h.createWorkspace("ws_1")
@@ -211,6 +226,9 @@ func stripeAnswering(t *testing.T, status int, body string) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// refetching turns STRIPE_REFETCH on, with the harness's Stripe client.
+func refetching(s *billing.Service) { s.Refetch = s.Payments.(billing.Refetcher) }
 
 // Stripe's errors, as its API sends them, through stripe-go's real client.
 func TestStripeErrorsMapToClearAnswers(t *testing.T) {
@@ -305,7 +323,7 @@ func TestConcurrentFirstCheckoutsShareOneCustomer(t *testing.T) {
 // subscription now (stripe-mock: active), not as the payload says (past_due);
 // other objects are applied from their payload, with no call.
 func TestRefetchAppliesStripesCurrentState(t *testing.T) {
-	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second, true)
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second, refetching)
 	h.deliver(trigger.Options{Type: "payment_intent.succeeded"}, billing.StatusProcessed)
 	if n := len(rec.All()); n != 0 {
 		t.Fatalf("a payment intent event made %d calls to Stripe", n)
@@ -349,7 +367,7 @@ func TestRefetchFailureIsRetried(t *testing.T) {
 			`{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such subscription"}}`, 200, "", billing.StatusProcessed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h, rec := withStripe(t, stripeAnswering(t, tt.status, tt.body), "sk_test_123", time.Second, true)
+			h, rec := withStripe(t, stripeAnswering(t, tt.status, tt.body), "sk_test_123", time.Second, refetching)
 			r := h.send(h.build(trigger.Options{Type: tt.typ}))
 			if r.Code != tt.code || !strings.Contains(r.Error.Message, tt.message) {
 				t.Errorf("answered %d %+v, want %d %q", r.Code, r.Error, tt.code, tt.message)
