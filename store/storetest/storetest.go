@@ -99,10 +99,19 @@ func PostgresURL(t testing.TB) string {
 	return u.String()
 }
 
-// Open opens and migrates a fresh database of the backend; it is closed at cleanup.
+// Open opens and migrates a fresh database of the backend. At cleanup,
+// after what the test registered later (its servers) has stopped, it
+// checks the invariant every test must keep, that each cached balance
+// equals its ledger's sum, and closes the database.
 func Open(t testing.TB, logger *slog.Logger) *store.DB {
 	t.Helper()
-	return OpenURL(t, URL(t), logger)
+	db := OpenURL(t, URL(t), logger)
+	t.Cleanup(func() {
+		if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
+			t.Errorf("cached balance differs from the ledger sum for %v (%v)", bad, err)
+		}
+	})
+	return db
 }
 
 // OpenURL opens and migrates the database at databaseURL; it is closed at cleanup.
