@@ -97,14 +97,15 @@ func syncEventType(obj any) string {
 	return ""
 }
 
-// snapshot is an object's stored row and its workspace's balance, without
-// the bookkeeping of which event wrote it last.
+// snap is an object's stored row and its workspace's balance, without the
+// bookkeeping of which event wrote it last.
 type snap struct {
 	row     any
 	ws      string
 	balance Balance
 }
 
+// snapshot reads obj's snap, or nil when obj is not stored.
 func snapshot(ctx context.Context, tx Tx, obj any) (*snap, error) {
 	var row any
 	var ws string
