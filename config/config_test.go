@@ -45,6 +45,14 @@ func TestDefaults(t *testing.T) {
 	if c.Addr != ":8000" || c.DatabaseURL != "sqlite:billing.db" || c.Tolerance != 300*time.Second || c.Mode != billing.ModeTest || len(c.WebhookSecrets) != 0 {
 		t.Errorf("defaults = %+v", c)
 	}
+	// README's defaults: Stripe calls bounded at 10 s, no refetch, credit
+	// purchases off, the outbox polled every 10 s.
+	if c.StripeTimeout != 10*time.Second || c.StripeRefetch || c.CreditPrice.UnitAmount != 0 || c.EmailInterval != 10*time.Second {
+		t.Errorf("defaults = %+v", c)
+	}
+	if c, err := load(t, map[string]string{"BILLING_CREDIT_PRICE": "10"}, ""); err != nil || c.CreditPrice.Currency != "usd" {
+		t.Errorf("credit currency without BILLING_CREDIT_CURRENCY = %+v (%v), want usd", c, err)
+	}
 }
 
 func TestEnvironmentWinsOverDotEnv(t *testing.T) {
