@@ -91,9 +91,11 @@ func (m *Metrics) WebhookHandled(eventType, outcome string, took time.Duration) 
 // WebhookRefused implements api.Observer.
 func (m *Metrics) WebhookRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
 
-// Handler serves the metrics in Prometheus' text format.
+// Handler serves the metrics in Prometheus' text format. A metric that
+// cannot be read leaves out only itself: with the database down, the
+// scrape still succeeds and shows the -1 gauges alerts watch.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Middleware counts requests by the route pattern that served them (so ids

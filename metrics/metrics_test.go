@@ -171,3 +171,27 @@ func checkAlertRules(t *testing.T, families map[string]*dto.MetricFamily) {
 		}
 	}
 }
+
+// A database that cannot be read shows as -1 in the gauges the alert
+// BillingDatabaseUnreadable watches, not as a healthy 0.
+func TestUnreadableDatabaseShowsMinusOne(t *testing.T) {
+	db := storetest.OpenURL(t, storetest.URL(t), slog.New(slog.DiscardHandler))
+	m := metrics.New(db)
+	db.Close()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape answered %d: %s", rec.Code, rec.Body)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"billing_webhook_failed_events", "billing_email_unsent"} {
+		f, ok := families[name]
+		if !ok || len(f.Metric) != 1 || f.Metric[0].GetGauge().GetValue() != -1 {
+			t.Errorf("%s = %v, want -1", name, f)
+		}
+	}
+}
