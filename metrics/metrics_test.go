@@ -68,6 +68,8 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	}
 	post(paid, webhook.Sign(paid, "whsec_wrong", time.Now()))
 	post(paid, "")
+	post(paid, webhook.Sign(paid, secret, time.Now().Add(-time.Hour)))
+	post(paid, webhook.Sign(paid, secret, time.Now().Add(time.Hour)))
 	spend, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/billing/workspaces/ws_1/credits/consume",
 		strings.NewReader(`{"amount": 120, "idempotency_key": "metrics-test"}`))
 	spend.Header.Set("Authorization", "Bearer metrics-test-api-key")
@@ -126,12 +128,14 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		{"billing_webhook_processing_seconds", []string{"outcome", "processed"}, 2},
 		{"billing_webhook_refused_total", []string{"reason", "bad_signature"}, 1},
 		{"billing_webhook_refused_total", []string{"reason", "no_signature"}, 1},
+		{"billing_webhook_refused_total", []string{"reason", "too_old"}, 1},
+		{"billing_webhook_refused_total", []string{"reason", "from_future"}, 1},
 		{"billing_webhook_failed_events", nil, 1},
 		{"billing_email_unsent", nil, 1},
 		{"billing_credits_granted_total", nil, 500},
 		{"billing_credits_spent_total", nil, 120},
 		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "200"}, 3},
-		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "400"}, 2},
+		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "400"}, 4},
 		{"billing_http_requests_total", []string{"route", api.WebhookPath, "code", "500"}, 1},
 		{"billing_http_requests_total", []string{"route", "POST /api/billing/workspaces/{id}/credits/consume", "code", "200"}, 1},
 	} {
