@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Charge is the part of a Stripe charge that refunds need.
@@ -13,7 +14,24 @@ type Charge struct {
 	Amount          int64
 	AmountRefunded  int64 // cumulative, as Stripe reports it
 	Currency        string
+	Status          string // succeeded, pending, failed
+	Captured        bool
+	Created         time.Time
 	Metadata        map[string]string
+}
+
+// paymentStatus is what a refunded charge proves of its payment intent, for
+// a refund that arrives before the intent's own events: a captured,
+// succeeded charge was a succeeded payment; refunding an uncaptured one
+// releases it, which cancels the intent.
+func (ch *Charge) paymentStatus() string {
+	switch {
+	case !ch.Captured:
+		return "canceled"
+	case ch.Status == "succeeded":
+		return "succeeded"
+	}
+	return ch.Status
 }
 
 // refund applies charge.refunded: a refunded credits purchase gives back the
@@ -24,7 +42,11 @@ func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
 	p, err := a.tx.Payment(ctx, id)
 	switch {
 	case isNotFound(err):
-		p = &Payment{ID: id, CustomerID: ch.CustomerID, Amount: ch.Amount, Currency: ch.Currency, CreatedAt: a.e.Created}
+		p = &Payment{ID: id, CustomerID: ch.CustomerID, Amount: ch.Amount, Currency: ch.Currency,
+			Status: ch.paymentStatus(), CreatedAt: ch.Created}
+		if p.CreatedAt.IsZero() {
+			p.CreatedAt = a.e.Created
+		}
 	case err != nil:
 		return "", err
 	}
@@ -35,7 +57,7 @@ func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
 	p.WorkspaceID = ws
 	if p.Purpose == "" && ch.Metadata["purpose"] == PurposeCredits {
 		p.Purpose = PurposeCredits
-		p.Credits, _ = parseCredits(ch.Metadata["credits"])
+		p.Credits = a.metadataCredits(ch.Metadata, "charge", ch.ID)
 	}
 	p.Amount = coalesceInt(p.Amount, ch.Amount)
 	p.AmountRefunded = max(p.AmountRefunded, ch.AmountRefunded)

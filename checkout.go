@@ -44,9 +44,8 @@ func (a *applier) checkout(ctx context.Context, cs *CheckoutSession) (EventStatu
 		}
 		return StatusProcessed, a.grantFirstPeriod(ctx, sub)
 	case cs.Mode == "payment" && paid && cs.Metadata["purpose"] == PurposeCredits:
-		credits, ok := parseCredits(cs.Metadata["credits"])
-		if !ok {
-			a.log.Warn("Credits checkout has no valid metadata.credits; nothing granted", "session", cs.ID, "credits", cs.Metadata["credits"])
+		credits := a.metadataCredits(cs.Metadata, "session", cs.ID)
+		if credits == 0 {
 			return StatusProcessed, nil
 		}
 		if cs.PaymentIntentID != "" {

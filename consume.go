@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // Consumption is credits a workspace spent on the app's request, recorded
@@ -35,23 +34,19 @@ const (
 )
 
 func (c *Consumption) validate() error {
-	switch {
-	case c.WorkspaceID == "":
-		return Errorf(EINVALID, "workspace id is required")
-	case c.Amount < 1 || c.Amount > MaxConsumeAmount:
-		return Errorf(EINVALID, "amount must be a whole number from 1 to %d", MaxConsumeAmount)
-	case c.IdempotencyKey == "" || len(c.IdempotencyKey) > MaxIdempotencyKey ||
-		strings.ContainsFunc(c.IdempotencyKey, unicode.IsControl):
-		return Errorf(EINVALID, "idempotency_key is required: up to %d bytes, no control characters", MaxIdempotencyKey)
-	case len(c.Reason) > MaxReason || strings.ContainsFunc(c.Reason, unicode.IsControl):
-		return Errorf(EINVALID, "reason: up to %d bytes, no control characters", MaxReason)
+	if err := ValidateWorkspaceID(c.WorkspaceID); err != nil {
+		return err
 	}
-	return nil
-}
-
-// consumeKey is the ledger key of a consumption's entry in one bucket.
-func consumeKey(c *Consumption, b Bucket) string {
-	return "consume:" + c.WorkspaceID + ":" + c.IdempotencyKey + ":" + string(b)
+	if c.Amount < 1 || c.Amount > MaxConsumeAmount {
+		return Errorf(EINVALID, "amount must be a whole number from 1 to %d", MaxConsumeAmount)
+	}
+	if c.IdempotencyKey == "" {
+		return Errorf(EINVALID, "idempotency_key is required")
+	}
+	if err := checkText("idempotency_key", c.IdempotencyKey, MaxIdempotencyKey); err != nil {
+		return err
+	}
+	return checkText("reason", c.Reason, MaxReason)
 }
 
 // Consume spends amount credits of a workspace, subscription credits first.
@@ -61,7 +56,7 @@ func consumeKey(c *Consumption, b Bucket) string {
 // same key may succeed once credits were bought.
 func (s *Service) Consume(ctx context.Context, req Consumption) (*Consumption, error) {
 	c := req
-	c.WorkspaceID, c.Reason = strings.TrimSpace(c.WorkspaceID), strings.TrimSpace(c.Reason)
+	c.Reason = strings.TrimSpace(c.Reason)
 	if c.Reason == "" {
 		c.Reason = "consume"
 	}
@@ -109,10 +104,17 @@ func (s *Service) consumeIn(ctx context.Context, tx Tx, c Consumption) (*Consump
 		if part.amount == 0 {
 			continue
 		}
-		err := tx.AppendLedger(ctx, &LedgerEntry{WorkspaceID: c.WorkspaceID, Amount: -part.amount, Bucket: part.bucket,
-			Reason: c.Reason, IdempotencyKey: consumeKey(&c, part.bucket), CreatedAt: c.CreatedAt})
+		key := consumeKey(&c, part.bucket)
+		inserted, err := tx.AppendLedger(ctx, &LedgerEntry{WorkspaceID: c.WorkspaceID, Amount: -part.amount, Bucket: part.bucket,
+			Reason: c.Reason, IdempotencyKey: key, CreatedAt: c.CreatedAt})
 		if err != nil {
 			return nil, err
+		}
+		if !inserted {
+			// No consumption of this key is stored, so its entry cannot be
+			// either: the key is taken by another cause. Spending nothing
+			// while answering "spent" would hand out credits.
+			return nil, fmt.Errorf("ledger key %q is already used by another entry", key)
 		}
 	}
 	c.Balance = bal

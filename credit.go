@@ -1,6 +1,9 @@
 package billing
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Bucket is the kind of credit: subscription credits expire with their
 // period, purchased credits never expire.
@@ -24,6 +27,9 @@ type LedgerEntry struct {
 	CreatedAt      time.Time
 }
 
+// ByOperator reports whether an operator made the entry (AdjustCredits).
+func (e *LedgerEntry) ByOperator() bool { return strings.HasPrefix(e.IdempotencyKey, kindAdjust+":") }
+
 // Balance is a workspace's credits by bucket.
 type Balance struct {
 	Subscription int64
@@ -36,7 +42,7 @@ type Balance struct {
 }
 
 // Total is the spendable balance.
-func (b Balance) Total() int64 { return b.Subscription + b.Purchased }
+func (b Balance) Total() int64 { return addSaturating(b.Subscription, b.Purchased) }
 
 // GrantKind says how a grant changes the balance.
 type GrantKind string

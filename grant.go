@@ -2,17 +2,8 @@ package billing
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 )
-
-// Grant keys: each is tied to the Stripe object that pays for the credits,
-// so every event that carries the same payment grants once.
-func firstPeriodKey(subID string) string { return "sub:" + subID + ":first_period" }
-func renewalKey(invoiceID string) string { return "invoice:" + invoiceID }
-func purchaseKey(ref string) string      { return "purchase:" + ref }
-func refundKey(paymentID string, refunded int64) string {
-	return "refund:" + paymentID + ":" + strconv.FormatInt(refunded, 10)
-}
 
 // grant applies g once, or keeps it waiting when its workspace is unknown.
 func (a *applier) grant(ctx context.Context, g *Grant) error {
@@ -32,11 +23,20 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 	if err != nil {
 		return err
 	}
+	// entry appends one ledger entry and keeps bal in step with it, so that
+	// each entry of a grant is checked against the balance it meets.
 	entry := func(amount int64, bucket Bucket, reason, key string) error {
-		return a.tx.AppendLedger(ctx, &LedgerEntry{
+		if err := checkCap(g.WorkspaceID, bal, amount); err != nil {
+			return fmt.Errorf("grant %s: %w", g.Key, err)
+		}
+		inserted, err := a.tx.AppendLedger(ctx, &LedgerEntry{
 			WorkspaceID: g.WorkspaceID, Amount: amount, Bucket: bucket, Reason: reason,
 			IdempotencyKey: key, EventID: g.EventID, CreatedAt: g.CreatedAt,
 		})
+		if inserted {
+			bal.add(bucket, amount)
+		}
+		return err
 	}
 	switch g.Kind {
 	case GrantPeriod:
@@ -47,7 +47,7 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 			if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
 				return err
 			}
-			return entry(-g.Amount, BucketSubscription, lotExpired, g.Key+":expire")
+			return entry(-g.Amount, BucketSubscription, lotExpired, expireKey(g.Key))
 		}
 		if err := a.expireLot(bal, entry); err != nil {
 			return err
@@ -84,7 +84,7 @@ func (a *applier) expireLot(bal Balance, entry func(int64, Bucket, string, strin
 	if bal.Lot == "" {
 		return nil
 	}
-	return entry(-max(bal.Subscription, 0), BucketSubscription, lotExpired, bal.Lot+":expire")
+	return entry(-max(bal.Subscription, 0), BucketSubscription, lotExpired, expireKey(bal.Lot))
 }
 
 func (b Balance) of(bucket Bucket) int64 {
@@ -94,8 +94,35 @@ func (b Balance) of(bucket Bucket) int64 {
 	return b.Purchased
 }
 
-// parseCredits reads a metadata credits value: a positive whole number.
-func parseCredits(s string) (int64, bool) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0 && n <= 1_000_000_000
+// add moves a bucket by amount.
+func (b *Balance) add(bucket Bucket, amount int64) {
+	if bucket == BucketSubscription {
+		b.Subscription += amount
+	} else {
+		b.Purchased += amount
+	}
+}
+
+// checkCap refuses an entry that would take a workspace's balance past
+// MaxBalance. Only additions are checked: a balance above the cap, which
+// only an earlier release or a hand edit could store, may still be spent
+// and corrected down.
+func checkCap(workspaceID string, bal Balance, amount int64) error {
+	if amount > 0 && bal.Total() > MaxBalance-amount {
+		return Errorf(EINVALID, "adding %d credits to workspace %q, which has %d, would pass the cap of %d credits per workspace",
+			amount, workspaceID, bal.Total(), int64(MaxBalance))
+	}
+	return nil
+}
+
+// metadataCredits reads metadata.credits of a credits purchase, logging a
+// value that grants nothing: such a payment is recorded, and its event
+// processed, without credits.
+func (a *applier) metadataCredits(md map[string]string, object, id string) int64 {
+	n, ok := parseCredits(md["credits"])
+	if !ok {
+		a.log.Warn("Credits purchase has no valid metadata.credits; nothing granted", object, id,
+			"credits", md["credits"], "want", fmt.Sprintf("a whole number from 1 to %d", MaxMetadataCredits))
+	}
+	return n
 }

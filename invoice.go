@@ -120,13 +120,15 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 	if inv.LinePeriodEnd.After(sub.CurrentPeriodEnd) {
 		sub.CurrentPeriodStart, sub.CurrentPeriodEnd = inv.LinePeriodStart, inv.LinePeriodEnd
 	}
+	// A paid invoice proves its subscription is running, whatever else is
+	// still unknown about it: Stripe collects only from a live one.
+	a.activate(sub)
 	switch inv.BillingReason {
 	case ReasonSubscriptionCreate:
 		sub.FirstPeriodPaid = true
 		if sub.StartDate.IsZero() || inv.LinePeriodStart.Before(sub.StartDate) {
 			sub.StartDate = inv.LinePeriodStart
 		}
-		a.activate(sub)
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}

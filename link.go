@@ -13,10 +13,18 @@ const MetadataWorkspaceID = "workspace_id"
 func (a *applier) resolve(ctx context.Context, candidates []string, customerID, subscriptionID string) (string, error) {
 	ws := ""
 	for _, c := range candidates {
-		if c != "" && len(c) <= 255 {
-			ws = c
-			break
+		if c == "" {
+			continue
 		}
+		if err := ValidateWorkspaceID(c); err != nil {
+			// Metadata is typed by people in Stripe's dashboard too: an id
+			// the API would refuse names no workspace here, and never
+			// reaches a key. The object is resolved as if it were absent.
+			a.log.Warn("Stripe object names a workspace id that is not valid; ignored", "workspace", c, "error", ErrorMessage(err))
+			continue
+		}
+		ws = c
+		break
 	}
 	if ws != "" {
 		if err := a.tx.EnsureWorkspace(ctx, ws, a.now()); err != nil {

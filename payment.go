@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -37,10 +38,7 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 	}
 	if p.Metadata["purpose"] == PurposeCredits {
 		p.Purpose = PurposeCredits
-		var ok bool
-		if p.Credits, ok = parseCredits(p.Metadata["credits"]); !ok {
-			a.log.Warn("Credits payment has no valid metadata.credits; nothing granted", "payment_intent", p.ID, "credits", p.Metadata["credits"])
-		}
+		p.Credits = a.metadataCredits(p.Metadata, "payment_intent", p.ID)
 	}
 	cur, err := a.tx.Payment(ctx, p.ID)
 	switch {
@@ -90,10 +88,18 @@ func (a *applier) grantPurchase(ctx context.Context, p *Payment, key string) err
 }
 
 // refundShare is the part of a purchase's credits its refunds pay back,
-// rounded down.
+// rounded down. Credits times an amount can pass 64 bits (10^9 credits for
+// a 12-digit amount), so the product is taken in 128.
 func refundShare(p *Payment) int64 {
-	if p.Amount <= 0 {
+	switch {
+	case p.Amount <= 0 || p.AmountRefunded <= 0 || p.Credits <= 0:
 		return 0
+	case p.AmountRefunded >= p.Amount:
+		return p.Credits
 	}
-	return min(p.Credits*p.AmountRefunded/p.Amount, p.Credits)
+	// AmountRefunded < Amount keeps the quotient below Credits, so Div64
+	// cannot overflow.
+	hi, lo := bits.Mul64(uint64(p.Credits), uint64(p.AmountRefunded))
+	q, _ := bits.Div64(hi, lo, uint64(p.Amount))
+	return int64(q)
 }

@@ -21,7 +21,7 @@ type Plans struct {
 }
 
 // ParsePlans reads a plans file. It rejects unknown fields, empty ids,
-// duplicate plan or price ids and negative credits.
+// duplicate plan or price ids, and credits below 0 or above MaxMetadataCredits.
 func ParsePlans(data []byte) (*Plans, error) {
 	var file struct {
 		Plans []Plan `json:"plans"`
@@ -47,6 +47,8 @@ func NewPlans(list []Plan) (*Plans, error) {
 			return nil, fmt.Errorf("plans file: duplicate plan id %q", pl.ID)
 		case pl.MonthlyCredits < 0:
 			return nil, fmt.Errorf("plans file: plan %q has negative monthly_credits %d", pl.ID, pl.MonthlyCredits)
+		case pl.MonthlyCredits > MaxMetadataCredits:
+			return nil, fmt.Errorf("plans file: plan %q has monthly_credits %d, above the cap of %d", pl.ID, pl.MonthlyCredits, MaxMetadataCredits)
 		case len(pl.StripePriceIDs) == 0:
 			return nil, fmt.Errorf("plans file: plan %q has no stripe_price_ids", pl.ID)
 		}

@@ -16,6 +16,8 @@ func TestParsePlans(t *testing.T) {
 		{"duplicate price", `{"plans":[{"id":"a","stripe_price_ids":["price_1"]},{"id":"b","stripe_price_ids":["price_1"]}]}`, `price "price_1" is in both plan "a" and plan "b"`},
 		{"duplicate price in one plan", `{"plans":[{"id":"a","stripe_price_ids":["price_1","price_1"]}]}`, `price "price_1" is in both`},
 		{"negative credits", `{"plans":[{"id":"a","stripe_price_ids":["price_1"],"monthly_credits":-5}]}`, "negative monthly_credits -5"},
+		{"credits above the cap", `{"plans":[{"id":"a","stripe_price_ids":["price_1"],"monthly_credits":1000000001}]}`, "monthly_credits 1000000001, above the cap of 1000000000"},
+		{"credits at the cap", `{"plans":[{"id":"a","stripe_price_ids":["price_1"],"monthly_credits":1000000000}]}`, ""},
 		{"duplicate plan id", `{"plans":[{"id":"a","stripe_price_ids":["price_1"]},{"id":"a","stripe_price_ids":["price_2"]}]}`, `duplicate plan id "a"`},
 		{"no id", `{"plans":[{"stripe_price_ids":["price_1"]}]}`, "plan 1 has no id"},
 		{"no prices", `{"plans":[{"id":"a"}]}`, "has no stripe_price_ids"},

@@ -71,8 +71,11 @@ type Tx interface {
 	Balance(ctx context.Context, workspaceID string) (Balance, error)
 	SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error
 	HasLedgerKey(ctx context.Context, key string) (bool, error)
-	// AppendLedger adds an entry and updates the cached balance in step.
-	AppendLedger(ctx context.Context, e *LedgerEntry) error
+	// LedgerEntry returns the entry stored under key, or ENOTFOUND.
+	LedgerEntry(ctx context.Context, key string) (*LedgerEntry, error)
+	// AppendLedger adds an entry and updates the cached balance in step. An
+	// entry whose key is stored already is not added: inserted is false.
+	AppendLedger(ctx context.Context, e *LedgerEntry) (inserted bool, err error)
 	// Consumption returns the consumption stored under a workspace's
 	// idempotency key, or an ENOTFOUND error.
 	Consumption(ctx context.Context, workspaceID, key string) (*Consumption, error)

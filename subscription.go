@@ -67,6 +67,9 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 	if err != nil {
 		return "", err
 	}
+	if a.e.Type == "customer.subscription.deleted" {
+		ended(s, a.e.Created)
+	}
 	stale := a.stale(cur.LastEventAt)
 	if !stale {
 		next := *s
@@ -99,8 +102,8 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		if err := a.tx.DiscardNotifications(ctx, s.ID, "the subscription ended before it was sent"); err != nil {
 			return "", err
 		}
-		err := a.grant(ctx, &Grant{Key: "sub:" + s.ID + ":ended", Kind: GrantEnd, WorkspaceID: cur.WorkspaceID,
-			CustomerID: cur.CustomerID, SubscriptionID: s.ID, PeriodStart: endedAt(s, a.e.Created),
+		err := a.grant(ctx, &Grant{Key: subscriptionEndKey(s.ID), Kind: GrantEnd, WorkspaceID: cur.WorkspaceID,
+			CustomerID: cur.CustomerID, SubscriptionID: s.ID, PeriodStart: s.EndedAt,
 			Reason: "subscription " + s.ID + " ended"})
 		if err != nil {
 			return "", err
@@ -109,14 +112,19 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 	return outcome(stale), a.grantFirstPeriod(ctx, cur)
 }
 
-// endedAt is when a deleted subscription's credits end.
-func endedAt(s *Subscription, eventAt time.Time) time.Time {
-	for _, t := range []time.Time{s.EndedAt, s.CanceledAt} {
-		if !t.IsZero() {
-			return t
+// ended makes a deleted subscription's payload say what its deletion
+// means, whatever the payload's API version or fixture says: canceled (or
+// incomplete_expired, a first payment never made), and ended when it ended,
+// else when it was canceled, else when the event says.
+func ended(s *Subscription, eventAt time.Time) {
+	if s.Status != SubIncompleteExpired {
+		s.Status = SubCanceled
+	}
+	for _, t := range []time.Time{s.CanceledAt, eventAt} {
+		if s.EndedAt.IsZero() {
+			s.EndedAt = t
 		}
 	}
-	return eventAt
 }
 
 // subscriptionOrStub returns the stored subscription, or a new one that

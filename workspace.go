@@ -18,15 +18,13 @@ type Workspace struct {
 
 // Validate reports what is wrong with a workspace the app asks to create.
 func (w *Workspace) Validate() error {
-	switch {
-	case w.ID == "":
-		return Errorf(EINVALID, "workspace id is required")
-	case len(w.ID) > 255:
-		return Errorf(EINVALID, "workspace id is longer than 255 characters")
-	case len(w.Name) > 500 || len(w.Email) > 500:
-		return Errorf(EINVALID, "workspace name and email must be at most 500 characters")
+	if err := ValidateWorkspaceID(w.ID); err != nil {
+		return err
 	}
-	return nil
+	if err := checkText("workspace name", w.Name, MaxName); err != nil {
+		return err
+	}
+	return checkText("workspace email", w.Email, MaxName)
 }
 
 // WorkspaceState is a workspace's billing state as the read API shows it.
@@ -39,7 +37,7 @@ type WorkspaceState struct {
 // CreateWorkspace creates w, or, when its id exists, returns the stored one
 // (filling in a name or email it lacked) with created false.
 func (s *Service) CreateWorkspace(ctx context.Context, w Workspace) (*Workspace, bool, error) {
-	w.ID, w.Name, w.Email = strings.TrimSpace(w.ID), strings.TrimSpace(w.Name), strings.TrimSpace(w.Email)
+	w.Name, w.Email = strings.TrimSpace(w.Name), strings.TrimSpace(w.Email)
 	if err := w.Validate(); err != nil {
 		return nil, false, err
 	}

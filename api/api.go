@@ -4,14 +4,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/webhook"
@@ -34,8 +37,13 @@ type Server struct {
 	Admin http.Handler
 }
 
-// MaxWebhookBody is the largest webhook body read; Stripe's events are far smaller.
-const MaxWebhookBody = 1 << 20
+// Body caps: a request with a longer body is answered 413 before or while
+// it is read, and nothing of it is kept. Stripe's events are far smaller
+// than 1 MiB; the app API's requests are a few fields.
+const (
+	MaxWebhookBody = 1 << 20
+	MaxAPIBody     = 64 << 10
+)
 
 // WebhookPath is where Stripe delivers events.
 const WebhookPath = "/api/billing/webhooks/stripe/"
@@ -57,19 +65,45 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 	}
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
-	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.getWorkspaceHandler))
-	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.listInvoicesHandler))
-	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.listPaymentsHandler))
-	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.listLedgerHandler))
-	mux.Handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.consumeHandler))
-	mux.Handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.purchaseHandler))
-	mux.Handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.checkoutHandler))
-	mux.Handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.portalHandler))
+	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))
+	mux.Handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.workspaceRoute(s.consumeHandler)))
+	mux.Handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.workspaceRoute(s.purchaseHandler)))
+	mux.Handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.workspaceRoute(s.checkoutHandler)))
+	mux.Handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.workspaceRoute(s.portalHandler)))
 	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return s.limitBodies(mux)
+}
+
+// limitBodies caps every request body before a handler reads it: a declared
+// length over the cap is answered 413 at once, and a body that turns out
+// longer (chunked) fails the read that passes the cap, after which the
+// server closes the connection rather than read on.
+func (s *Server) limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := int64(MaxAPIBody)
+		if strings.TrimSuffix(r.URL.Path, "/") == strings.TrimSuffix(WebhookPath, "/") {
+			limit = MaxWebhookBody
+		}
+		if r.ContentLength > limit {
+			s.Logger.Warn("Refused request: body too large", "method", r.Method, "path", r.URL.Path,
+				"length", r.ContentLength, "limit", limit, "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, tooLarge(limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(limit int64) error {
+	return billing.Errorf(billing.ETOOLARGE, "request body is larger than %d bytes", limit)
 }
 
 // NewHTTPServer returns the HTTP server for h, with the limits a public
@@ -96,6 +130,18 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// workspaceRoute answers 400 for a {id} that is no valid workspace id, so
+// that no handler meets one: ids follow billing.ValidateWorkspaceID.
+func (s *Server) workspaceRoute(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := billing.ValidateWorkspaceID(r.PathValue("id")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // errorStatus maps domain error codes to HTTP statuses.
@@ -161,15 +207,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads a small JSON request body into v, refusing unknown fields.
+// readBody reads a request body that limitBodies capped.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	var large *http.MaxBytesError
+	switch {
+	case errors.As(err, &large):
+		return nil, tooLarge(large.Limit)
+	case err != nil:
+		return nil, billing.Errorf(billing.EINVALID, "request body unreadable")
+	}
+	return body, nil
+}
+
+// decodeJSON reads a small JSON request body into v, refusing unknown
+// fields and bytes that are not UTF-8: encoding/json would quietly turn
+// them into U+FFFD. The domain refuses control characters in what it keeps.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if !utf8.Valid(body) {
+		return billing.Errorf(billing.EINVALID, "request body is not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return billing.Errorf(billing.ETOOLARGE, "request body is larger than %d bytes", tooLarge.Limit)
-		}
 		return billing.Errorf(billing.EINVALID, "request body: %v", err)
 	}
 	return nil

@@ -30,7 +30,12 @@ func ToEventJSON(e *billing.Event) EventJSON {
 }
 
 func (s *Server) getEventHandler(w http.ResponseWriter, r *http.Request) {
-	e, err := s.Service.Store.Event(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !billing.ValidText(id) || len(id) > 255 {
+		s.writeError(w, r, billing.Errorf(billing.EINVALID, "event id must be UTF-8 text without control characters, up to 255 bytes"))
+		return
+	}
+	e, err := s.Service.Store.Event(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

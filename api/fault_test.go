@@ -478,11 +478,22 @@ func TestFaultInvalidUTF8InSignedEvent(t *testing.T) {
 					t.Errorf("customer_id = %q (%v), want %q", customer, err, "cus_"+badRead)
 				}
 			}},
+		// A workspace id no app could create names no workspace: the
+		// payment is stored unlinked, and the id is logged, not kept.
 		{"NUL in a stored message and the workspace", trigger.Options{Type: "payment_intent.payment_failed", Set: map[string]any{
 			"data.object.last_payment_error.message": "Declined XNULX", "data.object.metadata.workspace_id": "ws_XNULX"}},
 			func(t *testing.T, h *harness) {
-				if p := h.payments("ws_\ufffd"); len(p) != 1 || p[0]["error_message"] != "Declined \ufffd" {
-					t.Errorf("payments = %v, want error_message %q", p, "Declined \ufffd")
+				var ws sql.NullString
+				var msg string
+				if err := h.sqlDB().QueryRow(`SELECT workspace_id, error_message FROM payments`).Scan(&ws, &msg); err != nil ||
+					ws.Valid || msg != "Declined \ufffd" {
+					t.Errorf("payment: workspace %v, error_message %q (%v), want none and %q", ws, msg, err, "Declined \ufffd")
+				}
+				if n := h.count("workspaces"); n != 0 {
+					t.Errorf("%d workspaces, want none", n)
+				}
+				if !strings.Contains(h.logs.String(), "names a workspace id that is not valid") {
+					t.Errorf("no WARN about the workspace id in the log")
 				}
 			}},
 	}

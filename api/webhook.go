@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -25,16 +24,10 @@ func (s *Server) stripeWebhookHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billing.Errorf(EMETHOD, "use POST"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	body, err := readBody(r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.Logger.Warn("Refused Stripe webhook: body too large", "limit", MaxWebhookBody)
-			s.writeError(w, r, billing.Errorf(billing.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBody))
-			return
-		}
-		s.Logger.Warn("Refused Stripe webhook: body unreadable", "error", err)
-		s.writeError(w, r, billing.Errorf(billing.EINVALID, "body unreadable"))
+		s.Logger.Warn("Refused Stripe webhook: "+billing.ErrorMessage(err), "remote", r.RemoteAddr)
+		s.writeError(w, r, err)
 		return
 	}
 	e, err := s.Verifier.Verify(body, r.Header.Get("Stripe-Signature"))

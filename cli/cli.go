@@ -47,6 +47,8 @@ func commands() []command {
 		{"events show", "ID", "Show a stored event with its payload.", eventsShow},
 		{"events replay", "ID", "Apply a stored event again (idempotent).", eventsReplay},
 		{"events recover", "[--since 72h]", "Apply the events Stripe failed to deliver, from its Events API.", eventsRecover},
+		{"credits adjust", "WORKSPACE AMOUNT --reason TEXT [--bucket purchased|subscription] [--key KEY]",
+			"Correct a workspace's credits with a signed ledger entry (idempotent by key).", creditsAdjust},
 		{"sync", "[--since DATE] [--workspace ID] [--check]", "Reconcile the database with Stripe's customers, subscriptions, invoices and payments.", syncCmd},
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",

@@ -142,6 +142,6 @@ func (c *credits) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(grantedDesc, err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(grantedDesc, prometheus.CounterValue, float64(granted))
-	ch <- prometheus.MustNewConstMetric(spentDesc, prometheus.CounterValue, float64(spent))
+	ch <- prometheus.MustNewConstMetric(grantedDesc, prometheus.CounterValue, granted)
+	ch <- prometheus.MustNewConstMetric(spentDesc, prometheus.CounterValue, spent)
 }

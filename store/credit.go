@@ -8,22 +8,41 @@ import (
 	"github.com/acme/billing"
 )
 
+const ledgerColumns = `id, workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at`
+
+func scanLedgerEntry(s scanner) (billing.LedgerEntry, error) {
+	var e billing.LedgerEntry
+	var created int64
+	err := s.Scan(&e.ID, &e.WorkspaceID, &e.Amount, &e.Bucket, &e.Reason, &e.IdempotencyKey, &e.EventID, &created)
+	e.CreatedAt = billing.Unix(created)
+	return e, err
+}
+
 // Ledger implements billing.Store: newest first.
 func (db *DB) Ledger(ctx context.Context, workspaceID string) ([]billing.LedgerEntry, error) {
-	return queryAll(ctx, db.read, func(s scanner) (billing.LedgerEntry, error) {
-		var e billing.LedgerEntry
-		var created int64
-		err := s.Scan(&e.ID, &e.WorkspaceID, &e.Amount, &e.Bucket, &e.Reason, &e.IdempotencyKey, &e.EventID, &created)
-		e.CreatedAt = billing.Unix(created)
-		return e, err
-	}, `SELECT id, workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at
-		FROM credit_ledger WHERE workspace_id = $1 ORDER BY id DESC`, workspaceID)
+	return queryAll(ctx, db.read, scanLedgerEntry,
+		`SELECT `+ledgerColumns+` FROM credit_ledger WHERE workspace_id = $1 ORDER BY id DESC`, workspaceID)
 }
+
+// LedgerEntry implements billing.Tx.
+func (t *tx) LedgerEntry(ctx context.Context, key string) (*billing.LedgerEntry, error) {
+	e, err := scanLedgerEntry(t.QueryRowContext(ctx, `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key = $1`, key))
+	if err != nil {
+		return nil, notFound(err, "ledger entry", key)
+	}
+	return &e, nil
+}
+
+// balanceColumns read the cached balance as 64-bit integers whatever is
+// stored: SQLite turns an integer that overflowed into a REAL, which CAST
+// clamps back into range, so a balance written by an older release still
+// reads (PostgreSQL's BIGINT cannot hold one).
+const balanceColumns = `CAST(credits_subscription AS BIGINT), CAST(credits_purchased AS BIGINT)`
 
 func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
 	var b billing.Balance
 	var lotStart int64
-	err := t.QueryRowContext(ctx, `SELECT credits_subscription, credits_purchased, sub_lot_key, sub_lot_start
+	err := t.QueryRowContext(ctx, `SELECT `+balanceColumns+`, sub_lot_key, sub_lot_start
 		FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
 	b.LotStart = billing.Unix(lotStart)
 	return b, notFound(err, "workspace", workspaceID)
@@ -44,22 +63,22 @@ func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
 // AppendLedger inserts the entry and moves the cached balance by the same
 // amount in the same transaction; a key already used inserts nothing and
 // moves nothing.
-func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) error {
+func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) (bool, error) {
 	column := map[billing.Bucket]string{billing.BucketSubscription: "credits_subscription", billing.BucketPurchased: "credits_purchased"}[e.Bucket]
 	if column == "" {
-		return fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
+		return false, fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
 	}
 	res, err := t.exec(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING`,
 		e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt))
 	if err != nil {
-		return fmt.Errorf("ledger entry %q: %w", e.IdempotencyKey, err)
+		return false, fmt.Errorf("ledger entry %q: %w", e.IdempotencyKey, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
+		return false, nil
 	}
 	_, err = t.exec(ctx, `UPDATE workspaces SET `+column+` = `+column+` + $2 WHERE id = $1`, e.WorkspaceID, e.Amount)
-	return err
+	return err == nil, err
 }
 
 func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {

@@ -31,11 +31,13 @@ func (db *DB) Workspace(ctx context.Context, id string) (*billing.Workspace, err
 }
 
 // WorkspaceState implements billing.Store. The subscription shown is the
-// workspace's newest one by period, preferring any that is not canceled.
+// workspace's newest one by period, preferring any that is not canceled; one
+// known only from another object's event, whose status no event has told
+// yet, is not shown.
 func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.WorkspaceState, error) {
 	var st billing.WorkspaceState
 	var created int64
-	err := db.read.QueryRowContext(ctx, `SELECT `+workspaceColumns+`, credits_subscription, credits_purchased
+	err := db.read.QueryRowContext(ctx, `SELECT `+workspaceColumns+`, `+balanceColumns+`
 		FROM workspaces WHERE id = $1`, id).Scan(&st.ID, &st.Name, &st.Email, &st.StripeCustomerID, &created,
 		&st.Credits.Subscription, &st.Credits.Purchased)
 	if err != nil {
@@ -43,7 +45,7 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 	}
 	st.CreatedAt = billing.Unix(created)
 	sub, err := scanSubscription(db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE workspace_id = $1
+		WHERE workspace_id = $1 AND status <> ''
 		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, id))
 	switch {
 	case err == nil:

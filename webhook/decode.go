@@ -385,7 +385,8 @@ func decodeCharge(raw json.RawMessage) (*billing.Charge, error) {
 	ch := (*stripe.Charge)(&p)
 	c := &billing.Charge{
 		ID: ch.ID, CustomerID: customerID(ch.Customer), Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
-		Currency: string(ch.Currency), Metadata: ch.Metadata,
+		Currency: string(ch.Currency), Status: string(ch.Status), Captured: ch.Captured, Created: billing.Unix(ch.Created),
+		Metadata: ch.Metadata,
 	}
 	if ch.PaymentIntent != nil {
 		c.PaymentIntentID = ch.PaymentIntent.ID
