@@ -3,14 +3,18 @@
 // Pages are rendered on the server with html/template from files embedded
 // in the binary; they need no JavaScript.
 //
-// It is protected by BILLING_API_KEY: the login form sets a signed session
-// cookie (HttpOnly, Secure, SameSite=Strict), and every form that changes
-// something carries a CSRF token tied to that cookie.
+// It is protected by BILLING_API_KEY: a login creates a session in the
+// database and sets a cookie with its random token (HttpOnly, Secure,
+// SameSite=Strict); every form that changes something carries a CSRF token
+// tied to that session. Sessions end at logout, after 12 hours, when an
+// operator revokes them, or when the API key changes, on every instance
+// sharing the database.
 package admin
 
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
@@ -22,7 +26,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,14 +46,19 @@ type Store interface {
 	UnsentNotifications(ctx context.Context) (int64, error)
 	RetryNotification(ctx context.Context, id int64, now time.Time) error
 	DiscardNotification(ctx context.Context, id int64, now time.Time) error
+	// Sessions are stored under a hash of their token (see sessionHash).
+	CreateSession(ctx context.Context, tokenHash, remoteAddr string, now, expires time.Time) (int64, error)
+	ActiveSession(ctx context.Context, tokenHash string, now time.Time) (id int64, ok bool, err error)
+	EndSession(ctx context.Context, tokenHash string) error
 }
 
 // Handler serves the dashboard.
 type Handler struct {
 	Service *billing.Service
 	Store   Store
-	// APIKey is the key operators log in with; it also keys the session
-	// and CSRF signatures, so changing it logs everyone out.
+	// APIKey is the key operators log in with; it also keys the hash
+	// sessions are stored under and the CSRF tokens, so changing it logs
+	// everyone out.
 	APIKey string
 	Logger *slog.Logger
 	// EmailEnabled says whether an SMTP sender runs (the outbox page says so).
@@ -69,6 +77,8 @@ const (
 	cookieName = "billing_admin"
 	sessionTTL = 12 * time.Hour
 	pageSize   = 50
+	// tokenBytes is a session token's randomness: 256 bits.
+	tokenBytes = 32
 )
 
 // New returns the dashboard; h's fields must be set.
@@ -144,14 +154,20 @@ var crossOrigin = http.NewCrossOriginProtection()
 // session is a logged-in operator's request.
 type session struct {
 	CSRF string
+	id   int64
+	hash string // the stored hash of the session's token
 }
 
 // protect requires a valid session cookie, sending the browser to the login
 // form otherwise, and a valid CSRF token on every POST.
 func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
-		if err != nil || !h.validSession(c.Value) {
+		s, err := h.session(r)
+		if err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		if s == nil {
 			next := "/admin/"
 			if r.Method == http.MethodGet {
 				next = r.URL.RequestURI()
@@ -159,7 +175,6 @@ func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session))
 			http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
-		s := &session{CSRF: h.sign("csrf|" + c.Value)}
 		if r.Method == http.MethodPost && !equal(r.PostFormValue("csrf"), s.CSRF) {
 			h.fail(w, r, http.StatusForbidden, "The form's security token is missing or stale: reload the page and try again.")
 			return
@@ -168,21 +183,34 @@ func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session))
 	})
 }
 
-// newSession returns a cookie value: its expiry and a signature of it.
-func (h *Handler) newSession() (string, time.Time) {
-	exp := h.now().Add(sessionTTL)
-	v := strconv.FormatInt(exp.Unix(), 10)
-	return v + "." + h.sign("session|"+v), exp
+// session returns the request's live session, nil when it has none.
+func (h *Handler) session(r *http.Request) (*session, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil, nil
+	}
+	// Whatever a cookie holds, only a token of the right shape is looked up.
+	if b, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil || len(b) != tokenBytes {
+		return nil, nil
+	}
+	hash := h.sessionHash(c.Value)
+	id, ok, err := h.Store.ActiveSession(r.Context(), hash, h.now())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &session{CSRF: h.sign("csrf|" + c.Value), id: id, hash: hash}, nil
 }
 
-func (h *Handler) validSession(v string) bool {
-	exp, sig, ok := strings.Cut(v, ".")
-	if !ok || !equal(sig, h.sign("session|"+exp)) {
-		return false
-	}
-	sec, err := strconv.ParseInt(exp, 10, 64)
-	return err == nil && h.now().Before(time.Unix(sec, 0))
+// newToken returns a random session token for the cookie.
+func newToken() string {
+	b := make([]byte, tokenBytes)
+	rand.Read(b) // never fails: it crashes the program rather than return less
+	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// sessionHash is what the database keeps of a token: reading the table
+// hands out no session, and under another API key no stored hash matches.
+func (h *Handler) sessionHash(token string) string { return h.sign("session|" + token) }
 
 // sign is an HMAC under a key derived from the API key.
 func (h *Handler) sign(msg string) string {
@@ -225,12 +253,34 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			"Error": "That is not the API key (BILLING_API_KEY)."})
 		return
 	}
-	v, exp := h.newSession()
-	h.setCookie(w, v, exp)
+	token, now := newToken(), h.now()
+	exp := now.Add(sessionTTL)
+	id, err := h.Store.CreateSession(r.Context(), h.sessionHash(token), remoteHost(r), now, exp)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.Logger.Info("Dashboard login", "session", id, "remote", r.RemoteAddr)
+	h.setCookie(w, token, exp)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+// remoteHost is the address a request came from, without its port.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// logout ends the session in the database, so its cookie is refused from
+// now on wherever it is presented, then clears the cookie.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := h.Store.EndSession(r.Context(), s.hash); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.Logger.Info("Dashboard logout", "session", s.id, "remote", r.RemoteAddr)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)

@@ -219,8 +219,8 @@ func TestDashboardAnswers(t *testing.T) {
 	}
 }
 
-// Sessions are signed with a key derived from the API key: rotating the
-// key logs everyone out.
+// Sessions are stored under a hash keyed by the API key: rotating the key
+// logs everyone out.
 func TestRotatingTheKeyEndsSessions(t *testing.T) {
 	d := start(t)
 	c := d.client()
