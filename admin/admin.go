@@ -19,10 +19,12 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -79,6 +81,12 @@ const (
 	pageSize   = 50
 	// tokenBytes is a session token's randomness: 256 bits.
 	tokenBytes = 32
+	// MaxForm bounds the body of every form posted to the dashboard: they
+	// hold a key, a token and a short path.
+	MaxForm = 4 << 10
+	// maxNext bounds the page a login returns to, so that the login form
+	// stays far below MaxForm.
+	maxNext = 512
 )
 
 // New returns the dashboard; h's fields must be set.
@@ -146,10 +154,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	// Forms are also refused when the browser says they come from another
 	// site: a second guard beside the tokens, and the only one for login.
-	crossOrigin.Handler(h.mux).ServeHTTP(w, r)
+	crossOrigin.Handler(http.HandlerFunc(h.route)).ServeHTTP(w, r)
 }
 
 var crossOrigin = http.NewCrossOriginProtection()
+
+// route reads a POST's form before any handler sees the request, so that
+// none can read more of a body than readForm allows.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && !h.readForm(w, r) {
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// readForm parses a URL-encoded form of at most MaxForm bytes into
+// r.PostForm. It refuses a larger body with 413 and any other kind of body
+// with 415, having read at most MaxForm bytes: no multipart parsing, so
+// nothing is written to disk.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > MaxForm {
+		h.tooLarge(w, r)
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		h.fail(w, r, http.StatusUnsupportedMediaType, "Dashboard forms are sent as application/x-www-form-urlencoded.")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxForm)
+	err := r.ParseForm()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.tooLarge(w, r)
+		return false
+	case err != nil:
+		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// tooLarge refuses a body over MaxForm and closes the connection, so that
+// the client stops sending the rest.
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than %d bytes.", MaxForm))
+}
 
 // session is a logged-in operator's request.
 type session struct {
@@ -175,7 +226,7 @@ func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session))
 			http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost && !equal(r.PostFormValue("csrf"), s.CSRF) {
+		if r.Method == http.MethodPost && !equal(r.PostForm.Get("csrf"), s.CSRF) {
 			h.fail(w, r, http.StatusForbidden, "The form's security token is missing or stale: reload the page and try again.")
 			return
 		}
@@ -246,8 +297,8 @@ func secureContext(r *http.Request) bool {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	next := safeNext(r.PostFormValue("next"))
-	if !equal(r.PostFormValue("key"), h.APIKey) {
+	next := safeNext(r.PostForm.Get("next"))
+	if !equal(r.PostForm.Get("key"), h.APIKey) {
 		h.Logger.Warn("Dashboard login refused: wrong key", "remote", r.RemoteAddr)
 		h.render(w, r, http.StatusUnauthorized, "login", nil, map[string]any{"Next": next,
 			"Error": "That is not the API key (BILLING_API_KEY)."})
@@ -286,9 +337,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect after login on the dashboard.
+// safeNext keeps a redirect after login on the dashboard, and short.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if len(next) > maxNext || !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return Prefix
 	}
 	return next

@@ -1,13 +1,22 @@
 package admin_test
 
 import (
+	"bytes"
 	"encoding/base64"
+	"fmt"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/acme/billing/admin"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
 )
 
 // clientWith is a client that presents the session cookie c, as a browser
@@ -114,5 +123,157 @@ func TestLoginsInOneSecondAreSessionsOfTheirOwn(t *testing.T) {
 	d.logout(a)
 	if d.loggedIn(d.clientWith(ca)) || !d.loggedIn(b) {
 		t.Error("logging out one session must end it and only it")
+	}
+}
+
+// form is v URL-encoded and padded to size bytes.
+func form(v url.Values, size int) string {
+	s := v.Encode() + "&pad="
+	return s + strings.Repeat("x", size-len(s))
+}
+
+func multipartForm(v url.Values) (body, contentType string) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k := range v {
+		_ = w.WriteField(k, v.Get(k))
+	}
+	_ = w.Close()
+	return buf.String(), w.FormDataContentType()
+}
+
+// Every form the dashboard reads is URL-encoded and at most MaxForm bytes:
+// a larger one is 413, another kind 415, whether or not it names a session,
+// and neither changes anything.
+func TestDashboardFormsAreCapped(t *testing.T) {
+	d := start(t)
+	repair := storetest.Break(t, d.db, "credit_ledger", "disk on fire")
+	event := d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_f"}, http.StatusInternalServerError)
+	repair()
+	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_f"}, http.StatusOK)
+	mail, err := d.db.Notifications(t.Context(), true, 10)
+	if err != nil || len(mail) != 1 {
+		t.Fatalf("outbox: %v %v", mail, err)
+	}
+	c := d.client()
+	d.login(c)
+	token := csrf(t, d.do(c, http.MethodGet, "/admin/", nil).body)
+	posts := map[string]url.Values{
+		"/admin/login":                       {"key": {apiKey}, "next": {"/admin/"}},
+		"/admin/logout":                      {"csrf": {token}},
+		"/admin/events/" + event + "/replay": {"csrf": {token}},
+		fmt.Sprintf("/admin/outbox/%d/discard", mail[0].ID): {"csrf": {token}},
+		fmt.Sprintf("/admin/outbox/%d/retry", mail[0].ID):   {"csrf": {token}},
+	}
+	for path, fields := range posts {
+		mp, mpType := multipartForm(fields)
+		big := form(fields, admin.MaxForm+1)
+		for _, tc := range []struct {
+			name, contentType, body string
+			length                  int64
+			want                    int
+		}{
+			{"one byte over the cap", "application/x-www-form-urlencoded", big, int64(len(big)), http.StatusRequestEntityTooLarge},
+			{"over the cap, chunked", "application/x-www-form-urlencoded", big, -1, http.StatusRequestEntityTooLarge},
+			{"5 KiB over the cap, chunked", "application/x-www-form-urlencoded", form(fields, admin.MaxForm+5<<10), -1, http.StatusRequestEntityTooLarge},
+			{"multipart", mpType, mp, int64(len(mp)), http.StatusUnsupportedMediaType},
+			{"JSON", "application/json", `{"csrf":"` + token + `"}`, -1, http.StatusUnsupportedMediaType},
+			{"no Content-Type", "", fields.Encode(), -1, http.StatusUnsupportedMediaType},
+		} {
+			r := d.post(c, path, tc.contentType, strings.NewReader(tc.body), tc.length)
+			if r.code != tc.want {
+				t.Errorf("POST %s, %s: %d, want %d", path, tc.name, r.code, tc.want)
+			}
+		}
+	}
+	if e, _ := d.db.Event(t.Context(), event); e.Status != "failed" {
+		t.Errorf("the event is %s, want it still failed", e.Status)
+	}
+	if after, _ := d.db.Notifications(t.Context(), true, 10); len(after) != 1 || after[0].Status != mail[0].Status {
+		t.Errorf("outbox after refused forms = %+v, want it unchanged", after)
+	}
+	if !d.loggedIn(c) || d.sessionRows() != 1 {
+		t.Errorf("after refused logins and logouts: %d sessions, want the one", d.sessionRows())
+	}
+	// The cap is what it says: a login of exactly MaxForm bytes is read.
+	exact := form(posts["/admin/login"], admin.MaxForm)
+	if r := d.post(d.client(), "/admin/login", "application/x-www-form-urlencoded", strings.NewReader(exact), int64(len(exact))); r.code != http.StatusSeeOther {
+		t.Errorf("a login of %d bytes: %d, want 303", admin.MaxForm, r.code)
+	}
+}
+
+// hugeBody is a multipart login of n bytes made as it is read, so that the
+// test holds none of it and can tell how much the client got to send. The
+// client closes it once it has stopped sending.
+type hugeBody struct {
+	head    string
+	n, sent int64
+	fill    []byte
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (b *hugeBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+func (b *hugeBody) Read(p []byte) (int, error) {
+	if b.sent >= b.n {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), b.n-b.sent)]
+	k := 0
+	if b.sent < int64(len(b.head)) {
+		k = copy(p, b.head[b.sent:])
+	}
+	for k < len(p) {
+		k += copy(p[k:], b.fill)
+	}
+	b.sent += int64(len(p))
+	return len(p), nil
+}
+
+// A 100 MiB multipart login is refused before its body is read: nothing
+// reaches the temporary directory, memory does not grow by the body, and
+// most of the body never leaves the client.
+func TestHugeMultipartLoginIsNotRead(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where multipart parsing would spill the upload
+	d := start(t)
+	const size = 100 << 20
+	for _, tc := range []struct {
+		name   string
+		length int64
+		want   int
+	}{
+		{"with its Content-Length", size, http.StatusRequestEntityTooLarge},
+		{"chunked", -1, http.StatusUnsupportedMediaType},
+	} {
+		mw := multipart.NewWriter(io.Discard)
+		head := "--" + mw.Boundary() + "\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n" + apiKey +
+			"\r\n--" + mw.Boundary() + "\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"big\"\r\n\r\n"
+		body := &hugeBody{head: head, n: size, fill: bytes.Repeat([]byte("x"), 32<<10), closed: make(chan struct{})}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := d.post(d.client(), "/admin/login", mw.FormDataContentType(), body, tc.length)
+		runtime.ReadMemStats(&after)
+		if r.code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, r.code, tc.want)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+			t.Errorf("%s: the process allocated %d MiB answering it", tc.name, grew>>20)
+		}
+		<-body.closed
+		if body.sent > 32<<20 {
+			t.Errorf("%s: the client sent %d MiB of it: the server read the body", tc.name, body.sent>>20)
+		}
+		if files, _ := os.ReadDir(tmp); len(files) != 0 {
+			t.Errorf("%s: the temporary directory holds %v", tc.name, files)
+		}
+	}
+	if n := d.sessionRows(); n != 0 {
+		t.Errorf("%d sessions after refused logins, want 0", n)
 	}
 }
