@@ -3,26 +3,31 @@
 // Pages are rendered on the server with html/template from files embedded
 // in the binary; they need no JavaScript.
 //
-// It is protected by BILLING_API_KEY: the login form sets a signed session
-// cookie (HttpOnly, Secure, SameSite=Strict), and every form that changes
-// something carries a CSRF token tied to that cookie.
+// It is protected by BILLING_API_KEY: a login creates a session in the
+// database and sets a cookie with its random token (HttpOnly, Secure,
+// SameSite=Strict); every form that changes something carries a CSRF token
+// tied to that session. Sessions end at logout, after 12 hours, when an
+// operator revokes them, or when the API key changes, on every instance
+// sharing the database.
 package admin
 
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,14 +48,19 @@ type Store interface {
 	UnsentNotifications(ctx context.Context) (int64, error)
 	RetryNotification(ctx context.Context, id int64, now time.Time) error
 	DiscardNotification(ctx context.Context, id int64, now time.Time) error
+	// Sessions are stored under a hash of their token (see sessionHash).
+	CreateSession(ctx context.Context, tokenHash, remoteAddr string, now, expires time.Time) (int64, error)
+	ActiveSession(ctx context.Context, tokenHash string, now time.Time) (id int64, ok bool, err error)
+	EndSession(ctx context.Context, tokenHash string) error
 }
 
 // Handler serves the dashboard.
 type Handler struct {
 	Service *billing.Service
 	Store   Store
-	// APIKey is the key operators log in with; it also keys the session
-	// and CSRF signatures, so changing it logs everyone out.
+	// APIKey is the key operators log in with; it also keys the hash
+	// sessions are stored under and the CSRF tokens, so changing it logs
+	// everyone out.
 	APIKey string
 	Logger *slog.Logger
 	// EmailEnabled says whether an SMTP sender runs (the outbox page says so).
@@ -69,6 +79,14 @@ const (
 	cookieName = "billing_admin"
 	sessionTTL = 12 * time.Hour
 	pageSize   = 50
+	// tokenBytes is a session token's randomness: 256 bits.
+	tokenBytes = 32
+	// MaxForm bounds the body of every form posted to the dashboard: they
+	// hold a key, a token and a short path.
+	MaxForm = 4 << 10
+	// maxNext bounds the page a login returns to, so that the login form
+	// stays far below MaxForm.
+	maxNext = 512
 )
 
 // New returns the dashboard; h's fields must be set.
@@ -136,22 +154,71 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	// Forms are also refused when the browser says they come from another
 	// site: a second guard beside the tokens, and the only one for login.
-	crossOrigin.Handler(h.mux).ServeHTTP(w, r)
+	crossOrigin.Handler(http.HandlerFunc(h.route)).ServeHTTP(w, r)
 }
 
 var crossOrigin = http.NewCrossOriginProtection()
 
+// route reads a POST's form before any handler sees the request, so that
+// none can read more of a body than readForm allows.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && !h.readForm(w, r) {
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// readForm parses a URL-encoded form of at most MaxForm bytes into
+// r.PostForm. It refuses a larger body with 413 and any other kind of body
+// with 415, having read at most MaxForm bytes: no multipart parsing, so
+// nothing is written to disk.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > MaxForm {
+		h.tooLarge(w, r)
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		h.fail(w, r, http.StatusUnsupportedMediaType, "Dashboard forms are sent as application/x-www-form-urlencoded.")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxForm)
+	err := r.ParseForm()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.tooLarge(w, r)
+		return false
+	case err != nil:
+		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// tooLarge refuses a body over MaxForm and closes the connection, so that
+// the client stops sending the rest.
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than %d bytes.", MaxForm))
+}
+
 // session is a logged-in operator's request.
 type session struct {
 	CSRF string
+	id   int64
+	hash string // the stored hash of the session's token
 }
 
 // protect requires a valid session cookie, sending the browser to the login
 // form otherwise, and a valid CSRF token on every POST.
 func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
-		if err != nil || !h.validSession(c.Value) {
+		s, err := h.session(r)
+		if err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		if s == nil {
 			next := "/admin/"
 			if r.Method == http.MethodGet {
 				next = r.URL.RequestURI()
@@ -159,8 +226,7 @@ func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session))
 			http.Redirect(w, r, "/admin/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
-		s := &session{CSRF: h.sign("csrf|" + c.Value)}
-		if r.Method == http.MethodPost && !equal(r.PostFormValue("csrf"), s.CSRF) {
+		if r.Method == http.MethodPost && !equal(r.PostForm.Get("csrf"), s.CSRF) {
 			h.fail(w, r, http.StatusForbidden, "The form's security token is missing or stale: reload the page and try again.")
 			return
 		}
@@ -168,21 +234,34 @@ func (h *Handler) protect(fn func(http.ResponseWriter, *http.Request, *session))
 	})
 }
 
-// newSession returns a cookie value: its expiry and a signature of it.
-func (h *Handler) newSession() (string, time.Time) {
-	exp := h.now().Add(sessionTTL)
-	v := strconv.FormatInt(exp.Unix(), 10)
-	return v + "." + h.sign("session|"+v), exp
+// session returns the request's live session, nil when it has none.
+func (h *Handler) session(r *http.Request) (*session, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil, nil
+	}
+	// Whatever a cookie holds, only a token of the right shape is looked up.
+	if b, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil || len(b) != tokenBytes {
+		return nil, nil
+	}
+	hash := h.sessionHash(c.Value)
+	id, ok, err := h.Store.ActiveSession(r.Context(), hash, h.now())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &session{CSRF: h.sign("csrf|" + c.Value), id: id, hash: hash}, nil
 }
 
-func (h *Handler) validSession(v string) bool {
-	exp, sig, ok := strings.Cut(v, ".")
-	if !ok || !equal(sig, h.sign("session|"+exp)) {
-		return false
-	}
-	sec, err := strconv.ParseInt(exp, 10, 64)
-	return err == nil && h.now().Before(time.Unix(sec, 0))
+// newToken returns a random session token for the cookie.
+func newToken() string {
+	b := make([]byte, tokenBytes)
+	rand.Read(b) // never fails: it crashes the program rather than return less
+	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// sessionHash is what the database keeps of a token: reading the table
+// hands out no session, and under another API key no stored hash matches.
+func (h *Handler) sessionHash(token string) string { return h.sign("session|" + token) }
 
 // sign is an HMAC under a key derived from the API key.
 func (h *Handler) sign(msg string) string {
@@ -218,27 +297,49 @@ func secureContext(r *http.Request) bool {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	next := safeNext(r.PostFormValue("next"))
-	if !equal(r.PostFormValue("key"), h.APIKey) {
+	next := safeNext(r.PostForm.Get("next"))
+	if !equal(r.PostForm.Get("key"), h.APIKey) {
 		h.Logger.Warn("Dashboard login refused: wrong key", "remote", r.RemoteAddr)
 		h.render(w, r, http.StatusUnauthorized, "login", nil, map[string]any{"Next": next,
 			"Error": "That is not the API key (BILLING_API_KEY)."})
 		return
 	}
-	v, exp := h.newSession()
-	h.setCookie(w, v, exp)
+	token, now := newToken(), h.now()
+	exp := now.Add(sessionTTL)
+	id, err := h.Store.CreateSession(r.Context(), h.sessionHash(token), remoteHost(r), now, exp)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.Logger.Info("Dashboard login", "session", id, "remote", r.RemoteAddr)
+	h.setCookie(w, token, exp)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+// remoteHost is the address a request came from, without its port.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// logout ends the session in the database, so its cookie is refused from
+// now on wherever it is presented, then clears the cookie.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := h.Store.EndSession(r.Context(), s.hash); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.Logger.Info("Dashboard logout", "session", s.id, "remote", r.RemoteAddr)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: Prefix, MaxAge: -1,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a redirect after login on the dashboard.
+// safeNext keeps a redirect after login on the dashboard, and short.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if len(next) > maxNext || !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return Prefix
 	}
 	return next

@@ -121,6 +121,23 @@ func (d *dash) do(c *http.Client, method, path string, form url.Values, headers 
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return d.roundTrip(c, req)
+}
+
+// post sends body as it is, of the given Content-Type ("" for none); a body
+// of unknown length (contentLength -1) goes chunked.
+func (d *dash) post(c *http.Client, path, contentType string, body io.Reader, contentLength int64) response {
+	d.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+path, body)
+	req.ContentLength = contentLength
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return d.roundTrip(c, req)
+}
+
+func (d *dash) roundTrip(c *http.Client, req *http.Request) response {
+	d.t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
 		d.t.Fatal(err)

@@ -53,6 +53,8 @@ func commands() []command {
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
+		{"admin sessions list", "", "List the dashboard's live sessions (no tokens).", sessionsList},
+		{"admin sessions revoke", "ID | --all", "End a dashboard session, or all of them, on every instance.", sessionsRevoke},
 		{"version", "", "Print the version, commit and Go version.", versionCmd},
 		{"bench", "[--concurrency 1,16,64] [--workspaces N] [--database URL] [--url URL --secret S --api-key K]",
 			"Measure webhook throughput and latency against the verify-only ceiling.", benchCmd},
@@ -123,7 +125,8 @@ func newFlags(env *Env, name string) *flag.FlagSet {
 }
 
 // parse parses flags that may stand before, between or after the
-// positional arguments, and checks their count.
+// positional arguments, and checks their count; a negative positional
+// leaves the count to the caller.
 func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
 	for {
@@ -136,7 +139,7 @@ func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != positional {
+	if positional >= 0 && len(pos) != positional {
 		return nil, errUsage
 	}
 	return pos, nil

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ type service struct {
 	env  map[string]string
 	addr string
 	out  *billingtest.Buffer
+	// stop stops serve, as SIGTERM does, and checks the balances; cleanup
+	// calls it if the test did not.
+	stop func()
 }
 
 // startService starts serve; env adds to or overrides its environment.
@@ -54,16 +58,20 @@ func startService(t *testing.T, env ...map[string]string) *service {
 		t.Fatalf("serve did not start:\n%s", s.out)
 	}
 	s.env["BILLING_ADDR"] = s.addr
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d", code)
-		}
-		db := storetest.OpenURL(t, s.env["DATABASE_URL"], slog.New(slog.DiscardHandler))
-		if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
-			t.Errorf("cached balance differs from the ledger for %v (%v)", bad, err)
-		}
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d", code)
+			}
+			db := storetest.OpenURL(t, s.env["DATABASE_URL"], slog.New(slog.DiscardHandler))
+			if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
+				t.Errorf("cached balance differs from the ledger for %v (%v)", bad, err)
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 
