@@ -1,0 +1,89 @@
+package store_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/store"
+	"github.com/acme/billing/store/storetest"
+)
+
+// A database an earlier release wrote, with consumption keys of the old
+// shape consume:<workspace>:<key>:<bucket> (some ambiguous), upgrades
+// without a change to any ledger entry; its consumptions still answer their
+// retries, and the keys written now never meet the old ones.
+func TestUpgradeKeepsTheLedger(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			url := "sqlite:" + t.TempDir() + "/billing.db"
+			if backend == "postgres" {
+				url = storetest.PostgresURL(t)
+			}
+			db, err := store.Open(ctx, url, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := store.MigrateUpTo(ctx, db, 4); err != nil {
+				t.Fatal(err)
+			}
+			// As the release before key escaping left it: W spent 5 with
+			// key x:job1, under the key W:x would later have built too.
+			for _, stmt := range []string{
+				`INSERT INTO workspaces (id, credits_purchased, created_at) VALUES ('W', 5, 0), ('W:x', 10, 0)`,
+				`INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, created_at) VALUES
+					('W', 10, 'purchased', 'purchased 10 credits', 'purchase:pi_1', 1),
+					('W', -5, 'purchased', 'consume', 'consume:W:x:job1:purchased', 2),
+					('W:x', 10, 'purchased', 'purchased 10 credits', 'purchase:pi_2', 3)`,
+				`INSERT INTO consumptions (workspace_id, idempotency_key, amount, reason, from_subscription, from_purchased,
+					balance_subscription, balance_purchased, created_at) VALUES ('W', 'x:job1', 5, 'consume', 0, 5, 0, 5, 2)`,
+			} {
+				if _, err := db.SQL().Exec(stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := ledgerRows(t, db)
+			if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			if after := ledgerRows(t, db); !slices.Equal(after, before) || len(after) != 3 {
+				t.Fatalf("ledger after the upgrade = %v, want %v", after, before)
+			}
+			svc := &billing.Service{Store: db, Logger: slog.New(slog.DiscardHandler)}
+			retry, err := svc.Consume(ctx, billing.Consumption{WorkspaceID: "W", IdempotencyKey: "x:job1", Amount: 5})
+			if err != nil || !retry.Replayed {
+				t.Errorf("retried consumption = %+v (%v), want the stored answer", retry, err)
+			}
+			other, err := svc.Consume(ctx, billing.Consumption{WorkspaceID: "W:x", IdempotencyKey: "job1", Amount: 5})
+			if err != nil || other.Replayed || other.Balance.Purchased != 5 {
+				t.Errorf("W:x's consumption = %+v (%v), want 5 spent of 10", other, err)
+			}
+			if bad, err := db.CheckBalances(ctx); err != nil || len(bad) > 0 {
+				t.Errorf("balances differ from the ledger for %v (%v)", bad, err)
+			}
+		})
+	}
+}
+
+func ledgerRows(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	rows, err := db.SQL().Query(`SELECT workspace_id || '|' || amount || '|' || bucket || '|' || reason || '|' || idempotency_key
+		FROM credit_ledger ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
