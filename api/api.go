@@ -27,7 +27,7 @@ type Server struct {
 	// APIKey is the bearer token of the app's API.
 	APIKey string
 	Logger *slog.Logger
-	// Ready reports whether the database answers, for GET /readyz.
+	// Ready reports whether the database takes writes, for GET /readyz.
 	Ready func(ctx context.Context) error
 	// Observer, when set, is told what the webhook endpoint did (metrics).
 	Observer Observer
@@ -187,15 +187,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": billing.ErrorMessage(err)}})
 }
 
-// readyHandler answers 200 while the database answers within two seconds,
-// else 503, so a load balancer sends no traffic to an instance that would
-// only answer 503.
+// readyHandler answers 200 while the database takes writes within two
+// seconds, else 503 saying which of "database unavailable" or "database
+// not writable" (the log says why), so a load balancer sends no traffic to
+// an instance that would only answer 503.
 func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
-		s.Logger.Warn("Not ready: database unavailable", "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		status := billing.ErrorMessage(err)
+		if billing.ErrorCode(err) != billing.EUNAVAILABLE {
+			status = "database unavailable"
+		}
+		s.Logger.Warn("Not ready: "+status, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -71,7 +71,7 @@ func serve(t testing.TB, db *store.DB, logs *billingtest.Buffer, opts ...func(*b
 		Verifier: &webhook.Verifier{Secrets: []string{"whsec_old_rotated_out", testSecret}, Tolerance: 300 * time.Second, Mode: billing.ModeTest},
 		APIKey:   testAPIKey,
 		Logger:   logger,
-		Ready:    db.Ping,
+		Ready:    db.Ready,
 	}).Handler())
 	h := &harness{t: t, srv: srv, db: db, svc: svc, logs: logs}
 	t.Cleanup(func() {

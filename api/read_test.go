@@ -3,11 +3,13 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 )
 
@@ -85,6 +87,77 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("GET %s: %d", p, code)
 		}
 	}
+}
+
+// /readyz answers 200 only while the database takes writes: a write that
+// fails makes it 503 "database not writable" (the log says why), and it is
+// 200 again once the fault is gone, with no restart.
+func TestReadinessNeedsWrites(t *testing.T) {
+	type fault struct {
+		name  string
+		apply func(t *testing.T, h *harness) (repair func())
+		// why is what the log's reason must say.
+		why string
+	}
+	faults := []fault{{"a write refused", func(t *testing.T, h *harness) func() {
+		return storetest.Break(t, h.db, "settings", "disk on fire")
+	}, "disk on fire"}}
+	if !storetest.Postgres() {
+		faults = append(faults, fault{"SQLite file full", func(t *testing.T, h *harness) func() {
+			db := h.sqlDB()
+			limit := pragma(t, db, "max_page_count")
+			mustExec(t, db, `VACUUM`)
+			mustExec(t, db, fmt.Sprintf(`PRAGMA max_page_count = %d`, pragma(t, db, "page_count")))
+			return func() { mustExec(t, db, fmt.Sprintf(`PRAGMA max_page_count = %d`, limit)) }
+		}, "left below max_page_count"})
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			h := setup(t)
+			if code, body := h.ready(); code != http.StatusOK || body != "ready" {
+				t.Fatalf("before the fault: %d %q", code, body)
+			}
+			repair := f.apply(t, h)
+			if code, body := h.ready(); code != http.StatusServiceUnavailable || body != "database not writable" {
+				t.Errorf("during the fault: %d %q, want 503 database not writable", code, body)
+			}
+			if !strings.Contains(h.logs.String(), f.why) {
+				t.Errorf("the log does not say %q", f.why)
+			}
+			repair()
+			if code, body := h.ready(); code != http.StatusOK {
+				t.Errorf("after the repair: %d %q, want 200", code, body)
+			}
+		})
+	}
+}
+
+// A SQLite connection that cannot write (query_only here; in production one
+// SQLite opened read-only because a file was not writable then) is replaced
+// after a failed probe, so readiness comes back once the files allow it.
+func TestReadinessReplacesAReadOnlyConnection(t *testing.T) {
+	if storetest.Postgres() {
+		t.Skip("BILLING_TEST_DB=postgres: a SQLite connection's state; TestReadinessNeedsWrites covers PostgreSQL")
+	}
+	h := setup(t)
+	mustExec(t, h.sqlDB(), `PRAGMA query_only = 1`)
+	if code, body := h.ready(); code != http.StatusServiceUnavailable || body != "database not writable" {
+		t.Errorf("read-only: %d %q, want 503 database not writable", code, body)
+	}
+	if code, body := h.ready(); code != http.StatusOK {
+		t.Errorf("next probe, on a new connection: %d %q, want 200", code, body)
+	}
+	h.deliver(trigger.Options{Type: "invoice.finalized"}, billing.StatusProcessed)
+}
+
+// ready asks /readyz and returns its code and status.
+func (h *harness) ready() (int, string) {
+	h.t.Helper()
+	var v struct {
+		Status string `json:"status"`
+	}
+	code := h.get("/readyz", &v)
+	return code, v.Status
 }
 
 func TestReadEvent(t *testing.T) {

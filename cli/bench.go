@@ -227,7 +227,7 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string, history int
 	svc := &billing.Service{Store: db, Decoder: cmp.Or[billing.Decoder](t.decoder, webhook.Decoder{}), Plans: plans, Logger: logger}
 	stopBatching := svc.StartBatching(db.Writers(), maxBatch)
 	t.secret, t.apiKey = "whsec_bench_"+hex.EncodeToString([]byte(databaseURL))[:16], "bench-api-key-0123456789"
-	srv := &api.Server{Service: svc, APIKey: t.apiKey, Logger: logger, Ready: db.Ping,
+	srv := &api.Server{Service: svc, APIKey: t.apiKey, Logger: logger, Ready: db.Ready,
 		Verifier: &webhook.Verifier{Secrets: []string{t.secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -29,6 +29,9 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.db.Close()
+	if err := a.db.CheckWritable(ctx); err != nil {
+		return err
+	}
 	if *addr != "" {
 		a.cfg.Addr = *addr
 	}
@@ -51,7 +54,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
 		APIKey:   key,
 		Logger:   a.logger,
-		Ready:    a.db.Ping,
+		Ready:    a.db.Ready,
 		Observer: m,
 		Metrics:  m.Handler(),
 		Admin:    dashboard,

@@ -36,7 +36,7 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{"price_TestPro"}, MonthlyCredits: 1000}})
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
 	m := metrics.New(db)
-	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ping, APIKey: "metrics-test-api-key",
+	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ready, APIKey: "metrics-test-api-key",
 		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest},
 		Observer: m, Metrics: m.Handler()}
 	ts := httptest.NewServer(m.Middleware(srv.Handler()))

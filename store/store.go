@@ -84,6 +84,12 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked before SQLite opens anything: it would open an unwritable
+	// file read-only without a word, and then set its shared memory file's
+	// mode right on disk while keeping its own handle read-only.
+	if bad := unwritableFile(path); bad != "" {
+		return nil, fmt.Errorf("database %s cannot be written: %s", path, bad)
+	}
 	// synchronous=FULL: a commit is on disk before the webhook answers 200.
 	// _txlock=immediate: a write transaction takes the write lock at BEGIN,
 	// so it never fails half-way with SQLITE_BUSY on upgrade.
@@ -162,6 +168,9 @@ func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
+		if isReadOnly(err) {
+			err = nameUnwritable(db.name, err)
+		}
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, r := range results {
@@ -200,9 +209,6 @@ func (db *DB) migrations(ctx context.Context) (*goose.Provider, error) {
 	}
 	return p, nil
 }
-
-// Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
 
 // Close closes the pools.
 func (db *DB) Close() error {
