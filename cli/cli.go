@@ -18,6 +18,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/config"
+	"github.com/acme/billing/redact"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/stripeapi"
 	"github.com/acme/billing/webhook"
@@ -31,6 +32,9 @@ type Env struct {
 	DotEnv string
 	// Ready, when set, is told the address serve listens on.
 	Ready func(addr string)
+	// redactor masks the configured secrets in what the run prints to
+	// Stderr itself; open sets it once the configuration is read.
+	redactor *redact.Redactor
 }
 
 type command struct {
@@ -67,6 +71,8 @@ var errUsage = errors.New("usage")
 // Run runs the command line args (without the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, env *Env) int {
+	run := *env // open records the configured secrets here, for this run only
+	env = &run
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stdout)
 		return boolCode(len(args) == 0)
@@ -86,7 +92,7 @@ func Run(ctx context.Context, args []string, env *Env) int {
 			fmt.Fprintf(env.Stderr, "usage: billing %s %s\n", c.name, c.args)
 			return 2
 		}
-		fmt.Fprintf(env.Stderr, "billing %s: %v\n", c.name, err)
+		fmt.Fprintf(env.Stderr, "billing %s: %s\n", c.name, env.redactor.String(err.Error()))
 		return 1
 	}
 	fmt.Fprintf(env.Stderr, "billing: unknown command %q\n\n", strings.Join(args, " "))
@@ -160,12 +166,14 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger, err := newLogger(env.Stderr, logFormat)
+	env.redactor = redact.New(cfg.Secrets()...)
+	logger, err := newLogger(env.Stderr, logFormat, env.redactor)
 	if err != nil {
 		return nil, err
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns,
-		MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime, Timeout: cfg.DBTimeout})
+		MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime, Timeout: cfg.DBTimeout,
+		Redactor: env.redactor})
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +185,7 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
-			Timeout: cfg.StripeTimeout, Logger: logger})
+			Timeout: cfg.StripeTimeout, Logger: logger, Redactor: env.redactor})
 		svc.Payments = a.stripe
 		if cfg.StripeRefetch {
 			svc.Refetch = a.stripe
@@ -201,8 +209,9 @@ func withApp(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, pos
 	return fn(a, pos)
 }
 
-// newLogger logs text on a terminal and JSON elsewhere, unless format says.
-func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+// newLogger logs text on a terminal and JSON elsewhere, unless format says,
+// every line passed through r.
+func newLogger(w io.Writer, format string, r *redact.Redactor) (*slog.Logger, error) {
 	if format == "" {
 		format = "json"
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
@@ -211,9 +220,9 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(r.Handler(slog.NewTextHandler(w, nil))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(r.Handler(slog.NewJSONHandler(w, nil))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

@@ -72,7 +72,7 @@ func eventsRecover(ctx context.Context, env *Env, args []string) error {
 			counts[status]++
 			fmt.Fprintf(env.Stdout, "%s\t%s\t%s\n", e.ID, e.Type, status)
 			if err != nil {
-				fmt.Fprintf(env.Stderr, "%s: %s\n", e.ID, err)
+				fmt.Fprintf(env.Stderr, "%s: %s\n", e.ID, env.redactor.String(err.Error()))
 			}
 			return nil
 		})

@@ -14,6 +14,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/redact"
 )
 
 // Config is the service's configuration.
@@ -226,14 +227,14 @@ func (c *Config) loadEmail(get func(string) string) error {
 func (c *Config) validateKeys() error {
 	sk, pk := c.StripeSecretKey, c.StripePublishableKey
 	if sk != "" && !hasAnyPrefix(sk, "sk_test_", "sk_live_", "rk_test_", "rk_live_") {
-		return fmt.Errorf("STRIPE_SECRET_KEY %s: want a key starting sk_test_, sk_live_, rk_test_ or rk_live_", Mask(sk))
+		return fmt.Errorf("STRIPE_SECRET_KEY %s: want a key starting sk_test_, sk_live_, rk_test_ or rk_live_", redact.Mask(sk))
 	}
 	if pk != "" && !hasAnyPrefix(pk, "pk_test_", "pk_live_") {
-		return fmt.Errorf("STRIPE_PUBLISHABLE_KEY %s: want a key starting pk_test_ or pk_live_", Mask(pk))
+		return fmt.Errorf("STRIPE_PUBLISHABLE_KEY %s: want a key starting pk_test_ or pk_live_", redact.Mask(pk))
 	}
 	for _, s := range c.WebhookSecrets {
 		if !strings.HasPrefix(s, "whsec_") || len(s) <= len("whsec_") {
-			return fmt.Errorf("STRIPE_WEBHOOK_SECRET %s: want secrets starting whsec_, comma-separated", Mask(s))
+			return fmt.Errorf("STRIPE_WEBHOOK_SECRET %s: want secrets starting whsec_, comma-separated", redact.Mask(s))
 		}
 	}
 	c.Mode = billing.ModeTest
@@ -241,7 +242,7 @@ func (c *Config) validateKeys() error {
 		c.Mode = billing.ModeLive
 	}
 	if pk != "" && sk != "" && strings.Contains(pk, "_live_") != (c.Mode == billing.ModeLive) {
-		return fmt.Errorf("STRIPE_SECRET_KEY %s and STRIPE_PUBLISHABLE_KEY %s are of different modes (test and live)", Mask(sk), Mask(pk))
+		return fmt.Errorf("STRIPE_SECRET_KEY %s and STRIPE_PUBLISHABLE_KEY %s are of different modes (test and live)", redact.Mask(sk), redact.Mask(pk))
 	}
 	if c.Mode == billing.ModeLive {
 		switch {
@@ -287,36 +288,23 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 	return false
 }
 
-// Mask shows at most a secret's type prefix (up to and including its last
-// underscore among the first ten characters), never the secret itself.
-func Mask(secret string) string {
-	if secret == "" {
-		return `""`
-	}
-	head := secret[:min(len(secret), 10)]
-	if i := strings.LastIndexByte(head, '_'); i >= 0 {
-		return secret[:i+1] + "****"
-	}
-	return "****"
-}
-
 // LogValue logs the configuration with every secret masked.
 func (c *Config) LogValue() slog.Value {
 	secrets := make([]string, len(c.WebhookSecrets))
 	for i, s := range c.WebhookSecrets {
-		secrets[i] = Mask(s)
+		secrets[i] = redact.Mask(s)
 	}
 	return slog.GroupValue(
 		slog.String("mode", string(c.Mode)),
 		slog.String("addr", c.Addr),
-		slog.String("database", maskURL(c.DatabaseURL)),
+		slog.String("database", redact.DSN(c.DatabaseURL)),
 		slog.String("stripe_secret_key", maskIfSet(c.StripeSecretKey)),
 		slog.String("stripe_publishable_key", maskIfSet(c.StripePublishableKey)),
 		slog.String("webhook_secrets", strings.Join(secrets, ",")),
 		slog.String("api_key", maskIfSet(c.APIKey)),
 		slog.String("plans", c.PlansPath),
 		slog.Duration("tolerance", c.Tolerance),
-		slog.String("smtp", maskURL(c.SMTPURL)),
+		slog.String("smtp", redact.DSN(c.SMTPURL)),
 		slog.String("email_from", c.EmailFrom),
 	)
 }
@@ -325,19 +313,14 @@ func maskIfSet(s string) string {
 	if s == "" {
 		return "(unset)"
 	}
-	return Mask(s)
+	return redact.Mask(s)
 }
 
-// maskURL hides a database URL's password.
-func maskURL(u string) string {
-	at := strings.LastIndexByte(u, '@')
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	creds := u[scheme+3 : at]
-	if user, _, ok := strings.Cut(creds, ":"); ok {
-		return u[:scheme+3] + user + ":****" + u[at:]
-	}
-	return u
+// Secrets are the configured secret values, for redact.New: the Stripe
+// keys, the webhook secrets, the API key and the passwords of DATABASE_URL
+// and SMTP_URL.
+func (c *Config) Secrets() []string {
+	s := append([]string{c.StripeSecretKey, c.StripePublishableKey, c.APIKey}, c.WebhookSecrets...)
+	s = append(s, redact.Passwords(c.DatabaseURL)...)
+	return append(s, redact.Passwords(c.SMTPURL)...)
 }

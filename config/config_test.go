@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestInvalid(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"secret key prefix", map[string]string{"STRIPE_SECRET_KEY": "sk_foo_123"}, "STRIPE_SECRET_KEY sk_foo_****: want a key starting"},
+		{"secret key prefix", map[string]string{"STRIPE_SECRET_KEY": "sk_foo_123"}, "STRIPE_SECRET_KEY sk_****: want a key starting"},
 		{"publishable key prefix", map[string]string{"STRIPE_PUBLISHABLE_KEY": "sk_test_123"}, "STRIPE_PUBLISHABLE_KEY sk_test_****: want a key starting pk_test_"},
 		{"webhook secret prefix", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_ok,sec_bad"}, "STRIPE_WEBHOOK_SECRET sec_****"},
 		{"test beside live", map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_y", "STRIPE_WEBHOOK_SECRET": "whsec_1", "BILLING_API_KEY": "0123456789abcdef"}, "different modes"},
@@ -140,8 +141,8 @@ func TestLiveMode(t *testing.T) {
 func TestSecretsAreMaskedInLogs(t *testing.T) {
 	env := map[string]string{
 		"STRIPE_SECRET_KEY": "sk_test_51SecretValue", "STRIPE_PUBLISHABLE_KEY": "pk_test_51PublicValue",
-		"STRIPE_WEBHOOK_SECRET": "whsec_SecretValue1,whsec_SecretValue2", "BILLING_API_KEY": "api-key-SecretValue",
-		"DATABASE_URL": "postgres://user:dbSecretValue@localhost/db",
+		"STRIPE_WEBHOOK_SECRET": "whsec_SecretValue1,whsec_SecretValue2", "BILLING_API_KEY": "api_key_SecretValue",
+		"DATABASE_URL": "postgres://user:dbSecretValue@localhost/db?password=dbSecretValue2",
 		"SMTP_URL":     "smtps://mailer:smtpSecretValue@mail.example.com:465", "BILLING_EMAIL_FROM": "billing@example.com",
 	}
 	c, err := load(t, env, "")
@@ -153,9 +154,27 @@ func TestSecretsAreMaskedInLogs(t *testing.T) {
 	if strings.Contains(buf.String(), "SecretValue") || strings.Contains(buf.String(), "PublicValue") {
 		t.Errorf("a secret was logged: %s", buf.String())
 	}
-	for _, want := range []string{"sk_test_****", "whsec_****,whsec_****", "user:****@localhost", "smtps://mailer:****@mail.example.com:465"} {
+	for _, want := range []string{`"sk_test_****"`, `"whsec_****,whsec_****"`, `"api_****"`, `"postgres://user:****@localhost/db?password=****"`,
+		`"smtps://mailer:****@mail.example.com:465"`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q: %s", want, buf.String())
 		}
+	}
+}
+
+// Secrets lists every configured secret value, passwords in URLs included,
+// as written and decoded.
+func TestSecrets(t *testing.T) {
+	c, err := load(t, map[string]string{
+		"STRIPE_SECRET_KEY": "sk_test_1", "STRIPE_PUBLISHABLE_KEY": "pk_test_2", "STRIPE_WEBHOOK_SECRET": "whsec_3,whsec_4",
+		"BILLING_API_KEY": "0123456789abcdef", "DATABASE_URL": "postgres://u:p%40ss@db/x?password=q",
+		"SMTP_URL": "smtp://mailer:m@mail.example.com", "BILLING_EMAIL_FROM": "billing@example.com",
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"sk_test_1", "pk_test_2", "0123456789abcdef", "whsec_3", "whsec_4", "p%40ss", "p@ss", "q", "m"}
+	if got := c.Secrets(); !slices.Equal(got, want) {
+		t.Errorf("Secrets() = %q, want %q", got, want)
 	}
 }

@@ -76,6 +76,7 @@ func (db *DB) EventsPerHour(ctx context.Context, since time.Time) ([]billing.Hou
 
 // RecordFailure implements billing.Store.
 func (db *DB) RecordFailure(ctx context.Context, e *billing.Event, cause string, at time.Time) error {
+	cause = db.redact.String(cause)
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
 		res, err := t.exec(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,

@@ -24,7 +24,7 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 func (t *tx) DiscardNotifications(ctx context.Context, objectID, reason string) error {
 	_, err := t.exec(ctx, `UPDATE notifications SET status = $3, last_error = $2
 		WHERE object_id = $1 AND status IN ($4, $5)`,
-		objectID, reason, billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending)
+		objectID, t.db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending)
 	return err
 }
 
@@ -84,7 +84,7 @@ func (db *DB) SettleNotification(ctx context.Context, n *billing.Notification) e
 		_, err := btx.(*tx).exec(ctx, `UPDATE notifications
 			SET status = $2, last_error = $3, next_attempt_at = $4, sent_at = $5
 			WHERE id = $1 AND claim = $7 AND (status = $6 OR (status = $8 AND $2 = $9))`,
-			n.ID, n.Status, n.LastError, sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim,
+			n.ID, n.Status, db.redact.String(n.LastError), sec(n.NextAttemptAt), sec(n.SentAt), billing.NotifySending, n.Claim,
 			billing.NotifyDiscarded, billing.NotifySent)
 		return err
 	})

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/redact"
 )
 
 //go:embed migrations
@@ -48,6 +50,8 @@ type DB struct {
 	skipLocked string
 	stmts      sync.Map // query → *sql.Stmt on the SQLite writer; see stmt
 	queued     sync.Map // queries to prepare once the writer is free
+	// redact masks secrets in the error texts the database keeps.
+	redact *redact.Redactor
 }
 
 var _ billing.Store = (*DB)(nil)
@@ -59,6 +63,10 @@ type Options struct {
 	ConnMaxLifetime time.Duration // default 30m
 	// Timeout bounds connecting; default 5s.
 	Timeout time.Duration
+	// Redactor masks the configured secrets in every error text stored
+	// (events' and notifications' last_error); nil masks what redact.Text
+	// recognises.
+	Redactor *redact.Redactor
 }
 
 // DefaultURL is the embedded database: a file in the working directory.
@@ -67,11 +75,22 @@ const DefaultURL = "sqlite:billing.db"
 // Open opens the database DATABASE_URL names: "postgres://…" (or
 // "postgresql://…") for PostgreSQL; "sqlite:PATH" (also "sqlite://PATH",
 // "file:PATH", a bare path) for SQLite. It does not migrate; see Migrate.
+// Its errors hide the URL's passwords (redact.DSN); it refuses what pgx
+// would misread (an unescaped @ or / in the user info) and a keyword/value
+// string, which would otherwise name a SQLite file.
 func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
+	var db *DB
+	var err error
 	if IsPostgres(databaseURL) {
-		return openPostgres(ctx, databaseURL, opt)
+		db, err = openPostgres(ctx, databaseURL, opt)
+	} else {
+		db, err = openSQLite(ctx, databaseURL)
 	}
-	return openSQLite(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db.redact = opt.Redactor
+	return db, nil
 }
 
 // IsPostgres reports whether a DATABASE_URL names PostgreSQL.
@@ -114,9 +133,15 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 }
 
 func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
+	if misplacedUserInfo(databaseURL) {
+		return nil, fmt.Errorf("DATABASE_URL %q: write an @ or / in the user name, password or database name as %%40 or %%2F",
+			redact.DSN(databaseURL))
+	}
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		// Not wrapped: pgx's error keeps the raw URL, and its text hides
+		// the password only where pgx can tell it is one.
+		return nil, fmt.Errorf("DATABASE_URL: %s", redact.Text(err.Error()))
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = cmp.Or(opt.Timeout, 5*time.Second)
@@ -135,13 +160,32 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 		skipLocked: " FOR UPDATE SKIP LOCKED"}, nil
 }
 
+// misplacedUserInfo reports a PostgreSQL URL that pgx would split where
+// its author did not mean to: with an @ or / left unescaped in the
+// password, pgx takes what follows for the host or the database name, and
+// its connection errors then quote part of the password.
+func misplacedUserInfo(databaseURL string) bool {
+	rest := databaseURL[strings.Index(databaseURL, "://")+3:]
+	at := strings.LastIndexByte(rest, '@')
+	return strings.Count(rest, "@") > 1 || strings.Contains(rest[:max(at, 0)], "/")
+}
+
+// keywordValue matches a PostgreSQL keyword/value connection string, which
+// would otherwise name a SQLite file, password and all.
+var keywordValue = regexp.MustCompile(`(^|\s)(host|hostaddr|port|dbname|user|password|sslmode|service)\s*=`)
+
 func sqlitePath(databaseURL string) (string, error) {
 	u := cmp.Or(databaseURL, DefaultURL)
+	bare := true
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(u, prefix) {
-			u = strings.TrimPrefix(u, prefix)
+			u, bare = strings.TrimPrefix(u, prefix), false
 			break
 		}
+	}
+	if bare && keywordValue.MatchString(u) {
+		return "", fmt.Errorf("DATABASE_URL %q: keyword/value connection strings are not supported; write a postgres:// URL",
+			redact.DSN(databaseURL))
 	}
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		u = u[:i]
@@ -150,7 +194,7 @@ func sqlitePath(databaseURL string) (string, error) {
 		u = p
 	}
 	if u == "" || strings.Contains(u, "://") {
-		return "", fmt.Errorf("DATABASE_URL %q: want sqlite:PATH or postgres://…", databaseURL)
+		return "", fmt.Errorf("DATABASE_URL %q: want sqlite:PATH or postgres://…", redact.DSN(databaseURL))
 	}
 	return u, nil
 }

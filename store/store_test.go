@@ -120,12 +120,16 @@ func TestSQLitePath(t *testing.T) {
 	for in, want := range map[string]string{
 		"": "billing.db", "sqlite:billing.db": "billing.db", "sqlite:///var/lib/billing.db": "/var/lib/billing.db",
 		"file:/tmp/x.db?mode=rwc": "/tmp/x.db", "data/b.db": "data/b.db",
+		// Only a bare value that reads as keyword/value is refused.
+		"data/x=1.db": "data/x=1.db", "sqlite:host=a.db": "host=a.db",
 	} {
 		if got, err := store.SQLitePath(in); err != nil || got != want {
 			t.Errorf("sqlitePath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := store.SQLitePath("mysql://x"); err == nil {
-		t.Error("mysql:// accepted")
+	for _, bad := range []string{"mysql://x", "host=db dbname=billing", "user=billing"} {
+		if _, err := store.SQLitePath(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

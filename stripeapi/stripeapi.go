@@ -9,13 +9,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v85"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/redact"
 )
 
 // Options configure a Client.
@@ -28,6 +28,9 @@ type Options struct {
 	// HTTPClient, when set, carries the requests (tests observe them).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Redactor masks the configured secrets in Stripe's messages, which
+	// are logged and shown; nil masks what redact.Text recognises.
+	Redactor *redact.Redactor
 }
 
 // Client calls Stripe.
@@ -35,6 +38,7 @@ type Client struct {
 	sc      *stripe.Client
 	timeout time.Duration
 	log     *slog.Logger
+	redact  *redact.Redactor
 }
 
 var _ billing.Payments = (*Client)(nil)
@@ -66,6 +70,7 @@ func New(o Options) *Client {
 		sc:      stripe.NewClient(o.Key, stripe.WithBackends(stripe.NewBackendsWithConfig(cfg))),
 		timeout: o.Timeout,
 		log:     o.Logger,
+		redact:  o.Redactor,
 	}
 }
 
@@ -146,16 +151,6 @@ func (c *Client) CreatePortalSession(ctx context.Context, customerID, returnURL 
 	return &billing.SessionLink{URL: s.URL, ID: s.ID}, nil
 }
 
-// apiKey matches Stripe API keys, which an error message may quote.
-var apiKey = regexp.MustCompile(`\b([sprw]k|whsec)_(test_|live_)?[A-Za-z0-9*]+`)
-
-// redactKeys masks any API key in s down to its prefix.
-func redactKeys(s string) string {
-	return apiKey.ReplaceAllStringFunc(s, func(k string) string {
-		return k[:strings.LastIndexByte(k[:min(len(k), 10)], '_')+1] + "****"
-	})
-}
-
 // fail logs a failed call with Stripe's request id and returns it as a
 // billing error: Stripe's own message for what the caller can fix, a
 // generic one for what they cannot.
@@ -165,7 +160,7 @@ func (c *Client) fail(err error, op string, attrs ...any) error {
 		c.log.Error("Stripe unreachable", append(attrs, "op", op, "error", err)...)
 		return billing.Errorf(billing.EUPSTREAM, "Stripe could not be reached (%s)", op)
 	}
-	se.Msg = redactKeys(se.Msg)
+	se.Msg = c.redact.String(se.Msg)
 	c.log.Warn("Stripe refused a request", append(attrs, "op", op, "request_id", se.RequestID,
 		"status", se.HTTPStatusCode, "type", se.Type, "code", se.Code, "message", se.Msg)...)
 	switch {

@@ -63,11 +63,17 @@ func Start(t testing.TB, user, password string) *Server {
 // Refuse makes the server answer the next messages' DATA with these codes,
 // one per message, e.g. 451 (try later) or 550 (refused for good).
 func (s *Server) Refuse(codes ...int) {
+	for _, c := range codes {
+		s.RefuseWith(c, "refused by the test")
+	}
+}
+
+// RefuseWith makes the server answer the next message's DATA with a code
+// and a reply text of the test's choosing, e.g. one that quotes the login.
+func (s *Server) RefuseWith(code int, reply string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range codes {
-		s.refusals = append(s.refusals, &smtp.SMTPError{Code: c, Message: "refused by the test"})
-	}
+	s.refusals = append(s.refusals, &smtp.SMTPError{Code: code, Message: reply})
 }
 
 // RefuseRecipient makes the server refuse the next message's recipient

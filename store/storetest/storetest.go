@@ -27,6 +27,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
+	"github.com/acme/billing/redact"
 	"github.com/acme/billing/store"
 )
 
@@ -66,7 +67,7 @@ func PostgresURL(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		msg := fmt.Sprintf("PostgreSQL is not reachable at %s (%v): set TEST_DATABASE_URL", redact(base), err)
+		msg := fmt.Sprintf("PostgreSQL is not reachable at %s (%v): set TEST_DATABASE_URL", redact.DSN(base), err)
 		if os.Getenv(EnvRequirePostgres) == "1" {
 			t.Fatal(msg)
 		}
@@ -127,14 +128,6 @@ func OpenURL(t testing.TB, databaseURL string, logger *slog.Logger) *store.DB {
 		t.Fatal(err)
 	}
 	return db
-}
-
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return p.Redacted()
 }
 
 // Server is a private PostgreSQL server that a test may stop and start.
