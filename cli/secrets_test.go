@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,7 +164,9 @@ func TestServeMasksTheSMTPPasswordARefusalQuotes(t *testing.T) {
 	if !strings.Contains(n.LastError, "may not send") || strings.Contains(n.LastError, password) {
 		t.Errorf("stored last error = %q, want the refusal without the password", n.LastError)
 	}
-	if page := s.dashboard("/admin/outbox"); !strings.Contains(page, "mailer:") || strings.Contains(page, password) {
+	c := newBrowser()
+	s.login(c)
+	if page := s.page(c, "/admin/outbox"); !strings.Contains(page, "mailer:") || strings.Contains(page, password) {
 		t.Errorf("the Outbox page lacks the refusal, or shows the password:\n%s", page)
 	}
 	if log := s.out.String(); !strings.Contains(log, "Email failed for good") || strings.Contains(log, password) {
@@ -192,18 +192,3 @@ func waitForFailedEmail(t *testing.T, s *service) billing.Notification {
 	return billing.Notification{}
 }
 
-// dashboard logs in with the development API key and returns a page.
-func (s *service) dashboard(path string) string {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm("http://"+s.addr+"/admin/login", url.Values{"key": {s.apiKey()}, "next": {path}})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	page, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != path {
-		s.t.Fatalf("dashboard %s: %d at %s\n%s", path, resp.StatusCode, resp.Request.URL, page)
-	}
-	return string(page)
-}
