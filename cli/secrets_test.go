@@ -191,4 +191,3 @@ func waitForFailedEmail(t *testing.T, s *service) billing.Notification {
 	t.Fatalf("no email failed for good in 15s:\n%s", s.out)
 	return billing.Notification{}
 }
-
