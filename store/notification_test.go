@@ -17,18 +17,7 @@ func TestOutboxUpgradeDiscardsTextlessNotifications(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			url := "sqlite:" + t.TempDir() + "/billing.db"
-			if backend == "postgres" {
-				url = storetest.PostgresURL(t)
-			}
-			db, err := store.Open(ctx, url, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if err := store.MigrateUpTo(ctx, db, 3); err != nil {
-				t.Fatal(err)
-			}
+			db := openAtVersion(t, backend, 3)
 			if _, err := db.SQL().Exec(`INSERT INTO notifications (key, customer_id, kind, object_id, created_at)
 				VALUES ('invoice.payment_failed:in_1:1', 'cus_1', 'invoice.payment_failed', 'in_1', 1767225600)`); err != nil {
 				t.Fatal(err)
@@ -49,6 +38,26 @@ func TestOutboxUpgradeDiscardsTextlessNotifications(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openAtVersion opens a fresh database of backend migrated up to version,
+// as an older release left it; it is closed at cleanup.
+func openAtVersion(t *testing.T, backend string, version int64) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	url := "sqlite:" + t.TempDir() + "/billing.db"
+	if backend == "postgres" {
+		url = storetest.PostgresURL(t)
+	}
+	db, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := store.MigrateUpTo(ctx, db, version); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // queueNotification stores a notification about objectID, as an event's

@@ -8,7 +8,6 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/store"
-	"github.com/acme/billing/store/storetest"
 )
 
 // A database an earlier release wrote, with consumption keys of the old
@@ -19,18 +18,7 @@ func TestUpgradeKeepsTheLedger(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			url := "sqlite:" + t.TempDir() + "/billing.db"
-			if backend == "postgres" {
-				url = storetest.PostgresURL(t)
-			}
-			db, err := store.Open(ctx, url, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if err := store.MigrateUpTo(ctx, db, 4); err != nil {
-				t.Fatal(err)
-			}
+			db := openAtVersion(t, backend, 4)
 			// As the release before key escaping left it: W spent 5 with
 			// key x:job1, under the key W:x would later have built too.
 			for _, stmt := range []string{
