@@ -38,9 +38,9 @@ go vet ./...
 echo "== go test ${race[*]:-} ./...   (SQLite)"
 go test "${race[@]}" -count=1 -timeout 20m ./...
 
-echo "== go test ${race[*]:-} ./admin/ ./api/ ./cli/ ./email/ ./metrics/   (PostgreSQL)"
+echo "== go test ${race[*]:-} ./admin/ ./api/ ./cli/ ./email/ ./metrics/ ./store/   (PostgreSQL)"
 # The TestCluster* tests always use PostgreSQL; the first pass ran them.
-BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./admin/ ./api/ ./cli/ ./email/ ./metrics/
+BILLING_TEST_DB=postgres go test "${race[@]}" -count=1 -timeout 20m -skip "^TestCluster" ./admin/ ./api/ ./cli/ ./email/ ./metrics/ ./store/
 
 # Native fuzzing of the webhook input (signature header, body, data.object):
 # a budget of executions per target beyond its seed corpus in testdata/fuzz/,
