@@ -100,9 +100,13 @@ func (s *Service) adjustIn(ctx context.Context, tx Tx, adj *Adjustment) error {
 	if err := checkCap(adj.WorkspaceID, bal, adj.Amount); err != nil {
 		return err
 	}
-	if _, err := tx.AppendLedger(ctx, &LedgerEntry{WorkspaceID: adj.WorkspaceID, Amount: adj.Amount, Bucket: adj.Bucket,
-		Reason: adj.Reason, IdempotencyKey: key, CreatedAt: adj.CreatedAt}); err != nil {
+	inserted, err := tx.AppendLedger(ctx, &LedgerEntry{WorkspaceID: adj.WorkspaceID, Amount: adj.Amount, Bucket: adj.Bucket,
+		Reason: adj.Reason, IdempotencyKey: key, CreatedAt: adj.CreatedAt})
+	if err != nil {
 		return err
+	}
+	if !inserted { // LedgerEntry found none a moment ago, in this transaction
+		return Errorf(ECONFLICT, "ledger key %q is already used by another entry", key)
 	}
 	adj.Balance.add(adj.Bucket, adj.Amount)
 	return nil

@@ -20,18 +20,21 @@ type Charge struct {
 	Metadata        map[string]string
 }
 
-// paymentStatus is what a refunded charge proves of its payment intent, for
-// a refund that arrives before the intent's own events: a captured,
-// succeeded charge was a succeeded payment; refunding an uncaptured one
-// releases it, which cancels the intent.
+// paymentStatus is what a refunded charge proves of its payment intent, in
+// the intent's words, for a refund that arrives before the intent's own
+// events: a captured, succeeded charge was a succeeded payment; refunding
+// an uncaptured one releases it, which cancels the intent; a pending
+// charge's intent is processing.
 func (ch *Charge) paymentStatus() string {
 	switch {
 	case !ch.Captured:
 		return "canceled"
 	case ch.Status == "succeeded":
 		return "succeeded"
+	case ch.Status == "pending":
+		return "processing"
 	}
-	return ch.Status
+	return "requires_payment_method" // a failed charge
 }
 
 // refund applies charge.refunded: a refunded credits purchase gives back the

@@ -114,7 +114,7 @@ func (s *Service) consumeIn(ctx context.Context, tx Tx, c Consumption) (*Consump
 			// No consumption of this key is stored, so its entry cannot be
 			// either: the key is taken by another cause. Spending nothing
 			// while answering "spent" would hand out credits.
-			return nil, fmt.Errorf("ledger key %q is already used by another entry", key)
+			return nil, Errorf(ECONFLICT, "ledger key %q is already used by another entry", key)
 		}
 	}
 	c.Balance = bal

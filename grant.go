@@ -23,12 +23,10 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 	if err != nil {
 		return err
 	}
-	// entry appends one ledger entry and keeps bal in step with it, so that
-	// each entry of a grant is checked against the balance it meets.
-	entry := func(amount int64, bucket Bucket, reason, key string) error {
-		if err := checkCap(g.WorkspaceID, bal, amount); err != nil {
-			return fmt.Errorf("grant %s: %w", g.Key, err)
-		}
+	// appendEntry appends one ledger entry and keeps bal in step with it;
+	// entry also refuses one that would pass the cap, checked against the
+	// balance each entry of the grant meets.
+	appendEntry := func(amount int64, bucket Bucket, reason, key string) error {
 		inserted, err := a.tx.AppendLedger(ctx, &LedgerEntry{
 			WorkspaceID: g.WorkspaceID, Amount: amount, Bucket: bucket, Reason: reason,
 			IdempotencyKey: key, EventID: g.EventID, CreatedAt: g.CreatedAt,
@@ -38,16 +36,23 @@ func (a *applier) grant(ctx context.Context, g *Grant) error {
 		}
 		return err
 	}
+	entry := func(amount int64, bucket Bucket, reason, key string) error {
+		if err := checkCap(g.WorkspaceID, bal, amount); err != nil {
+			return fmt.Errorf("grant %s: %w", g.Key, err)
+		}
+		return appendEntry(amount, bucket, reason, key)
+	}
 	switch g.Kind {
 	case GrantPeriod:
 		if !bal.LotStart.IsZero() && g.PeriodStart.Before(bal.LotStart) {
 			// A later period, or the end, was applied first. Had the events
 			// come in order, this period's credits would have been granted and
-			// then expired by it: write exactly that.
-			if err := entry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
+			// then expired by it: write exactly that. The pair adds nothing,
+			// so the cap does not apply to it.
+			if err := appendEntry(g.Amount, BucketSubscription, g.Reason, g.Key); err != nil {
 				return err
 			}
-			return entry(-g.Amount, BucketSubscription, lotExpired, expireKey(g.Key))
+			return appendEntry(-g.Amount, BucketSubscription, lotExpired, expireKey(g.Key))
 		}
 		if err := a.expireLot(bal, entry); err != nil {
 			return err

@@ -32,13 +32,22 @@ func purchaseKey(ref string) string          { return joinKey("purchase", ref) }
 func refundKey(paymentID string, refunded int64) string {
 	return joinKey("refund", paymentID, strconv.FormatInt(refunded, 10))
 }
+
+// consumeKey is a spending's entry in one bucket. Releases before escaping
+// wrote consume:<workspace>:<key>:<bucket> unescaped, which an escaped key
+// could equal (key "a:b" escapes to the "a%3Ab" an old key may hold), so
+// spendings have a kind of their own; a retry of an old spending is still
+// found by its consumption row.
 func consumeKey(c *Consumption, b Bucket) string {
-	return joinKey("consume", c.WorkspaceID, c.IdempotencyKey, string(b))
+	return joinKey(kindSpend, c.WorkspaceID, c.IdempotencyKey, string(b))
 }
 func adjustKey(workspaceID, key string) string { return joinKey(kindAdjust, workspaceID, key) }
 
-// kindAdjust is the kind of an operator's corrections.
-const kindAdjust = "adjust"
+// Kinds of the keys the app's and operators' requests cause.
+const (
+	kindSpend  = "spend"
+	kindAdjust = "adjust"
+)
 
 // expireKey is the key of the entry that expires what remains of a lot. A
 // lot's key has a fixed number of parts for its kind, so one more part makes

@@ -80,13 +80,13 @@ func TestKeysAreUnambiguous(t *testing.T) {
 		seen[key] = cause
 	}
 	for got, want := range map[string]string{
-		consume("ws_1", "job-42"):             "consume:ws_1:job-42:subscription",
+		consume("ws_1", "job-42"):             "spend:ws_1:job-42:subscription",
 		renewalKey("in_1Abc"):                 "invoice:in_1Abc",
 		expireKey(firstPeriodKey("sub_1Abc")): "sub:sub_1Abc:first_period:expire",
 		subscriptionEndKey("sub_1Abc"):        "sub:sub_1Abc:ended",
 		purchaseKey("pi_1Abc"):                "purchase:pi_1Abc",
 		refundKey("pi_1Abc", 2500):            "refund:pi_1Abc:2500",
-		consume("W:x", "50%"):                 "consume:W%3Ax:50%25:subscription",
+		consume("W:x", "50%"):                 "spend:W%3Ax:50%25:subscription",
 	} {
 		if got != want {
 			t.Errorf("key %q, want %q", got, want)

@@ -108,7 +108,7 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice,
 	amount := FormatAmount(inv.AmountDue, inv.Currency)
 	number := coalesce(inv.Number, inv.ID)
 	n := &Notification{
-		Key:         fmt.Sprintf("%s:%s:%d", KindPaymentFailed, inv.ID, inv.AttemptCount),
+		Key:         joinKey(KindPaymentFailed, inv.ID, strconv.FormatInt(inv.AttemptCount, 10)),
 		WorkspaceID: ws, CustomerID: inv.CustomerID, Kind: KindPaymentFailed, ObjectID: inv.ID, CreatedAt: a.now(),
 		Subject: fmt.Sprintf("Payment of %s failed (invoice %s)", amount, number),
 	}
@@ -119,7 +119,7 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice,
 		fmt.Fprintf(&b, "We will try again on %s.\n", inv.NextPaymentAttempt.UTC().Format("2 January 2006"))
 	case inv.BillingReason == ReasonSubscriptionCycle && inv.CollectionMethod != "send_invoice":
 		n.Kind = KindFinalPaymentFailed
-		n.Key = fmt.Sprintf("%s:%s", KindFinalPaymentFailed, inv.ID)
+		n.Key = joinKey(KindFinalPaymentFailed, inv.ID)
 		n.Subject = fmt.Sprintf("Final notice: payment of %s failed (invoice %s)", amount, number)
 		b.WriteString("This was the last automatic attempt: no further attempts will be made, and your subscription may be canceled.\n")
 	}
@@ -139,7 +139,7 @@ func (a *applier) notifyTrialWillEnd(ctx context.Context, s, cur *Subscription) 
 	}
 	day := s.TrialEnd.UTC().Format("2 January 2006")
 	return a.tx.AddNotification(ctx, &Notification{
-		Key:         fmt.Sprintf("%s:%s:%d", KindTrialWillEnd, s.ID, s.TrialEnd.Unix()),
+		Key:         joinKey(KindTrialWillEnd, s.ID, strconv.FormatInt(s.TrialEnd.Unix(), 10)),
 		WorkspaceID: cur.WorkspaceID, CustomerID: s.CustomerID, Kind: KindTrialWillEnd, ObjectID: s.ID, CreatedAt: a.now(),
 		Subject: "Your trial ends on " + day,
 		Body: fmt.Sprintf("Your trial ends on %s.\n\n"+

@@ -38,7 +38,11 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 	}
 	if p.Metadata["purpose"] == PurposeCredits {
 		p.Purpose = PurposeCredits
-		p.Credits = a.metadataCredits(p.Metadata, "payment_intent", p.ID)
+		if a.e.Type == "payment_intent.succeeded" {
+			p.Credits = a.metadataCredits(p.Metadata, "payment_intent", p.ID)
+		} else {
+			p.Credits, _ = parseCredits(p.Metadata["credits"]) // nothing to grant yet: no WARN
+		}
 	}
 	cur, err := a.tx.Payment(ctx, p.ID)
 	switch {

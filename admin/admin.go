@@ -304,6 +304,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			"Error": "That is not the API key (BILLING_API_KEY)."})
 		return
 	}
+	// A login from a browser that has a session replaces it: the old
+	// cookie, were it copied, opens nothing.
+	if old, err := h.session(r); err == nil && old != nil {
+		if err := h.Store.EndSession(r.Context(), old.hash); err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+	}
 	token, now := newToken(), h.now()
 	exp := now.Add(sessionTTL)
 	id, err := h.Store.CreateSession(r.Context(), h.sessionHash(token), remoteHost(r), now, exp)

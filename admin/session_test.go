@@ -81,6 +81,27 @@ func TestLogoutEndsTheSession(t *testing.T) {
 	}
 }
 
+// Logging in again from a browser replaces its session: the cookie it had
+// opens nothing afterwards.
+func TestLoginAgainEndsTheOldSession(t *testing.T) {
+	d := start(t)
+	c := d.client()
+	first := d.login(c)
+	second := d.login(c)
+	if first.Value == second.Value {
+		t.Fatal("the second login kept the first cookie")
+	}
+	if d.loggedIn(d.clientWith(first)) {
+		t.Error("the first cookie still opens the dashboard after a second login")
+	}
+	if !d.loggedIn(d.clientWith(second)) {
+		t.Error("the second cookie does not open the dashboard")
+	}
+	if n := d.sessionRows(); n != 1 {
+		t.Errorf("%d session rows, want 1", n)
+	}
+}
+
 // Each login is a session of its own, even in the same second (the clock
 // does not move here): logging one out leaves the other. The database
 // keeps only a hash of each token, which is no cookie.

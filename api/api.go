@@ -189,8 +189,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // readyHandler answers 200 while the database takes writes within two
 // seconds, else 503 saying which of "database unavailable" or "database
-// not writable" (the log says why), so a load balancer sends no traffic to
-// an instance that would only answer 503.
+// not writable", so a load balancer sends no traffic to an instance that
+// would only answer 503. Ready logs why (store.Readiness, when it changes).
 func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -199,7 +199,6 @@ func (s *Server) readyHandler(w http.ResponseWriter, r *http.Request) {
 		if billing.ErrorCode(err) != billing.EUNAVAILABLE {
 			status = "database unavailable"
 		}
-		s.Logger.Warn("Not ready: "+status, "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status})
 		return
 	}

@@ -94,9 +94,9 @@ func TestConsumeSpendsSubscriptionCreditsFirst(t *testing.T) {
 		}
 	}
 	want := []string{
-		"consume:ws_1:job-2:purchased -200 purchased consume",
-		"consume:ws_1:job-2:subscription -100 subscription consume",
-		"consume:ws_1:job-1:subscription -900 subscription export",
+		"spend:ws_1:job-2:purchased -200 purchased consume",
+		"spend:ws_1:job-2:subscription -100 subscription consume",
+		"spend:ws_1:job-1:subscription -900 subscription export",
 	}
 	if strings.Join(spent, "\n") != strings.Join(want, "\n") {
 		t.Errorf("ledger spending, newest first:\n%s\nwant:\n%s", strings.Join(spent, "\n"), strings.Join(want, "\n"))

@@ -96,7 +96,7 @@ func TestReadinessNeedsWrites(t *testing.T) {
 	type fault struct {
 		name  string
 		apply func(t *testing.T, h *harness) (repair func())
-		// why is what the log's reason must say.
+		// why is what Ready's error must say.
 		why string
 	}
 	faults := []fault{{"a write refused", func(t *testing.T, h *harness) func() {
@@ -121,8 +121,8 @@ func TestReadinessNeedsWrites(t *testing.T) {
 			if code, body := h.ready(); code != http.StatusServiceUnavailable || body != "database not writable" {
 				t.Errorf("during the fault: %d %q, want 503 database not writable", code, body)
 			}
-			if !strings.Contains(h.logs.String(), f.why) {
-				t.Errorf("the log does not say %q", f.why)
+			if err := h.db.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), f.why) {
+				t.Errorf("Ready = %v, want it to say %q", err, f.why)
 			}
 			repair()
 			if code, body := h.ready(); code != http.StatusOK {

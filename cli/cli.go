@@ -161,7 +161,10 @@ type app struct {
 	stripe *stripeapi.Client
 }
 
-func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
+// open reads the configuration and opens, migrates and wraps the database.
+// readOnly lets a command that only reads run on a SQLite file this user
+// cannot write, as SQLite allows; any other refuses such a file up front.
+func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app, error) {
 	cfg, err := config.Load(env.Getenv, env.DotEnv)
 	if err != nil {
 		return nil, err
@@ -173,7 +176,7 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns,
 		MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime, Timeout: cfg.DBTimeout,
-		Redactor: env.redactor})
+		Redactor: env.redactor, ReadOnly: readOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +200,20 @@ func open(ctx context.Context, env *Env, logFormat string) (*app, error) {
 // withApp parses a command's flags and positional arguments, then runs fn
 // with the configuration, database and service open.
 func withApp(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, positional int, fn func(a *app, pos []string) error) error {
+	return runApp(ctx, env, fs, args, positional, false, fn)
+}
+
+// withReader is withApp for a command that only reads.
+func withReader(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, positional int, fn func(a *app, pos []string) error) error {
+	return runApp(ctx, env, fs, args, positional, true, fn)
+}
+
+func runApp(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, positional int, readOnly bool, fn func(a *app, pos []string) error) error {
 	pos, err := parse(fs, args, positional)
 	if err != nil {
 		return err
 	}
-	a, err := open(ctx, env, "")
+	a, err := open(ctx, env, "", readOnly)
 	if err != nil {
 		return err
 	}

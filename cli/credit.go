@@ -44,12 +44,21 @@ func creditsAdjust(ctx context.Context, env *Env, args []string) error {
 
 var signedWhole = regexp.MustCompile(`^[+-]?[0-9]+$`)
 
-// takeAmount takes the first argument that is a signed whole number out of
-// args: the flag package would read "-500" as a flag. A value that follows
-// a flag awaiting one (--reason -5) stays with its flag.
+// takeAmount takes AMOUNT, the second positional argument, out of args, so
+// that the flag package does not read "-500" as a flag. Arguments are read
+// in order, skipping flags and their values; a signed number in the first
+// position is the workspace (ids may be digits).
 func takeAmount(fs *flag.FlagSet, args []string) (amount string, rest []string) {
-	for i, a := range args {
-		if signedWhole.MatchString(a) && (i == 0 || !awaitsValue(fs, args[i-1])) {
+	positional := 0
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && !signedWhole.MatchString(a) {
+			if awaitsValue(fs, a) {
+				i++
+			}
+			continue
+		}
+		if positional++; positional == 2 {
 			return a, append(append([]string(nil), args[:i]...), args[i+1:]...)
 		}
 	}

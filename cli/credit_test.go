@@ -18,8 +18,10 @@ import (
 // never below zero, shown in the ledger and on the dashboard.
 func TestCreditsAdjust(t *testing.T) {
 	s := startService(t)
-	if code, out := s.run("workspaces", "create", "ws_1"); code != 0 {
-		t.Fatalf("workspaces create: %d %s", code, out)
+	for _, ws := range []string{"ws_1", "42"} {
+		if code, out := s.run("workspaces", "create", ws); code != 0 {
+			t.Fatalf("workspaces create %s: %d %s", ws, code, out)
+		}
 	}
 	var logs strings.Builder
 	for _, tt := range []struct {
@@ -35,8 +37,12 @@ func TestCreditsAdjust(t *testing.T) {
 		{[]string{"ws_1", "5", "--reason", "x", "--bucket", "gift"}, 1, "bucket must be purchased or subscription"},
 		{[]string{"ws_1", "5"}, 1, "a reason is required"},
 		{[]string{"ws_1", "--reason", "x"}, 1, "AMOUNT is required"},
-		{[]string{"ws_1", "lots", "--reason", "x"}, 2, "usage: billing credits adjust"},
+		{[]string{"ws_1", "lots", "--reason", "x"}, 1, `AMOUNT "lots": want a signed whole number`},
+		{[]string{"ws_1", "5", "6", "--reason", "x"}, 2, "usage: billing credits adjust"},
 		{[]string{"ws_nobody", "5", "--reason", "x"}, 1, `workspace "ws_nobody" not found`},
+		// A workspace id may be a number: the first positional is always it.
+		{[]string{"42", "7", "--reason", "numeric id"}, 0, "Adjusted workspace 42 by +7 purchased credits"},
+		{[]string{"--reason", "numeric id, taken back", "42", "-7"}, 0, "Balance: 0 (0 subscription, 0 purchased)."},
 	} {
 		code, out := s.run(append([]string{"credits", "adjust"}, tt.args...)...)
 		logs.WriteString(out)
@@ -54,8 +60,8 @@ func TestCreditsAdjust(t *testing.T) {
 	if len(ledger) != 3 || ledger[1].Amount != -200 || ledger[1].Reason != "ticket 2" || ledger[1].IdempotencyKey != "adjust:ws_1:t2" || ledger[1].EventID != nil {
 		t.Errorf("ledger = %+v, want the three corrections", ledger)
 	}
-	if n := strings.Count(logs.String(), `"msg":"Credits adjusted by an operator"`); n != 3 {
-		t.Errorf("%d log lines for the three corrections:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), `"msg":"Credits adjusted by an operator"`); n != 5 {
+		t.Errorf("%d log lines for the five corrections:\n%s", n, logs.String())
 	}
 	c := newBrowser()
 	s.login(c)

@@ -16,7 +16,7 @@ func eventsList(ctx context.Context, env *Env, args []string) error {
 	status := fs.String("status", "", "only events in this status: processed, ignored, stale, failed")
 	typ := fs.String("type", "", "only events of this type, e.g. invoice.paid")
 	limit := fs.Int("limit", 50, "at most this many events (1-1000)")
-	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
+	return withReader(ctx, env, fs, args, 0, func(a *app, _ []string) error {
 		switch billing.EventStatus(*status) {
 		case "", billing.StatusProcessed, billing.StatusIgnored, billing.StatusStale, billing.StatusFailed:
 		default:
@@ -38,7 +38,7 @@ func eventsList(ctx context.Context, env *Env, args []string) error {
 
 func eventsShow(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "events show")
-	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
+	return withReader(ctx, env, fs, args, 1, func(a *app, pos []string) error {
 		e, err := a.db.Event(ctx, pos[0])
 		if err != nil {
 			return err

@@ -24,7 +24,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	a, err := open(ctx, env, *logFormat)
+	a, err := open(ctx, env, *logFormat, false)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		Verifier: &webhook.Verifier{Secrets: secrets, Tolerance: a.cfg.Tolerance, Mode: a.cfg.Mode},
 		APIKey:   key,
 		Logger:   a.logger,
-		Ready:    a.db.Ready,
+		Ready:    a.db.WatchReadiness(ctx, readyEvery, a.logger).Ready,
 		Observer: m,
 		Metrics:  m.Handler(),
 		Admin:    dashboard,
@@ -107,6 +107,10 @@ func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
 	a.logger.Info("Sending notifications", "smtp", mailer.Server(), "every", a.cfg.EmailInterval)
 	return func() { cancel(); <-done }, nil
 }
+
+// readyEvery is how often serve probes that the database takes writes, for
+// /readyz to answer from.
+const readyEvery = 2 * time.Second
 
 // maxBatch bounds the events one group commit takes.
 const maxBatch = 64

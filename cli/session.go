@@ -10,7 +10,7 @@ import (
 
 func sessionsList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "admin sessions list")
-	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
+	return withReader(ctx, env, fs, args, 0, func(a *app, _ []string) error {
 		list, err := a.db.Sessions(ctx, time.Now())
 		if err != nil {
 			return err

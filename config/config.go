@@ -3,9 +3,11 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -318,9 +320,17 @@ func maskIfSet(s string) string {
 
 // Secrets are the configured secret values, for redact.New: the Stripe
 // keys, the webhook secrets, the API key and the passwords of DATABASE_URL
-// and SMTP_URL.
+// and SMTP_URL, the latter also as SMTP's AUTH PLAIN and LOGIN send them
+// (base64), which a server's reply may quote.
 func (c *Config) Secrets() []string {
 	s := append([]string{c.StripeSecretKey, c.StripePublishableKey, c.APIKey}, c.WebhookSecrets...)
 	s = append(s, redact.Passwords(c.DatabaseURL)...)
-	return append(s, redact.Passwords(c.SMTPURL)...)
+	s = append(s, redact.Passwords(c.SMTPURL)...)
+	if u, err := url.Parse(c.SMTPURL); err == nil && u.User != nil {
+		if pass, ok := u.User.Password(); ok && pass != "" {
+			b64 := base64.StdEncoding.EncodeToString
+			s = append(s, b64([]byte(pass)), b64([]byte("\x00"+u.User.Username()+"\x00"+pass)))
+		}
+	}
+	return s
 }

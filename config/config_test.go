@@ -173,7 +173,8 @@ func TestSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"sk_test_1", "pk_test_2", "0123456789abcdef", "whsec_3", "whsec_4", "p%40ss", "p@ss", "q", "m"}
+	want := []string{"sk_test_1", "pk_test_2", "0123456789abcdef", "whsec_3", "whsec_4", "p%40ss", "p@ss", "q", "m",
+		"bQ==", "AG1haWxlcgBt"} // base64 of "m" (AUTH LOGIN) and of "\x00mailer\x00m" (AUTH PLAIN)
 	if got := c.Secrets(); !slices.Equal(got, want) {
 		t.Errorf("Secrets() = %q, want %q", got, want)
 	}

@@ -2,8 +2,10 @@ package redact
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 )
 
 // Handler returns a slog.Handler that passes every record on to next
@@ -58,13 +60,24 @@ func (r *Redactor) attr(a slog.Attr) slog.Attr {
 	case slog.KindGroup:
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(r.attrs(v.Group())...)}
 	case slog.KindAny:
-		if s := text(v.Any()); s != "" {
+		// The text handler prints a value, the JSON handler marshals it:
+		// either rendering may hold a secret the other does not.
+		for _, s := range []string{text(v.Any()), jsonText(v.Any())} {
 			if red := r.String(s); red != s {
 				return slog.String(a.Key, red)
 			}
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// jsonText is how the JSON handler would write x; "" when it cannot.
+func jsonText(x any) string {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // text is how a handler would print x; "" when that panics (a nil pointer
@@ -80,8 +93,9 @@ func text(x any) (s string) {
 		return x.Error()
 	case fmt.Stringer:
 		return x.String()
-	case []byte:
-		return string(x)
+	}
+	if b := reflect.ValueOf(x); b.Kind() == reflect.Slice && b.Type().Elem().Kind() == reflect.Uint8 {
+		return string(b.Bytes()) // []byte and its named kinds, as slog's text handler prints them
 	}
 	return fmt.Sprintf("%+v", x)
 }

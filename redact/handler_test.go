@@ -2,6 +2,7 @@ package redact_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,10 @@ func TestHandlerRedactsEveryAttribute(t *testing.T) {
 		{"Stringer", func(l *slog.Logger) { l.Info("m", "s", stringer{}) }},
 		{"bytes", func(l *slog.Logger) { l.Info("m", "body", []byte("body "+secret)) }},
 		{"struct", func(l *slog.Logger) { l.Info("m", "record", record{Token: secret}) }},
+		// fmt prints a pointer's address where JSON follows it.
+		{"struct of pointers", func(l *slog.Logger) { s := secret; l.Info("m", "record", struct{ Token *string }{&s}) }},
+		{"map of pointers", func(l *slog.Logger) { s := secret; l.Info("m", "m", map[string]*string{"token": &s}) }},
+		{"raw JSON", func(l *slog.Logger) { l.Info("m", "body", json.RawMessage(`{"token":"`+secret+`"}`)) }},
 		{"group", func(l *slog.Logger) { l.Info("m", slog.Group("g", slog.String("k", secret))) }},
 		{"LogValuer", func(l *slog.Logger) { l.Info("m", "v", valuer{}) }},
 		{"WithAttrs", func(l *slog.Logger) { l.With("k", secret).Info("m") }},

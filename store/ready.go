@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -37,10 +38,12 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err == nil && !db.Postgres() {
 		err = db.checkRoom(ctx)
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if isReadOnly(err) {
+	case db.Postgres() && unavailable(err):
+		return classify(err) // gone since the ping: unavailable, not refusing
+	case isReadOnly(err):
 		db.resetWriter()
 		err = nameUnwritable(db.name, err)
 	}
@@ -55,6 +58,57 @@ func nameUnwritable(path string, err error) error {
 	return err
 }
 
+// Readiness is Ready probed in the background: /readyz needs no token, so
+// however often it is asked it must cost nothing and never queue behind
+// deliveries for the writer.
+type Readiness struct {
+	mu  sync.Mutex
+	err error
+}
+
+// WatchReadiness probes Ready now, then every interval until ctx ends,
+// logging each change between ready and not.
+func (db *DB) WatchReadiness(ctx context.Context, every time.Duration, logger *slog.Logger) *Readiness {
+	r := &Readiness{}
+	r.probe(ctx, db, logger)
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				r.probe(ctx, db, logger)
+			}
+		}
+	}()
+	return r
+}
+
+func (r *Readiness) probe(ctx context.Context, db *DB, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := db.Ready(ctx)
+	cancel()
+	r.mu.Lock()
+	was := r.err
+	r.err = err
+	r.mu.Unlock()
+	switch {
+	case err != nil && (was == nil || was.Error() != err.Error()):
+		logger.Warn("Not ready: "+billing.ErrorMessage(err), "error", err)
+	case err == nil && was != nil:
+		logger.Info("Ready again: the database takes writes")
+	}
+}
+
+// Ready returns what the last probe found.
+func (r *Readiness) Ready(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
 // probe writes and commits one row of settings.
 func (db *DB) probe(ctx context.Context) error {
 	return db.inTx(ctx, func(btx billing.Tx) error {
@@ -67,11 +121,8 @@ func (db *DB) probe(ctx context.Context) error {
 // checkRoom refuses a SQLite file that cannot grow by MinFreeSpace: its
 // filesystem is (nearly) full, or it reached max_page_count.
 func (db *DB) checkRoom(ctx context.Context) error {
-	var fs syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(db.name), &fs); err == nil {
-		if free := int64(fs.Bavail) * int64(fs.Bsize); free < MinFreeSpace {
-			return fmt.Errorf("%s: disk full: %d KiB free on its filesystem, %d KiB needed", db.name, free>>10, MinFreeSpace>>10)
-		}
+	if free, ok := freeSpace(filepath.Dir(db.name)); ok && free < MinFreeSpace {
+		return fmt.Errorf("%s: disk full: %d KiB free on its filesystem, %d KiB needed", db.name, free>>10, MinFreeSpace>>10)
 	}
 	var size, pages, limit, free int64
 	conn, err := db.write.Conn(ctx)
@@ -121,7 +172,7 @@ func unwritableFile(path string) string {
 		}
 	}
 	dir := filepath.Dir(path)
-	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+	if err := dirWritable(dir); err != nil {
 		return "directory " + dir + " is not writable: " + err.Error() + " (" + describe(dir) + "); SQLite creates " +
 			filepath.Base(path) + "-wal and -shm there"
 	}
@@ -143,11 +194,7 @@ func describe(path string) string {
 	if err != nil {
 		return err.Error()
 	}
-	owner := ""
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		owner = fmt.Sprintf("owner %d:%d, ", st.Uid, st.Gid)
-	}
-	return fmt.Sprintf("%smode %v; this process runs as %d:%d", owner, fi.Mode().Perm(), os.Geteuid(), os.Getegid())
+	return fmt.Sprintf("%smode %v; this process runs as %d:%d", owner(fi), fi.Mode().Perm(), os.Geteuid(), os.Getegid())
 }
 
 // CheckWritable reports, for a service about to start, whether the

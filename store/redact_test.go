@@ -72,8 +72,12 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		{"host=db password=kv-word dbname=x", `DATABASE_URL "host=db password=**** dbname=x": keyword/value`, "kv-word"},
 		{"postgres://u:p@ss-word@127.0.0.1:1/x", `DATABASE_URL "postgres://u:****@127.0.0.1:1/x": write an @ or /`, "ss-word"},
 		{"postgres://u:p/ss-word@127.0.0.1:1/x", `DATABASE_URL "postgres://u:****@127.0.0.1:1/x": write an @ or /`, "ss-word"},
-		// Ambiguous: hidden up to the last @, as a password with an @ would be.
-		{"postgres://u@127.0.0.1:1/my@db", `DATABASE_URL "postgres://u@127.0.0.1:****@db": write an @ or /`, ""},
+		// Ambiguous without user info: hidden up to the last @, as a
+		// password cut at its / would be.
+		{"postgres://127.0.0.1:1/my@db", `DATABASE_URL "postgres://127.0.0.1:****@db": write an @ or /`, ""},
+		// After the user info, an @ is the database name's or the query's.
+		{"postgres://u@127.0.0.1:1/my@db?connect_timeout=2", `open postgres://u@127.0.0.1:1/my@db: failed to connect`, ""},
+		{"postgres://u:query-word@127.0.0.1:1/x?application_name=svc@prod&connect_timeout=2", "open postgres://u@127.0.0.1:1/x: failed to connect", "query-word"},
 		{"postgres://u:hostless-word/x", "DATABASE_URL: cannot parse `postgres://u:****/x`: invalid port", "hostless-word"},
 		{"postgres://u:bad%zz-word@127.0.0.1:1/x", "DATABASE_URL: cannot parse `postgres://u:****@127.0.0.1:1/x`", "zz-word"},
 		{"postgres://u@127.0.0.1:1/x?sslmode=bogus&password=query-word", "?sslmode=bogus&password=****`", "query-word"},

@@ -15,14 +15,15 @@ func (db *DB) FailedEvents(ctx context.Context) (int64, error) {
 }
 
 // CreditTotals sums the ledger: credits ever granted (positive entries) and
-// ever spent by the app (consumptions). The ledger is append-only, so both
+// ever spent by the app (consumptions: keys spend:…, and consume:… of the
+// releases before keys were escaped). The ledger is append-only, so both
 // only grow, as Prometheus counters must. They are summed as floating point,
 // as Prometheus keeps them: an integer sum would fail on a ledger that an
 // older release let grow past 64 bits, and the scrape would lose the series.
 func (db *DB) CreditTotals(ctx context.Context) (granted, spent float64, err error) {
 	err = db.read.QueryRowContext(ctx, `SELECT
 			COALESCE(SUM(CAST(CASE WHEN amount > 0 THEN amount ELSE 0 END AS DOUBLE PRECISION)), 0),
-			COALESCE(SUM(CAST(CASE WHEN amount < 0 AND idempotency_key LIKE 'consume:%' THEN -amount ELSE 0 END AS DOUBLE PRECISION)), 0)
+			COALESCE(SUM(CAST(CASE WHEN amount < 0 AND (idempotency_key LIKE 'spend:%' OR idempotency_key LIKE 'consume:%') THEN -amount ELSE 0 END AS DOUBLE PRECISION)), 0)
 		FROM credit_ledger`).Scan(&granted, &spent)
 	return granted, spent, err
 }

@@ -63,6 +63,9 @@ type Options struct {
 	ConnMaxLifetime time.Duration // default 30m
 	// Timeout bounds connecting; default 5s.
 	Timeout time.Duration
+	// ReadOnly opens a SQLite file without first checking that all of its
+	// files can be written, for a command that only reads.
+	ReadOnly bool
 	// Redactor masks the configured secrets in every error text stored
 	// (events' and notifications' last_error); nil masks what redact.Text
 	// recognises.
@@ -84,7 +87,7 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
 	if IsPostgres(databaseURL) {
 		db, err = openPostgres(ctx, databaseURL, opt)
 	} else {
-		db, err = openSQLite(ctx, databaseURL)
+		db, err = openSQLite(ctx, databaseURL, opt.ReadOnly)
 	}
 	if err != nil {
 		return nil, err
@@ -98,7 +101,7 @@ func IsPostgres(databaseURL string) bool {
 	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
 }
 
-func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
+func openSQLite(ctx context.Context, databaseURL string, readOnly bool) (*DB, error) {
 	path, err := sqlitePath(databaseURL)
 	if err != nil {
 		return nil, err
@@ -106,7 +109,7 @@ func openSQLite(ctx context.Context, databaseURL string) (*DB, error) {
 	// Checked before SQLite opens anything: it would open an unwritable
 	// file read-only without a word, and then set its shared memory file's
 	// mode right on disk while keeping its own handle read-only.
-	if bad := unwritableFile(path); bad != "" {
+	if bad := unwritableFile(path); bad != "" && !readOnly {
 		return nil, fmt.Errorf("database %s cannot be written: %s", path, bad)
 	}
 	// synchronous=FULL: a commit is on disk before the webhook answers 200.
@@ -163,11 +166,15 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 // misplacedUserInfo reports a PostgreSQL URL that pgx would split where
 // its author did not mean to: with an @ or / left unescaped in the
 // password, pgx takes what follows for the host or the database name, and
-// its connection errors then quote part of the password.
+// its connection errors then quote part of the password. pgx splits the
+// user info at the first @; an @ in the database name or the query is
+// theirs, unless there is none before the first / (then the "path" holds a
+// password cut at its /).
 func misplacedUserInfo(databaseURL string) bool {
 	rest := databaseURL[strings.Index(databaseURL, "://")+3:]
-	at := strings.LastIndexByte(rest, '@')
-	return strings.Count(rest, "@") > 1 || strings.Contains(rest[:max(at, 0)], "/")
+	rest, _, _ = strings.Cut(rest, "?")
+	authority, path, _ := strings.Cut(rest, "/")
+	return strings.Count(authority, "@") > 1 || (!strings.Contains(authority, "@") && strings.Contains(path, "@"))
 }
 
 // keywordValue matches a PostgreSQL keyword/value connection string, which

@@ -10,25 +10,28 @@ import (
 	"github.com/acme/billing/store"
 )
 
-// A database an earlier release wrote, with consumption keys of the old
-// shape consume:<workspace>:<key>:<bucket> (some ambiguous), upgrades
-// without a change to any ledger entry; its consumptions still answer their
-// retries, and the keys written now never meet the old ones.
+// A database an earlier release wrote, with consumption keys of the old,
+// unescaped shape consume:<workspace>:<key>:<bucket>, upgrades without a
+// change to any ledger entry; its consumptions still answer their retries,
+// and the keys written now never meet the old ones: neither W:x's key job1
+// (which the old shape gave W's key x:job1 too) nor W's key a:b (whose
+// escaped form a%3Ab an old key holds).
 func TestUpgradeKeepsTheLedger(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
 			db := openAtVersion(t, backend, 4)
-			// As the release before key escaping left it: W spent 5 with
-			// key x:job1, under the key W:x would later have built too.
+			// As the release before key escaping left it.
 			for _, stmt := range []string{
-				`INSERT INTO workspaces (id, credits_purchased, created_at) VALUES ('W', 5, 0), ('W:x', 10, 0)`,
+				`INSERT INTO workspaces (id, credits_purchased, created_at) VALUES ('W', 4, 0), ('W:x', 10, 0)`,
 				`INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, created_at) VALUES
 					('W', 10, 'purchased', 'purchased 10 credits', 'purchase:pi_1', 1),
 					('W', -5, 'purchased', 'consume', 'consume:W:x:job1:purchased', 2),
-					('W:x', 10, 'purchased', 'purchased 10 credits', 'purchase:pi_2', 3)`,
+					('W', -1, 'purchased', 'consume', 'consume:W:a%3Ab:purchased', 3),
+					('W:x', 10, 'purchased', 'purchased 10 credits', 'purchase:pi_2', 4)`,
 				`INSERT INTO consumptions (workspace_id, idempotency_key, amount, reason, from_subscription, from_purchased,
-					balance_subscription, balance_purchased, created_at) VALUES ('W', 'x:job1', 5, 'consume', 0, 5, 0, 5, 2)`,
+					balance_subscription, balance_purchased, created_at) VALUES
+					('W', 'x:job1', 5, 'consume', 0, 5, 0, 5, 2), ('W', 'a%3Ab', 1, 'consume', 0, 1, 0, 4, 3)`,
 			} {
 				if _, err := db.SQL().Exec(stmt); err != nil {
 					t.Fatal(err)
@@ -38,7 +41,7 @@ func TestUpgradeKeepsTheLedger(t *testing.T) {
 			if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
 				t.Fatal(err)
 			}
-			if after := ledgerRows(t, db); !slices.Equal(after, before) || len(after) != 3 {
+			if after := ledgerRows(t, db); !slices.Equal(after, before) || len(after) != 4 {
 				t.Fatalf("ledger after the upgrade = %v, want %v", after, before)
 			}
 			svc := &billing.Service{Store: db, Logger: slog.New(slog.DiscardHandler)}
@@ -49,6 +52,10 @@ func TestUpgradeKeepsTheLedger(t *testing.T) {
 			other, err := svc.Consume(ctx, billing.Consumption{WorkspaceID: "W:x", IdempotencyKey: "job1", Amount: 5})
 			if err != nil || other.Replayed || other.Balance.Purchased != 5 {
 				t.Errorf("W:x's consumption = %+v (%v), want 5 spent of 10", other, err)
+			}
+			escaped, err := svc.Consume(ctx, billing.Consumption{WorkspaceID: "W", IdempotencyKey: "a:b", Amount: 1})
+			if err != nil || escaped.Replayed || escaped.Balance.Purchased != 3 {
+				t.Errorf("W's consumption with key a:b = %+v (%v), want 1 spent of 4", escaped, err)
 			}
 			if bad, err := db.CheckBalances(ctx); err != nil || len(bad) > 0 {
 				t.Errorf("balances differ from the ledger for %v (%v)", bad, err)
