@@ -456,19 +456,16 @@ type billingProcess struct {
 var listeningRE = regexp.MustCompile(`Listening on http://(127\.0\.0\.1:\d+)/`)
 
 // startBilling starts `billing serve` on databaseURL and a free loopback
-// port, and waits until /readyz answers 200. It is killed at cleanup.
-func startBilling(t *testing.T, bin, databaseURL, plans string) *billingProcess {
+// port, and waits until /readyz answers 200. It is killed at cleanup. env
+// adds KEY=VALUE settings.
+func startBilling(t *testing.T, bin, databaseURL, plans string, env ...string) *billingProcess {
 	t.Helper()
 	p := &billingProcess{t: t, out: &billingtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--log-format", "json")
 	p.cmd.Dir = t.TempDir() // no .env, no plans.json of the repository
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BILLING_") && !strings.HasPrefix(kv, "STRIPE_") && !strings.HasPrefix(kv, "DATABASE_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, "DATABASE_URL="+databaseURL, "STRIPE_WEBHOOK_SECRET="+crashSecret,
+	p.cmd.Env = append(childEnv(), "DATABASE_URL="+databaseURL, "STRIPE_WEBHOOK_SECRET="+crashSecret,
 		"BILLING_API_KEY="+crashAPIKey, "BILLING_PLANS="+plans, "BILLING_ADDR=127.0.0.1:0")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -512,6 +509,17 @@ func startBilling(t *testing.T, bin, databaseURL, plans string) *billingProcess 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// childEnv is this process's environment without the service's settings.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BILLING_") && !strings.HasPrefix(kv, "STRIPE_") && !strings.HasPrefix(kv, "DATABASE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // kill sends SIGKILL, unless the process has exited, and waits for it.

@@ -84,7 +84,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
-	return run(ctx, ln, m.Middleware(srv.Handler()))
+	return run(ctx, ln, m.Middleware(srv.Handler()), a.cfg.MaxConns, m)
 }
 
 // startEmail starts the outbox's sender when SMTP is configured. The
@@ -115,12 +115,14 @@ const readyEvery = 2 * time.Second
 // maxBatch bounds the events one group commit takes.
 const maxBatch = 64
 
-// run serves until ctx ends or SIGINT/SIGTERM, then lets requests in flight
-// finish, so no webhook is cut off between its commit and its answer.
-func run(ctx context.Context, ln net.Listener, h http.Handler) error {
+// run serves at most maxConns connections until ctx ends or SIGINT/SIGTERM,
+// then lets requests in flight finish, so no webhook is cut off between its
+// commit and its answer.
+func run(ctx context.Context, ln net.Listener, h http.Handler, maxConns int, obs api.ConnObserver) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hs := api.NewHTTPServer(h)
+	ln = api.LimitConns(hs, ln, maxConns, obs)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -52,6 +52,10 @@ type Config struct {
 	EmailFrom string
 	// EmailInterval is how often the outbox is polled.
 	EmailInterval time.Duration
+	// MaxConns caps the client connections served at once; it fits in
+	// FileLimit, the process's open-file limit, with fileReserve to spare.
+	MaxConns  int
+	FileLimit uint64
 }
 
 // Defaults.
@@ -62,7 +66,16 @@ const (
 	DefaultTolerance     = 300 * time.Second
 	DefaultStripeTimeout = 10 * time.Second
 	DefaultEmailInterval = 10 * time.Second
+	// DefaultMaxConns is far more connections than Stripe and an app need,
+	// and costs about 75 MB when all are idle (some 19 KB each).
+	DefaultMaxConns = 4096
 )
+
+// fileReserve is how many file descriptors are kept for other than client
+// connections: the SQLite files or the PostgreSQL pool (a
+// DATABASE_MAX_OPEN_CONNS is kept on top), Stripe and SMTP connections,
+// logs, the runtime.
+const fileReserve = 256
 
 // Load reads configuration from getenv, falling back to the .env file at
 // dotenvPath (missing is fine), and validates it. Errors are one line.
@@ -117,6 +130,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.loadEmail(get); err != nil {
+		return nil, err
+	}
+	if err := c.loadMaxConns(get("BILLING_MAX_CONNS")); err != nil {
 		return nil, err
 	}
 	if err := c.validateKeys(); err != nil {
@@ -226,6 +242,35 @@ func (c *Config) loadEmail(get func(string) string) error {
 	return nil
 }
 
+// loadMaxConns reads BILLING_MAX_CONNS and checks that it fits in the
+// open-file limit, raised to its maximum first: each connection takes a
+// descriptor, and a process that has none left cannot accept a delivery.
+func (c *Config) loadMaxConns(v string) error {
+	limit, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	c.FileLimit = limit
+	reserve := fileReserve + uint64(c.DBMaxOpenConns)
+	if limit <= reserve {
+		return fmt.Errorf("the open-file limit of %d leaves no descriptors for connections after the %d kept for the database, Stripe and SMTP: raise it (ulimit -n, systemd LimitNOFILE=)", limit, reserve)
+	}
+	allowed := int(min(limit-reserve, 1<<30))
+	c.MaxConns = min(DefaultMaxConns, allowed)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 1:
+		return fmt.Errorf("BILLING_MAX_CONNS %q: want a whole number of connections, at least 1", v)
+	case n > allowed:
+		return fmt.Errorf("BILLING_MAX_CONNS %d: the open-file limit of %d allows at most %d connections, %d descriptors being kept for the database, Stripe and SMTP: raise the limit (ulimit -n, systemd LimitNOFILE=) or lower BILLING_MAX_CONNS", n, limit, allowed, reserve)
+	}
+	c.MaxConns = n
+	return nil
+}
+
 func (c *Config) validateKeys() error {
 	sk, pk := c.StripeSecretKey, c.StripePublishableKey
 	if sk != "" && !hasAnyPrefix(sk, "sk_test_", "sk_live_", "rk_test_", "rk_live_") {
@@ -306,6 +351,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("api_key", maskIfSet(c.APIKey)),
 		slog.String("plans", c.PlansPath),
 		slog.Duration("tolerance", c.Tolerance),
+		slog.Int("max_conns", c.MaxConns),
+		slog.Uint64("file_limit", c.FileLimit),
 		slog.String("smtp", redact.DSN(c.SMTPURL)),
 		slog.String("email_from", c.EmailFrom),
 	)

@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,10 @@ func TestDefaults(t *testing.T) {
 	if c.StripeTimeout != 10*time.Second || c.StripeRefetch || c.CreditPrice.UnitAmount != 0 || c.EmailInterval != 10*time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
+	// At most 4096 connections, fewer if the open-file limit is lower.
+	if want := min(4096, int(c.FileLimit)-256); c.FileLimit == 0 || c.MaxConns != want {
+		t.Errorf("MaxConns = %d with a file limit of %d, want %d", c.MaxConns, c.FileLimit, want)
+	}
 	if c, err := load(t, map[string]string{"BILLING_CREDIT_PRICE": "10"}, ""); err != nil || c.CreditPrice.Currency != "usd" {
 		t.Errorf("credit currency without BILLING_CREDIT_CURRENCY = %+v (%v), want usd", c, err)
 	}
@@ -92,6 +98,8 @@ func TestInvalid(t *testing.T) {
 		{"credit currency", map[string]string{"BILLING_CREDIT_PRICE": "10", "BILLING_CREDIT_CURRENCY": "dollars"}, "BILLING_CREDIT_CURRENCY"},
 		{"smtp without sender", map[string]string{"SMTP_URL": "smtp://mail.example.com"}, "SMTP_URL is set but BILLING_EMAIL_FROM is not"},
 		{"email interval", map[string]string{"BILLING_EMAIL_INTERVAL": "often"}, "BILLING_EMAIL_INTERVAL"},
+		{"max conns zero", map[string]string{"BILLING_MAX_CONNS": "0"}, `BILLING_MAX_CONNS "0": want a whole number of connections, at least 1`},
+		{"max conns word", map[string]string{"BILLING_MAX_CONNS": "many"}, `BILLING_MAX_CONNS "many": want a whole number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +122,36 @@ func TestPoolSettings(t *testing.T) {
 		"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_TIMEOUT": "3s"}, "")
 	if err != nil || c.DBMaxOpenConns != 20 || c.DBMaxIdleConns != 4 || c.DBConnMaxLifetime != 10*time.Minute || c.DBTimeout != 3*time.Second {
 		t.Errorf("pool = %+v, %v", c, err)
+	}
+}
+
+// BILLING_MAX_CONNS must leave 256 descriptors, and the PostgreSQL pool's,
+// of the open-file limit (which Load has raised to the hard limit).
+func TestMaxConns(t *testing.T) {
+	c, err := load(t, map[string]string{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := int(c.FileLimit)
+	for _, tt := range []struct {
+		env  map[string]string
+		want int    // MaxConns, or 0 for an error
+		err  string // in the error
+	}{
+		{map[string]string{"BILLING_MAX_CONNS": "1000"}, 1000, ""},
+		{map[string]string{"BILLING_MAX_CONNS": strconv.Itoa(files - 256)}, files - 256, ""},
+		{map[string]string{"BILLING_MAX_CONNS": strconv.Itoa(files - 255)}, 0,
+			fmt.Sprintf("BILLING_MAX_CONNS %d: the open-file limit of %d allows at most %d connections", files-255, files, files-256)},
+		{map[string]string{"BILLING_MAX_CONNS": strconv.Itoa(files - 256), "DATABASE_MAX_OPEN_CONNS": "20"}, 0,
+			fmt.Sprintf("allows at most %d connections, 276 descriptors being kept for the database", files-276)},
+	} {
+		c, err := load(t, tt.env, "")
+		switch {
+		case tt.want != 0 && (err != nil || c.MaxConns != tt.want):
+			t.Errorf("%v: MaxConns %v, %v; want %d", tt.env, c, err, tt.want)
+		case tt.want == 0 && (err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%v: err = %v, want one line with %q", tt.env, err, tt.err)
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package metrics exposes the service's Prometheus metrics: webhook events
 // by type and outcome, their processing time, refused deliveries, failed
 // events waiting for a retry, credits granted and spent, HTTP requests by
-// route and status, and the database pool.
+// route and status, client connections, and the database pool.
 package metrics
 
 import (
@@ -18,16 +18,22 @@ import (
 	"github.com/acme/billing/store"
 )
 
-// Metrics collects and serves the metrics. It implements api.Observer.
+// Metrics collects and serves the metrics. It implements api.Observer and
+// api.ConnObserver.
 type Metrics struct {
-	registry *prometheus.Registry
-	events   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	refused  *prometheus.CounterVec
-	requests *prometheus.CounterVec
+	registry    *prometheus.Registry
+	events      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	refused     *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	conns       prometheus.Gauge
+	connsClosed *prometheus.CounterVec
 }
 
-var _ api.Observer = (*Metrics)(nil)
+var (
+	_ api.Observer     = (*Metrics)(nil)
+	_ api.ConnObserver = (*Metrics)(nil)
+)
 
 // New registers the metrics, reading database totals from db at each scrape.
 func New(db *store.DB) *Metrics {
@@ -50,8 +56,19 @@ func New(db *store.DB) *Metrics {
 			Name: "billing_http_requests_total",
 			Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "billing_http_connections_open",
+			Help: "Client connections open (at most BILLING_MAX_CONNS).",
+		}),
+		connsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "billing_http_connections_closed_total",
+			Help: "Client connections closed to make room: limit (every slot was taken), pressure (quiet for 5 s from 3/4 of BILLING_MAX_CONNS on).",
+		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.events, m.duration, m.refused, m.requests,
+	// Both reasons are exported from the start, so that alerts see a 0.
+	m.connsClosed.WithLabelValues("limit")
+	m.connsClosed.WithLabelValues("pressure")
+	m.registry.MustRegister(m.events, m.duration, m.refused, m.requests, m.conns, m.connsClosed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "billing_webhook_failed_events",
 			Help: "Stored events whose last attempt failed and that no retry or replay has applied yet (-1: database unreadable).",
@@ -90,6 +107,12 @@ func (m *Metrics) WebhookHandled(eventType, outcome string, took time.Duration) 
 
 // WebhookRefused implements api.Observer.
 func (m *Metrics) WebhookRefused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// ConnsOpen implements api.ConnObserver.
+func (m *Metrics) ConnsOpen(n int) { m.conns.Set(float64(n)) }
+
+// ConnClosed implements api.ConnObserver.
+func (m *Metrics) ConnClosed(reason string) { m.connsClosed.WithLabelValues(reason).Inc() }
 
 // Handler serves the metrics in Prometheus' text format. A metric that
 // cannot be read leaves out only itself: with the database down, the

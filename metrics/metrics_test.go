@@ -39,7 +39,9 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ready, APIKey: "metrics-test-api-key",
 		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest},
 		Observer: m, Metrics: m.Handler()}
-	ts := httptest.NewServer(m.Middleware(srv.Handler()))
+	ts := httptest.NewUnstartedServer(m.Middleware(srv.Handler()))
+	ts.Listener = api.LimitConns(ts.Config, ts.Listener, 64, m)
+	ts.Start()
 	t.Cleanup(ts.Close)
 
 	post := func(payload []byte, signature string) int {
@@ -141,6 +143,15 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	} {
 		if got := value(tt.name, tt.labels...); got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	// The scrape's own connection is open; none was closed to make room.
+	if open := value("billing_http_connections_open"); open < 1 || open > 64 {
+		t.Errorf("billing_http_connections_open = %v, want 1 to 64", open)
+	}
+	for _, reason := range []string{"limit", "pressure"} {
+		if got := value("billing_http_connections_closed_total", "reason", reason); got != 0 {
+			t.Errorf("billing_http_connections_closed_total{reason=%q} = %v, want 0", reason, got)
 		}
 	}
 	if value("go_sql_max_open_connections", "db_name", "billing") < 1 {
