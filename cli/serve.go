@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
@@ -84,7 +85,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
-	return run(ctx, ln, m.Middleware(srv.Handler()), a.cfg.MaxConns, m)
+	return run(ctx, ln, m.Middleware(srv.Handler()), a.cfg.MaxConns, m, a.logger)
 }
 
 // startEmail starts the outbox's sender when SMTP is configured. The
@@ -117,11 +118,13 @@ const maxBatch = 64
 
 // run serves at most maxConns connections until ctx ends or SIGINT/SIGTERM,
 // then lets requests in flight finish, so no webhook is cut off between its
-// commit and its answer.
-func run(ctx context.Context, ln net.Listener, h http.Handler, maxConns int, obs api.ConnObserver) error {
+// commit and its answer. What net/http itself logs (a panic, a bad TLS
+// handshake) goes to logger, masked like every other line.
+func run(ctx context.Context, ln net.Listener, h http.Handler, maxConns int, obs api.ConnObserver, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hs := api.NewHTTPServer(h)
+	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	ln = api.LimitConns(hs, ln, maxConns, obs)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
