@@ -50,10 +50,12 @@ func (c *Consumption) validate() error {
 }
 
 // Consume spends amount credits of a workspace, subscription credits first.
-// The same idempotency key again returns the first answer and spends
-// nothing; with another amount it is a conflict. A balance short of amount
-// spends nothing (EINSUFFICIENT), and that refusal is not remembered, so the
-// same key may succeed once credits were bought.
+// Subscription credits are spendable only while the workspace is entitled
+// (Entitle); purchased credits always are. The same idempotency key again
+// returns the first answer and spends nothing; with another amount it is a
+// conflict. A balance short of amount spends nothing (EINSUFFICIENT, or
+// ENOTENTITLED when the subscription credits would cover it), and that
+// refusal is not remembered, so the same key may succeed later.
 func (s *Service) Consume(ctx context.Context, req Consumption) (*Consumption, error) {
 	c := req
 	c.Reason = strings.TrimSpace(c.Reason)
@@ -76,6 +78,28 @@ func (s *Service) Consume(ctx context.Context, req Consumption) (*Consumption, e
 	return out, nil
 }
 
+// spendableSubscriptionCredits is the part of the subscription credits the
+// workspace may spend now: all while it is entitled, none otherwise. A
+// shortfall that only subscription credits would cover is ENOTENTITLED.
+func (s *Service) spendableSubscriptionCredits(ctx context.Context, tx Tx, c Consumption, bal Balance) (int64, error) {
+	if bal.Subscription <= 0 {
+		return 0, nil
+	}
+	sub, err := tx.CurrentSubscription(ctx, c.WorkspaceID)
+	if err != nil && !isNotFound(err) {
+		return 0, err
+	}
+	ent := Entitle(sub, c.CreatedAt, s.pastDueGrace())
+	switch {
+	case ent.Entitled:
+		return bal.Subscription, nil
+	case bal.Purchased < c.Amount && bal.Total() >= c.Amount:
+		return 0, Errorf(ENOTENTITLED, "workspace %q is not entitled (%s): its %d subscription credits cannot be spent now, and %d purchased credits are fewer than %d",
+			c.WorkspaceID, ent.Reason, bal.Subscription, bal.Purchased, c.Amount)
+	}
+	return 0, nil
+}
+
 func (s *Service) consumeIn(ctx context.Context, tx Tx, c Consumption) (*Consumption, error) {
 	// The balance read locks the workspace row until the transaction ends
 	// (PostgreSQL; SQLite has one writer): concurrent consumers queue here.
@@ -92,10 +116,14 @@ func (s *Service) consumeIn(ctx context.Context, tx Tx, c Consumption) (*Consump
 	} else if ErrorCode(err) != ENOTFOUND {
 		return nil, err
 	}
-	if bal.Total() < c.Amount {
+	spendable, err := s.spendableSubscriptionCredits(ctx, tx, c, bal)
+	if err != nil {
+		return nil, err
+	}
+	if addSaturating(spendable, bal.Purchased) < c.Amount {
 		return nil, Errorf(EINSUFFICIENT, "workspace %q has %d credits, %d needed", c.WorkspaceID, bal.Total(), c.Amount)
 	}
-	c.FromSubscription = min(c.Amount, bal.Subscription)
+	c.FromSubscription = min(c.Amount, spendable)
 	c.FromPurchased = c.Amount - c.FromSubscription
 	for _, part := range []struct {
 		bucket Bucket

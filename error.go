@@ -16,6 +16,8 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	// EINSUFFICIENT: the workspace has fewer credits than asked for.
 	EINSUFFICIENT = "insufficient_credits"
+	// ENOTENTITLED: what was asked needs an entitled workspace (Entitle).
+	ENOTENTITLED = "not_entitled"
 	// ENOSTRIPE: the request needs Stripe settings the service lacks.
 	ENOSTRIPE = "stripe_not_configured"
 	// ESTRIPE: Stripe refused the request (invalid_request_error).

@@ -168,6 +168,7 @@ func (a *applier) invoiceFailed(ctx context.Context, inv, stored *Invoice, ws st
 	if a.e.Created.Before(sub.LastEventAt) || !(sub.Status == "" || sub.Status == SubActive || sub.Status == "trialing") {
 		return nil
 	}
+	sub.PastDueSince = pastDueSince(sub, SubPastDue, a.e.Created)
 	sub.Status, sub.LastEventAt = SubPastDue, a.e.Created
 	a.logStatus(sub)
 	return a.tx.SaveSubscription(ctx, sub)

@@ -22,6 +22,9 @@ type Service struct {
 	// with its current state fetched from Stripe before it is applied, so
 	// that the order of delivery cannot matter (STRIPE_REFETCH=1).
 	Refetch Refetcher
+	// PastDueGrace is how long a past-due subscription stays entitled;
+	// zero means DefaultPastDueGrace (BILLING_PAST_DUE_GRACE).
+	PastDueGrace time.Duration
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 
@@ -80,6 +83,19 @@ func (s *Service) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (s *Service) pastDueGrace() time.Duration {
+	if s.PastDueGrace > 0 {
+		return s.PastDueGrace
+	}
+	return DefaultPastDueGrace
+}
+
+// Entitle says whether a workspace with sub as its current subscription is
+// entitled now (see the function Entitle).
+func (s *Service) Entitle(sub *Subscription) Entitlement {
+	return Entitle(sub, s.now(), s.pastDueGrace())
 }
 
 func (s *Service) logger() *slog.Logger {

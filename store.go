@@ -21,6 +21,8 @@ type Store interface {
 	Workspace(ctx context.Context, id string) (*Workspace, error)
 	// WorkspaceState returns the read API's view of a workspace, or ENOTFOUND.
 	WorkspaceState(ctx context.Context, id string) (*WorkspaceState, error)
+	// Subscriptions lists every subscription a workspace has had, newest first.
+	Subscriptions(ctx context.Context, workspaceID string) ([]Subscription, error)
 	Invoices(ctx context.Context, workspaceID string) ([]Invoice, error)
 	Payments(ctx context.Context, workspaceID string) ([]Payment, error)
 	Ledger(ctx context.Context, workspaceID string) ([]LedgerEntry, error)
@@ -58,6 +60,9 @@ type Tx interface {
 	Customer(ctx context.Context, id string) (*Customer, error)
 	SaveCustomer(ctx context.Context, c *Customer) error
 	Subscription(ctx context.Context, id string) (*Subscription, error)
+	// CurrentSubscription returns the subscription a workspace's state shows
+	// (WorkspaceState.Subscription), or ENOTFOUND.
+	CurrentSubscription(ctx context.Context, workspaceID string) (*Subscription, error)
 	SaveSubscription(ctx context.Context, s *Subscription) error
 	Invoice(ctx context.Context, id string) (*Invoice, error)
 	SaveInvoice(ctx context.Context, inv *Invoice) error

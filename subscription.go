@@ -14,22 +14,38 @@ const (
 	SubCanceled          = "canceled"
 	SubIncomplete        = "incomplete"
 	SubIncompleteExpired = "incomplete_expired"
+	SubTrialing          = "trialing"
+	SubUnpaid            = "unpaid"
+	SubPaused            = "paused"
 )
 
 // Subscription mirrors a Stripe subscription.
 type Subscription struct {
-	ID                 string
-	CustomerID         string
-	WorkspaceID        string
-	Status             string // Stripe's value
-	PriceID            string
-	PlanID             string // from the plans file; "" when the price is not in it
+	ID          string
+	CustomerID  string
+	WorkspaceID string
+	Status      string // Stripe's value
+	PriceID     string
+	PlanID      string // from the plans file; "" when the price is not in it
+	// Quantity, Interval and IntervalCount are the plan's item's: seats,
+	// and how often its price bills (month, 1; year, 1; …).
+	Quantity           int64
+	Interval           string
+	IntervalCount      int64
 	CurrentPeriodStart time.Time
 	CurrentPeriodEnd   time.Time
 	CancelAtPeriodEnd  bool
-	CanceledAt         time.Time
-	EndedAt            time.Time
-	TrialEnd           time.Time
+	// CancelAt is when a cancellation Stripe scheduled takes effect.
+	CancelAt   time.Time
+	CanceledAt time.Time
+	EndedAt    time.Time
+	TrialStart time.Time
+	TrialEnd   time.Time
+	// Discount is the subscription's first discount, nil for none.
+	Discount *Discount
+	// PastDueSince is when it last became past_due, zero when it is not:
+	// the entitlements' grace counts from it.
+	PastDueSince time.Time
 	// StartDate is when the first period began; it orders the first
 	// period's grant against later ones.
 	StartDate time.Time
@@ -37,8 +53,28 @@ type Subscription struct {
 	// first period's credits are granted once it is set and the plan is known.
 	FirstPeriodPaid bool
 	LastEventAt     time.Time
-	Metadata        map[string]string // from the payload; not stored
-	ItemPriceIDs    []string          // from the payload; not stored
+	Metadata        map[string]string  // from the payload; not stored
+	Items           []SubscriptionItem // from the payload; not stored
+}
+
+// SubscriptionItem is one price a subscription bills, as its payload lists it.
+type SubscriptionItem struct {
+	PriceID       string
+	Quantity      int64
+	Interval      string
+	IntervalCount int64
+}
+
+// Discount is a coupon applied to a subscription. Payloads of API versions
+// since 2025-03-31 name a discount by id only; Coupon is then "" until an
+// API answer or an older payload tells it.
+type Discount struct {
+	ID         string
+	Coupon     string
+	PercentOff float64
+	AmountOff  int64
+	Currency   string
+	EndsAt     time.Time
 }
 
 // statusCanChange reports whether a subscription in status from may be moved
@@ -78,11 +114,15 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		if next.StartDate.IsZero() || (!cur.StartDate.IsZero() && cur.StartDate.Before(next.StartDate)) {
 			next.StartDate = cur.StartDate
 		}
-		next.PriceID, next.PlanID = a.pickPlan(s.ItemPriceIDs)
+		item, planID := a.pickPlan(s.Items)
+		next.PriceID, next.PlanID, next.Quantity, next.Interval, next.IntervalCount =
+			item.PriceID, planID, item.Quantity, item.Interval, item.IntervalCount
 		next.LastEventAt = a.e.Created
 		if !statusCanChange(cur.Status, s.Status) {
 			next.Status = cur.Status
 		}
+		next.PastDueSince = pastDueSince(cur, next.Status, a.e.Created)
+		next.Discount = keepDiscountDetails(cur.Discount, next.Discount)
 		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
 			// A paid renewal invoice already started a later period.
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
@@ -159,18 +199,39 @@ func (a *applier) logStatus(s *Subscription) {
 		"subscription", s.ID, "status", s.Status, "workspace", s.WorkspaceID)
 }
 
-// pickPlan returns the first price of a subscription's items that a plan
-// sells, and that plan's id; else the first price and no plan.
-func (a *applier) pickPlan(prices []string) (priceID, planID string) {
-	for _, p := range prices {
-		if plan, ok := a.Plans.ByPrice(p); ok {
-			return p, plan.ID
+// pickPlan returns the first of a subscription's items whose price a plan
+// sells, and that plan's id; else the first item and no plan.
+func (a *applier) pickPlan(items []SubscriptionItem) (SubscriptionItem, string) {
+	for _, it := range items {
+		if plan, ok := a.Plans.ByPrice(it.PriceID); ok {
+			return it, plan.ID
 		}
 	}
-	if len(prices) == 0 {
-		return "", ""
+	if len(items) == 0 {
+		return SubscriptionItem{}, ""
 	}
-	return prices[0], a.planID(prices[0])
+	return items[0], a.planID(items[0].PriceID)
+}
+
+// pastDueSince is when a subscription moving to status became past due: the
+// time it was so far, or at for a new past due, or zero when it is not.
+func pastDueSince(cur *Subscription, status string, at time.Time) time.Time {
+	switch {
+	case status != SubPastDue:
+		return time.Time{}
+	case cur.Status == SubPastDue && !cur.PastDueSince.IsZero():
+		return cur.PastDueSince
+	}
+	return at
+}
+
+// keepDiscountDetails keeps what is known of a discount a payload names by
+// id only.
+func keepDiscountDetails(stored, next *Discount) *Discount {
+	if next != nil && next.Coupon == "" && stored != nil && stored.ID == next.ID {
+		return stored
+	}
+	return next
 }
 
 func (a *applier) planID(priceID string) string {

@@ -66,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/subscriptions", s.auth(s.workspaceRoute(s.listSubscriptionsHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))
@@ -154,6 +155,7 @@ var errorStatus = map[string]int{
 	billing.EINTERNAL:     http.StatusInternalServerError,
 	billing.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	billing.EINSUFFICIENT: http.StatusPaymentRequired,
+	billing.ENOTENTITLED:  http.StatusPaymentRequired,
 	billing.ENOSTRIPE:     http.StatusNotImplemented,
 	billing.ESTRIPE:       http.StatusBadRequest,
 	billing.ECARD:         http.StatusPaymentRequired,

@@ -63,8 +63,10 @@ func TestConnLimitNeverClosesARequestInProgress(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			lt := newLimitTest(t, 2)
+			// /hold, not /wait: the second's requests end first, so that it
+			// is the one idle connection to close.
 			active := lt.dial()
-			lt.send(active, "GET /wait HTTP/1.1\r\nHost: billing\r\n\r\n")
+			lt.send(active, "GET /hold HTTP/1.1\r\nHost: billing\r\n\r\n")
 			lt.waitStates(active, http.StateActive, 1)
 			second := lt.dial()
 			lt.waitStates(second, http.StateNew, 1)
@@ -90,7 +92,7 @@ func TestConnLimitNeverClosesARequestInProgress(t *testing.T) {
 			}
 			lt.closedByServer(second)
 			lt.answered(newcomer)
-			lt.releaseWaits()
+			close(lt.hold)
 			lt.answered(active)
 			lt.wantClosed("pressure", 0)
 		})
@@ -179,6 +181,7 @@ type limitTest struct {
 
 	release     chan struct{}
 	releaseOnce sync.Once
+	hold        chan struct{} // GET /hold answers once it is closed
 }
 
 func newLimitTest(t *testing.T, maxConns int) *limitTest {
@@ -189,10 +192,12 @@ func newLimitTest(t *testing.T, maxConns int) *limitTest {
 	}
 	lt := &limitTest{t: t, clock: billingtest.NewClock(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)),
 		obs: &connCounts{closed: map[string]int{}}, addr: ln.Addr().String(),
-		states: map[string][]http.ConnState{}, changed: make(chan struct{}), release: make(chan struct{})}
+		states: map[string][]http.ConnState{}, changed: make(chan struct{}), release: make(chan struct{}),
+		hold: make(chan struct{})}
 	lt.l = newConnLimiter(ln, maxConns, lt.obs, lt.clock.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) { <-lt.release })
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-lt.hold })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("POST /small", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<10)); err != nil {

@@ -7,21 +7,45 @@ import (
 )
 
 const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status, price_id, plan_id,
-	current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end,
-	start_date, first_period_paid, last_event_at`
+	quantity, price_interval, price_interval_count,
+	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
+	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
+	discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var sub billing.Subscription
-	var start, end, canceled, ended, trial, startDate, last int64
+	var d billing.Discount
+	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, startDate, last int64
 	err := s.Scan(&sub.ID, &sub.CustomerID, &sub.WorkspaceID, &sub.Status, &sub.PriceID, &sub.PlanID,
-		&start, &end, &sub.CancelAtPeriodEnd, &canceled, &ended, &trial, &startDate, &sub.FirstPeriodPaid, &last)
+		&sub.Quantity, &sub.Interval, &sub.IntervalCount,
+		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
+		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
+		&d.Currency, &discountEnds, &pastDue, &startDate, &sub.FirstPeriodPaid, &last)
 	if err != nil {
 		return nil, err
 	}
 	sub.CurrentPeriodStart, sub.CurrentPeriodEnd = billing.Unix(start), billing.Unix(end)
-	sub.CanceledAt, sub.EndedAt, sub.TrialEnd = billing.Unix(canceled), billing.Unix(ended), billing.Unix(trial)
-	sub.StartDate, sub.LastEventAt = billing.Unix(startDate), billing.Unix(last)
+	sub.CancelAt, sub.CanceledAt, sub.EndedAt = billing.Unix(cancelAt), billing.Unix(canceled), billing.Unix(ended)
+	sub.TrialStart, sub.TrialEnd = billing.Unix(trialStart), billing.Unix(trial)
+	sub.PastDueSince, sub.StartDate, sub.LastEventAt = billing.Unix(pastDue), billing.Unix(startDate), billing.Unix(last)
+	if d.ID != "" || d.Coupon != "" {
+		d.EndsAt = billing.Unix(discountEnds)
+		sub.Discount = &d
+	}
 	return &sub, nil
+}
+
+// Subscriptions implements billing.Store: newest first, by when each
+// started; one whose status no event has told yet is left out.
+func (db *DB) Subscriptions(ctx context.Context, workspaceID string) ([]billing.Subscription, error) {
+	return queryAll(ctx, db.read, func(s scanner) (billing.Subscription, error) {
+		sub, err := scanSubscription(s)
+		if err != nil {
+			return billing.Subscription{}, err
+		}
+		return *sub, nil
+	}, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1 AND status <> ''
+		ORDER BY start_date DESC, current_period_end DESC, id`, workspaceID)
 }
 
 func (t *tx) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
@@ -30,18 +54,34 @@ func (t *tx) Subscription(ctx context.Context, id string) (*billing.Subscription
 }
 
 func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) error {
+	d := s.Discount
+	if d == nil {
+		d = &billing.Discount{}
+	}
 	_, err := t.exec(ctx, `INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
-			current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end,
-			start_date, first_period_paid, last_event_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			quantity, price_interval, price_interval_count,
+			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
+			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
+			discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+			$21, $22, $23, $24, $25, $26, $27)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,
 			status = excluded.status, price_id = excluded.price_id, plan_id = excluded.plan_id,
+			quantity = excluded.quantity, price_interval = excluded.price_interval,
+			price_interval_count = excluded.price_interval_count,
 			current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-			cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at,
-			ended_at = excluded.ended_at, trial_end = excluded.trial_end, start_date = excluded.start_date, first_period_paid = excluded.first_period_paid,
-			last_event_at = excluded.last_event_at`,
+			cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
+			canceled_at = excluded.canceled_at, ended_at = excluded.ended_at,
+			trial_start = excluded.trial_start, trial_end = excluded.trial_end,
+			discount_id = excluded.discount_id, discount_coupon = excluded.discount_coupon,
+			discount_percent_off = excluded.discount_percent_off, discount_amount_off = excluded.discount_amount_off,
+			discount_currency = excluded.discount_currency, discount_ends_at = excluded.discount_ends_at,
+			past_due_since = excluded.past_due_since, start_date = excluded.start_date,
+			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`,
 		s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
-		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CanceledAt), sec(s.EndedAt),
-		sec(s.TrialEnd), sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
+		s.Quantity, s.Interval, s.IntervalCount,
+		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
+		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
+		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
 	return err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/acme/billing"
@@ -44,16 +43,28 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 		return nil, notFound(err, "workspace", id)
 	}
 	st.CreatedAt = billing.Unix(created)
-	sub, err := scanSubscription(db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE workspace_id = $1 AND status <> ''
-		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, id))
+	sub, err := currentSubscription(ctx, db.read, id)
 	switch {
 	case err == nil:
 		st.Subscription = sub
-	case err != sql.ErrNoRows:
+	case billing.ErrorCode(err) != billing.ENOTFOUND:
 		return nil, err
 	}
 	return &st, nil
+}
+
+// currentSubscription is the subscription a workspace's state shows, or
+// ENOTFOUND.
+func currentSubscription(ctx context.Context, q querier, workspaceID string) (*billing.Subscription, error) {
+	sub, err := scanSubscription(q.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE workspace_id = $1 AND status <> ''
+		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, workspaceID))
+	return sub, notFound(err, "subscription of workspace", workspaceID)
+}
+
+// CurrentSubscription implements billing.Tx.
+func (t *tx) CurrentSubscription(ctx context.Context, workspaceID string) (*billing.Subscription, error) {
+	return currentSubscription(ctx, t, workspaceID)
 }
 
 // Workspaces lists workspaces by id, a page at a time, as WorkspaceState

@@ -169,13 +169,22 @@ func Customer(c *stripe.Customer) *billing.Customer {
 }
 
 // legacySubscription holds what API versions before 2025-03-31 kept on the
-// subscription itself.
+// subscription itself: its period, its plan and its one discount, coupon
+// and all.
 type legacySubscription struct {
 	CurrentPeriodStart int64 `json:"current_period_start"`
 	CurrentPeriodEnd   int64 `json:"current_period_end"`
+	Quantity           int64 `json:"quantity"`
 	Plan               *struct {
-		ID string `json:"id"`
+		ID            string `json:"id"`
+		Interval      string `json:"interval"`
+		IntervalCount int64  `json:"interval_count"`
 	} `json:"plan"`
+	Discount *struct {
+		ID     string         `json:"id"`
+		End    int64          `json:"end"`
+		Coupon *stripe.Coupon `json:"coupon"`
+	} `json:"discount"`
 }
 
 func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
@@ -200,28 +209,73 @@ func Subscription(s *stripe.Subscription) *billing.Subscription {
 func subscriptionOf(s *stripe.Subscription, old *legacySubscription) *billing.Subscription {
 	sub := &billing.Subscription{
 		ID: s.ID, CustomerID: customerID(s.Customer), Status: string(s.Status),
-		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CanceledAt: billing.Unix(s.CanceledAt), EndedAt: billing.Unix(s.EndedAt),
-		TrialEnd: billing.Unix(s.TrialEnd), StartDate: billing.Unix(s.StartDate),
+		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CancelAt: billing.Unix(s.CancelAt), CanceledAt: billing.Unix(s.CanceledAt),
+		EndedAt: billing.Unix(s.EndedAt), TrialStart: billing.Unix(s.TrialStart), TrialEnd: billing.Unix(s.TrialEnd),
+		StartDate:          billing.Unix(s.StartDate),
 		CurrentPeriodStart: billing.Unix(old.CurrentPeriodStart), CurrentPeriodEnd: billing.Unix(old.CurrentPeriodEnd),
-		Metadata: s.Metadata,
+		Metadata: s.Metadata, Discount: discountOf(s.Discounts, old),
 	}
 	if s.Items != nil {
 		for _, it := range s.Items.Data {
 			if it == nil {
 				continue
 			}
-			if it.Price != nil && it.Price.ID != "" {
-				sub.ItemPriceIDs = append(sub.ItemPriceIDs, it.Price.ID)
+			if item, ok := itemOf(it); ok {
+				sub.Items = append(sub.Items, item)
 			}
 			if it.CurrentPeriodEnd > sec(sub.CurrentPeriodEnd) {
 				sub.CurrentPeriodStart, sub.CurrentPeriodEnd = billing.Unix(it.CurrentPeriodStart), billing.Unix(it.CurrentPeriodEnd)
 			}
 		}
 	}
-	if len(sub.ItemPriceIDs) == 0 && old.Plan != nil && old.Plan.ID != "" {
-		sub.ItemPriceIDs = []string{old.Plan.ID}
+	if len(sub.Items) == 0 && old.Plan != nil && old.Plan.ID != "" {
+		sub.Items = []billing.SubscriptionItem{{PriceID: old.Plan.ID, Quantity: old.Quantity,
+			Interval: old.Plan.Interval, IntervalCount: old.Plan.IntervalCount}}
 	}
 	return sub
+}
+
+// itemOf reads a subscription item's price, quantity and billing interval,
+// from the price's recurrence or, in older payloads, its plan.
+func itemOf(it *stripe.SubscriptionItem) (billing.SubscriptionItem, bool) {
+	if it.Price == nil || it.Price.ID == "" {
+		return billing.SubscriptionItem{}, false
+	}
+	item := billing.SubscriptionItem{PriceID: it.Price.ID, Quantity: it.Quantity}
+	switch {
+	case it.Price.Recurring != nil:
+		item.Interval, item.IntervalCount = string(it.Price.Recurring.Interval), it.Price.Recurring.IntervalCount
+	case it.Plan != nil:
+		item.Interval, item.IntervalCount = string(it.Plan.Interval), it.Plan.IntervalCount
+	}
+	return item, true
+}
+
+// discountOf reads a subscription's first discount: from discounts (since
+// 2025-03-31; an id alone unless the payload expanded it) or discount
+// (before).
+func discountOf(discounts []*stripe.Discount, old *legacySubscription) *billing.Discount {
+	if len(discounts) > 0 && discounts[0] != nil && discounts[0].ID != "" {
+		d := discounts[0]
+		out := &billing.Discount{ID: d.ID, EndsAt: billing.Unix(d.End)}
+		if d.Source != nil {
+			couponInto(out, d.Source.Coupon)
+		}
+		return out
+	}
+	if o := old.Discount; o != nil && (o.ID != "" || o.Coupon != nil) {
+		out := &billing.Discount{ID: o.ID, EndsAt: billing.Unix(o.End)}
+		couponInto(out, o.Coupon)
+		return out
+	}
+	return nil
+}
+
+func couponInto(d *billing.Discount, c *stripe.Coupon) {
+	if c == nil {
+		return
+	}
+	d.Coupon, d.PercentOff, d.AmountOff, d.Currency = c.ID, c.PercentOff, c.AmountOff, string(c.Currency)
 }
 
 // itemPeriods reports whether every item has its price and period, as they

@@ -1,0 +1,174 @@
+package api_test
+
+import (
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
+)
+
+// setupAt is setup with the service's clock at clock.
+func setupAt(t *testing.T, clock *billingtest.Clock) *harness {
+	t.Helper()
+	t.Parallel()
+	logs := &billingtest.Buffer{}
+	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs,
+		func(s *billing.Service) { s.Now = clock.Now })
+}
+
+// subscriptionView is the read model's subscription, every field.
+type subscriptionView struct {
+	ID                 string  `json:"stripe_subscription_id"`
+	Status             string  `json:"status"`
+	Plan               *string `json:"plan"`
+	Price              *string `json:"price"`
+	Interval           *string `json:"interval"`
+	IntervalCount      *int64  `json:"interval_count"`
+	Quantity           *int64  `json:"quantity"`
+	CurrentPeriodStart *string `json:"current_period_start"`
+	CurrentPeriodEnd   *string `json:"current_period_end"`
+	CancelAtPeriodEnd  bool    `json:"cancel_at_period_end"`
+	CancelAt           *string `json:"cancel_at"`
+	CanceledAt         *string `json:"canceled_at"`
+	EndedAt            *string `json:"ended_at"`
+	TrialStart         *string `json:"trial_start"`
+	TrialEnd           *string `json:"trial_end"`
+	Discount           *struct {
+		Coupon     *string  `json:"coupon"`
+		PercentOff *float64 `json:"percent_off"`
+		AmountOff  *int64   `json:"amount_off"`
+		Currency   *string  `json:"currency"`
+		EndsAt     *string  `json:"ends_at"`
+	} `json:"discount"`
+	Entitled bool `json:"entitled"`
+}
+
+func (h *harness) subscription(ws string) subscriptionView {
+	h.t.Helper()
+	var w struct {
+		Subscription *subscriptionView `json:"subscription"`
+	}
+	if code := h.get("/api/billing/workspaces/"+ws, &w); code != http.StatusOK || w.Subscription == nil {
+		h.t.Fatalf("GET workspace %s: %d, subscription %+v", ws, code, w.Subscription)
+	}
+	return *w.Subscription
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<null>"
+	}
+	return *p
+}
+
+// The read model shows what an app renders: price, interval, seats, the
+// trial, a scheduled or past cancellation and the discount, from payloads
+// of either shape: a discount is an object with its coupon before
+// 2025-03-31, one of the discounts (often an id alone) since.
+func TestSubscriptionReadModel(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, v string) {
+		h := setupAt(t, billingtest.NewClock(at(time.Hour)))
+		coupon := map[string]any{"id": "SAVE20", "object": "coupon", "percent_off": 20, "amount_off": nil, "currency": nil}
+		discount := map[string]any{"data.object.discount": map[string]any{"id": "di_1", "object": "discount", "coupon": coupon, "end": 1775001600}}
+		if v == trigger.LatestAPIVersion {
+			discount = map[string]any{"data.object.discounts": []any{map[string]any{"id": "di_1", "object": "discount",
+				"source": map[string]any{"type": "coupon", "coupon": coupon}, "end": 1775001600}}}
+		}
+		h.deliver(ev("customer.subscription.updated", "ws_1", v, 0, discount, map[string]any{
+			"data.object.status": "trialing", "data.object.items.data.0.quantity": 3, "data.object.quantity": 3,
+			"data.object.trial_start": 1767225600, "data.object.trial_end": 1768435200,
+			"data.object.cancel_at": 1769904000, "data.object.canceled_at": 1767229200,
+		}), billing.StatusProcessed)
+		s := h.subscription("ws_1")
+		if str(s.Price) != proPrice || str(s.Interval) != "month" || *s.IntervalCount != 1 || *s.Quantity != 3 ||
+			str(s.TrialStart) != "2026-01-01T00:00:00Z" || str(s.TrialEnd) != "2026-01-15T00:00:00Z" ||
+			str(s.CancelAt) != "2026-02-01T00:00:00Z" || str(s.CanceledAt) != "2026-01-01T01:00:00Z" || s.EndedAt != nil {
+			t.Errorf("subscription = %+v", s)
+		}
+		if d := s.Discount; d == nil || str(d.Coupon) != "SAVE20" || d.PercentOff == nil || *d.PercentOff != 20 ||
+			d.AmountOff != nil || d.Currency != nil || str(d.EndsAt) != "2026-04-01T00:00:00Z" {
+			t.Errorf("discount = %+v", s.Discount)
+		}
+		if !s.Entitled {
+			t.Error("a trialing subscription canceling later is entitled")
+		}
+		// A later payload names the discount by id alone: what is known of
+		// its coupon stays.
+		byID := map[string]any{"data.object.discounts": []any{"di_1"}, "data.object.discount": nil}
+		h.deliver(ev("customer.subscription.updated", "ws_1", v, time.Minute, byID), billing.StatusProcessed)
+		if d := h.subscription("ws_1").Discount; d == nil || str(d.Coupon) != "SAVE20" {
+			t.Errorf("after a payload with the discount's id alone: %+v", d)
+		}
+		h.deliver(ev("customer.subscription.updated", "ws_1", v, 2*time.Minute,
+			map[string]any{"data.object.discounts": []any{}, "data.object.discount": nil}), billing.StatusProcessed)
+		if d := h.subscription("ws_1").Discount; d != nil {
+			t.Errorf("after the discount was removed: %+v", d)
+		}
+	})
+}
+
+// GET /workspaces/{id}/subscriptions lists every subscription the
+// workspace has had, newest first.
+func TestSubscriptionsList(t *testing.T) {
+	h := setupAt(t, billingtest.NewClock(at(40*24*time.Hour)))
+	h.deliver(trigger.Options{Type: "customer.subscription.deleted", Key: "old", Workspace: "ws_1", Created: at(0),
+		Set: map[string]any{"data.object.start_date": 1764547200}}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "customer.subscription.created", Key: "new", Workspace: "ws_1", Created: at(time.Hour),
+		Set: map[string]any{"data.object.start_date": 1767225600}}, billing.StatusProcessed)
+	var list []subscriptionView
+	if code := h.get("/api/billing/workspaces/ws_1/subscriptions", &list); code != http.StatusOK {
+		t.Fatalf("GET subscriptions: %d", code)
+	}
+	if len(list) != 2 || list[0].ID != trigger.ID("sub_TestSub1", "new") || list[0].Status != "active" || !list[0].Entitled ||
+		list[1].ID != trigger.ID("sub_TestSub1", "old") || list[1].Status != "canceled" || list[1].Entitled || list[1].EndedAt == nil {
+		t.Errorf("subscriptions = %+v", list)
+	}
+	if code := h.get("/api/billing/workspaces/ws_nobody/subscriptions", &map[string]any{}); code != http.StatusNotFound {
+		t.Errorf("unknown workspace: %d, want 404", code)
+	}
+}
+
+// Subscription credits are spent only while the workspace is entitled;
+// purchased credits always. A past-due subscription stays entitled for
+// the grace, counted from when it became past due.
+func TestConsumeFollowsTheEntitlement(t *testing.T) {
+	clock := billingtest.NewClock(at(3 * time.Second))
+	h := setupAt(t, clock)
+	fund(h) // 1000 subscription, 500 purchased; active
+	h.deliver(trigger.Options{Type: "customer.subscription.updated", Created: at(3 * time.Second),
+		Set: map[string]any{"data.object.status": "past_due"}}, billing.StatusProcessed)
+
+	clock.Add(6 * 24 * time.Hour) // within the 7 days of grace
+	if c := h.mustConsume("ws_1", `{"amount":100,"idempotency_key":"in-grace"}`, http.StatusOK); c.Spent.Subscription != 100 {
+		t.Errorf("in the grace: %s, want the subscription credits spent", c.Body)
+	}
+	if s := h.subscription("ws_1"); !s.Entitled {
+		t.Error("in the grace: entitled = false")
+	}
+
+	clock.Add(2 * 24 * time.Hour) // the grace is over
+	if s := h.subscription("ws_1"); s.Entitled {
+		t.Error("after the grace: entitled = true")
+	}
+	refused := h.mustConsume("ws_1", `{"amount":600,"idempotency_key":"after-grace"}`, http.StatusPaymentRequired)
+	if refused.Error.Code != billing.ENOTENTITLED {
+		t.Errorf("after the grace, more than the purchased credits: %s, want not_entitled", refused.Body)
+	}
+	if c := h.mustConsume("ws_1", `{"amount":400,"idempotency_key":"purchased-only"}`, http.StatusOK); c.Spent.Subscription != 0 || c.Spent.Purchased != 400 {
+		t.Errorf("after the grace: %s, want the purchased credits spent", c.Body)
+	}
+	if short := h.mustConsume("ws_1", `{"amount":2000,"idempotency_key":"too-much"}`, http.StatusPaymentRequired); short.Error.Code != billing.EINSUFFICIENT {
+		t.Errorf("more than the whole balance: %s, want insufficient_credits", short.Body)
+	}
+	// Paid again: entitled, and the same key that was refused now spends.
+	h.deliver(trigger.Options{Type: "customer.subscription.updated", Created: at(9 * 24 * time.Hour),
+		Set: map[string]any{"data.object.status": "active"}}, billing.StatusProcessed)
+	if c := h.mustConsume("ws_1", `{"amount":600,"idempotency_key":"after-grace"}`, http.StatusOK); c.Spent.Subscription != 600 {
+		t.Errorf("active again: %s", c.Body)
+	}
+}

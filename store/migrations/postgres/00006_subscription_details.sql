@@ -1,0 +1,34 @@
+-- +goose Up
+-- What an app shows of a subscription and what its entitlements need: the
+-- plan item's quantity and billing interval, a scheduled cancellation, the
+-- trial's start, the first discount, and since when it is past due (the
+-- entitlements' grace counts from it). Rows of earlier releases take their
+-- values from the subscription's next event; a past-due one counts from its
+-- last event.
+ALTER TABLE subscriptions ADD COLUMN quantity BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN price_interval TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN price_interval_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN cancel_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN trial_start BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN discount_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN discount_coupon TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN discount_percent_off DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN discount_amount_off BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN discount_currency TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN discount_ends_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN past_due_since BIGINT NOT NULL DEFAULT 0;
+UPDATE subscriptions SET past_due_since = last_event_at WHERE status = 'past_due';
+
+-- +goose Down
+ALTER TABLE subscriptions DROP COLUMN past_due_since;
+ALTER TABLE subscriptions DROP COLUMN discount_ends_at;
+ALTER TABLE subscriptions DROP COLUMN discount_currency;
+ALTER TABLE subscriptions DROP COLUMN discount_amount_off;
+ALTER TABLE subscriptions DROP COLUMN discount_percent_off;
+ALTER TABLE subscriptions DROP COLUMN discount_coupon;
+ALTER TABLE subscriptions DROP COLUMN discount_id;
+ALTER TABLE subscriptions DROP COLUMN trial_start;
+ALTER TABLE subscriptions DROP COLUMN cancel_at;
+ALTER TABLE subscriptions DROP COLUMN price_interval_count;
+ALTER TABLE subscriptions DROP COLUMN price_interval;
+ALTER TABLE subscriptions DROP COLUMN quantity;
