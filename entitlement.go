@@ -33,8 +33,12 @@ const (
 	ReasonUnknownStatus = "unknown_status"
 )
 
-// DefaultPastDueGrace is how long a past-due subscription stays entitled.
-const DefaultPastDueGrace = 7 * 24 * time.Hour
+// Past-due grace: how long a past-due subscription stays entitled by
+// default, and the Service.PastDueGrace that gives none.
+const (
+	DefaultPastDueGrace = 7 * 24 * time.Hour
+	NoGrace             = time.Duration(-1)
+)
 
 // Entitle says whether sub, a workspace's current subscription (nil for
 // none), entitles it at now. active and trialing are entitled; one set to

@@ -10,6 +10,7 @@ import (
 const (
 	ReasonSubscriptionCreate = "subscription_create"
 	ReasonSubscriptionCycle  = "subscription_cycle"
+	ReasonSubscriptionUpdate = "subscription_update"
 )
 
 // Invoice mirrors a Stripe invoice.
@@ -149,6 +150,13 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 			Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
 		})
+	case ReasonSubscriptionUpdate:
+		// The proration of a plan change, perhaps paid before the
+		// subscription's own event told the new plan.
+		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
+			return err
+		}
+		return a.grantUpgrade(ctx, sub, sub.PlanID, inv.LinePriceID, sub.CurrentPeriodStart, inv.LinePeriodEnd, inv.LinePeriodStart)
 	}
 	return a.tx.SaveSubscription(ctx, sub)
 }

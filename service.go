@@ -22,8 +22,11 @@ type Service struct {
 	// with its current state fetched from Stripe before it is applied, so
 	// that the order of delivery cannot matter (STRIPE_REFETCH=1).
 	Refetch Refetcher
-	// PastDueGrace is how long a past-due subscription stays entitled;
-	// zero means DefaultPastDueGrace (BILLING_PAST_DUE_GRACE).
+	// UpgradeCredits is what an upgrade mid-period grants; "" is
+	// UpgradeDifference (BILLING_UPGRADE_CREDITS).
+	UpgradeCredits UpgradeCredits
+	// PastDueGrace is how long a past-due subscription stays entitled:
+	// zero means DefaultPastDueGrace, NoGrace none (BILLING_PAST_DUE_GRACE).
 	PastDueGrace time.Duration
 	// Now is the clock; tests inject one.
 	Now func() time.Time
@@ -86,10 +89,13 @@ func (s *Service) now() time.Time {
 }
 
 func (s *Service) pastDueGrace() time.Duration {
-	if s.PastDueGrace > 0 {
-		return s.PastDueGrace
+	switch {
+	case s.PastDueGrace < 0:
+		return 0
+	case s.PastDueGrace == 0:
+		return DefaultPastDueGrace
 	}
-	return DefaultPastDueGrace
+	return s.PastDueGrace
 }
 
 // Entitle says whether a workspace with sub as its current subscription is

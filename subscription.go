@@ -127,11 +127,16 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			// A paid renewal invoice already started a later period.
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
 		}
+		from := cur.PlanID
 		cur = &next
 		if err := a.tx.SaveSubscription(ctx, cur); err != nil {
 			return "", err
 		}
 		a.logStatus(cur)
+		err := a.grantUpgrade(ctx, cur, from, cur.PriceID, cur.CurrentPeriodStart, cur.CurrentPeriodEnd, a.e.Created)
+		if err != nil {
+			return "", err
+		}
 	}
 	if a.e.Type == "customer.subscription.trial_will_end" {
 		if err := a.notifyTrialWillEnd(ctx, s, cur); err != nil {

@@ -172,3 +172,73 @@ func TestConsumeFollowsTheEntitlement(t *testing.T) {
 		t.Errorf("active again: %s", c.Body)
 	}
 }
+
+// An upgrade mid-period grants the difference of the plans' monthly
+// credits into the current lot, once, whether the subscription's event or
+// the paid proration invoice reports it first; a downgrade keeps the lot,
+// and the next renewal grants the new plan's amount as a new lot.
+func TestUpgradeGrantsTheDifference(t *testing.T) {
+	team := "price_TestTeam"
+	upgradeEvent := trigger.Options{Type: "customer.subscription.updated", PriceID: team, Created: at(10 * 24 * time.Hour)}
+	prorationInvoice := trigger.Options{Type: "invoice.paid", PriceID: team, Created: at(10*24*time.Hour + time.Minute),
+		Set: map[string]any{"data.object.id": "in_Proration", "data.object.billing_reason": "subscription_update"}}
+	for _, tt := range []struct {
+		name  string
+		order []trigger.Options
+	}{
+		{"event first", []trigger.Options{upgradeEvent, prorationInvoice}},
+		{"invoice first", []trigger.Options{prorationInvoice, upgradeEvent}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := setup(t)
+			h.deliver(trigger.Options{Type: "customer.subscription.created", Created: at(0)}, billing.StatusProcessed)
+			h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Second)}, billing.StatusProcessed) // pro: 1000
+			for _, o := range tt.order {
+				h.deliver(o, billing.StatusProcessed)
+			}
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 5000 || str(w.Subscription.Plan) != "team" {
+				t.Errorf("after the upgrade: %+v, plan %s; want 5000 subscription credits on team", w.Credits, str(w.Subscription.Plan))
+			}
+			if l := h.ledger("ws_1"); len(l) != 2 || l[0].Amount != 4000 || l[0].Bucket != "subscription" ||
+				l[0].IdempotencyKey != "sub:"+trigger.ID("sub_TestSub1", "ws_1")+":upgrade:price_TestTeam:1769904000" {
+				t.Errorf("ledger = %+v, want the first period and one upgrade of 4000", l)
+			}
+			// A downgrade keeps the lot; the renewal expires it and grants pro.
+			h.deliver(trigger.Options{Type: "customer.subscription.updated", Created: at(20 * 24 * time.Hour)}, billing.StatusProcessed)
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 5000 {
+				t.Errorf("after the downgrade: %+v, want the lot kept", w.Credits)
+			}
+			h.deliver(trigger.Options{Type: "invoice.paid", Created: at(31 * 24 * time.Hour), PeriodStart: at(31 * 24 * time.Hour),
+				Set: map[string]any{"data.object.id": "in_Renewal", "data.object.billing_reason": "subscription_cycle"}}, billing.StatusProcessed)
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 1000 {
+				t.Errorf("after the renewal: %+v, want pro's 1000", w.Credits)
+			}
+		})
+	}
+}
+
+// BILLING_UPGRADE_CREDITS: prorated scales the difference by the share of
+// the period left; none grants nothing until the next period.
+func TestUpgradeCreditPolicies(t *testing.T) {
+	for _, tt := range []struct {
+		policy billing.UpgradeCredits
+		want   int64
+	}{
+		// 31 days of period, the plan changed after 10: 21/31 of 4000.
+		{billing.UpgradeProrated, 4000 * 21 / 31},
+		{billing.UpgradeNone, 0},
+	} {
+		t.Run(string(tt.policy), func(t *testing.T) {
+			t.Parallel()
+			logs := &billingtest.Buffer{}
+			h := serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs,
+				func(s *billing.Service) { s.UpgradeCredits = tt.policy })
+			h.deliver(trigger.Options{Type: "customer.subscription.created", Created: at(0)}, billing.StatusProcessed)
+			h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Second)}, billing.StatusProcessed)
+			h.deliver(trigger.Options{Type: "customer.subscription.updated", PriceID: "price_TestTeam", Created: at(10 * 24 * time.Hour)}, billing.StatusProcessed)
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 1000+tt.want {
+				t.Errorf("credits = %+v, want %d", w.Credits, 1000+tt.want)
+			}
+		})
+	}
+}

@@ -184,7 +184,8 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 		db.Close()
 		return nil, err
 	}
-	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice}
+	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice,
+		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits}
 	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,

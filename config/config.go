@@ -52,6 +52,10 @@ type Config struct {
 	EmailFrom string
 	// EmailInterval is how often the outbox is polled.
 	EmailInterval time.Duration
+	// PastDueGrace is how long a past-due subscription stays entitled.
+	PastDueGrace time.Duration
+	// UpgradeCredits is what an upgrade mid-period grants.
+	UpgradeCredits billing.UpgradeCredits
 	// MaxConns caps the client connections served at once; it fits in
 	// FileLimit, the process's open-file limit, with fileReserve to spare.
 	MaxConns  int
@@ -132,6 +136,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 	if err := c.loadEmail(get); err != nil {
 		return nil, err
 	}
+	if err := c.loadEntitlements(get); err != nil {
+		return nil, err
+	}
 	if err := c.loadMaxConns(get("BILLING_MAX_CONNS")); err != nil {
 		return nil, err
 	}
@@ -144,10 +151,16 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 	return c, nil
 }
 
-// parseSeconds reads "300", "300s" or "5m".
+// parseSeconds reads "300", "300s", "5m" or "7d".
 func parseSeconds(v string) (time.Duration, error) {
 	if n, err := strconv.Atoi(v); err == nil && n > 0 {
 		return time.Duration(n) * time.Second, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 3650 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+		return 0, fmt.Errorf("bad duration")
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
@@ -222,6 +235,29 @@ func (c *Config) loadStripe(get func(string) string) error {
 		}
 		c.CreditPrice.Currency = v
 	}
+	return nil
+}
+
+// loadEntitlements reads the grace of a past-due subscription and what an
+// upgrade grants.
+func (c *Config) loadEntitlements(get func(string) string) error {
+	c.PastDueGrace = billing.DefaultPastDueGrace
+	switch v := get("BILLING_PAST_DUE_GRACE"); v {
+	case "":
+	case "0":
+		c.PastDueGrace = billing.NoGrace
+	default:
+		d, err := parseSeconds(v)
+		if err != nil {
+			return fmt.Errorf("BILLING_PAST_DUE_GRACE %q: want a duration such as 7d, 36h or 0", v)
+		}
+		c.PastDueGrace = d
+	}
+	p, err := billing.ParseUpgradeCredits(get("BILLING_UPGRADE_CREDITS"))
+	if err != nil {
+		return fmt.Errorf("BILLING_UPGRADE_CREDITS %w", err)
+	}
+	c.UpgradeCredits = p
 	return nil
 }
 

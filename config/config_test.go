@@ -57,8 +57,39 @@ func TestDefaults(t *testing.T) {
 	if want := min(4096, int(c.FileLimit)-256); c.FileLimit == 0 || c.MaxConns != want {
 		t.Errorf("MaxConns = %d with a file limit of %d, want %d", c.MaxConns, c.FileLimit, want)
 	}
+	// A past-due subscription entitled for 7 days; an upgrade grants the difference.
+	if c.PastDueGrace != 7*24*time.Hour || c.UpgradeCredits != billing.UpgradeDifference {
+		t.Errorf("grace %v, upgrade credits %q; want 7 days and difference", c.PastDueGrace, c.UpgradeCredits)
+	}
 	if c, err := load(t, map[string]string{"BILLING_CREDIT_PRICE": "10"}, ""); err != nil || c.CreditPrice.Currency != "usd" {
 		t.Errorf("credit currency without BILLING_CREDIT_CURRENCY = %+v (%v), want usd", c, err)
+	}
+}
+
+func TestEntitlementSettings(t *testing.T) {
+	for _, tt := range []struct {
+		grace, upgrade string
+		wantGrace      time.Duration
+		wantUpgrade    billing.UpgradeCredits
+		err            string
+	}{
+		{"3d", "prorated", 3 * 24 * time.Hour, billing.UpgradeProrated, ""},
+		{"36h", "none", 36 * time.Hour, billing.UpgradeNone, ""},
+		{"0", "difference", billing.NoGrace, billing.UpgradeDifference, ""},
+		{"600", "", 10 * time.Minute, billing.UpgradeDifference, ""},
+		{"-1d", "", 0, "", "BILLING_PAST_DUE_GRACE"},
+		{"1w", "", 0, "", "BILLING_PAST_DUE_GRACE"},
+		{"7d", "all", 0, "", `BILLING_UPGRADE_CREDITS "all": want difference, prorated or none`},
+	} {
+		c, err := load(t, map[string]string{"BILLING_PAST_DUE_GRACE": tt.grace, "BILLING_UPGRADE_CREDITS": tt.upgrade}, "")
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q/%q: err = %v, want %q", tt.grace, tt.upgrade, err, tt.err)
+			}
+		case err != nil || c.PastDueGrace != tt.wantGrace || c.UpgradeCredits != tt.wantUpgrade:
+			t.Errorf("%q/%q: %v, %q (%v); want %v, %q", tt.grace, tt.upgrade, c.PastDueGrace, c.UpgradeCredits, err, tt.wantGrace, tt.wantUpgrade)
+		}
 	}
 }
 
