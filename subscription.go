@@ -27,8 +27,10 @@ type Subscription struct {
 	Status      string // Stripe's value
 	PriceID     string
 	PlanID      string // from the plans file; "" when the price is not in it
-	// Quantity, Interval and IntervalCount are the plan's item's: seats,
-	// and how often its price bills (month, 1; year, 1; …).
+	// ItemID, Quantity, Interval and IntervalCount are the plan's item's:
+	// the si_… a change of price or seats names, the seats, and how often
+	// its price bills (month, 1; year, 1; …).
+	ItemID             string
 	Quantity           int64
 	Interval           string
 	IntervalCount      int64
@@ -59,6 +61,7 @@ type Subscription struct {
 
 // SubscriptionItem is one price a subscription bills, as its payload lists it.
 type SubscriptionItem struct {
+	ID            string
 	PriceID       string
 	Quantity      int64
 	Interval      string
@@ -115,8 +118,8 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			next.StartDate = cur.StartDate
 		}
 		item, planID := a.pickPlan(s.Items)
-		next.PriceID, next.PlanID, next.Quantity, next.Interval, next.IntervalCount =
-			item.PriceID, planID, item.Quantity, item.Interval, item.IntervalCount
+		next.ItemID, next.PriceID, next.PlanID, next.Quantity, next.Interval, next.IntervalCount =
+			item.ID, item.PriceID, planID, item.Quantity, item.Interval, item.IntervalCount
 		next.LastEventAt = a.e.Created
 		if !statusCanChange(cur.Status, s.Status) {
 			next.Status = cur.Status

@@ -7,7 +7,7 @@ import (
 )
 
 const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status, price_id, plan_id,
-	quantity, price_interval, price_interval_count,
+	item_id, quantity, price_interval, price_interval_count,
 	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
 	discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at`
@@ -17,7 +17,7 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var d billing.Discount
 	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, startDate, last int64
 	err := s.Scan(&sub.ID, &sub.CustomerID, &sub.WorkspaceID, &sub.Status, &sub.PriceID, &sub.PlanID,
-		&sub.Quantity, &sub.Interval, &sub.IntervalCount,
+		&sub.ItemID, &sub.Quantity, &sub.Interval, &sub.IntervalCount,
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
 		&d.Currency, &discountEnds, &pastDue, &startDate, &sub.FirstPeriodPaid, &last)
@@ -59,15 +59,15 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 		d = &billing.Discount{}
 	}
 	_, err := t.exec(ctx, `INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
-			quantity, price_interval, price_interval_count,
+			item_id, quantity, price_interval, price_interval_count,
 			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
 			discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27)
+			$21, $22, $23, $24, $25, $26, $27, $28)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,
 			status = excluded.status, price_id = excluded.price_id, plan_id = excluded.plan_id,
-			quantity = excluded.quantity, price_interval = excluded.price_interval,
+			item_id = excluded.item_id, quantity = excluded.quantity, price_interval = excluded.price_interval,
 			price_interval_count = excluded.price_interval_count,
 			current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
 			cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
@@ -79,7 +79,7 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			past_due_since = excluded.past_due_since, start_date = excluded.start_date,
 			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`,
 		s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
-		s.Quantity, s.Interval, s.IntervalCount,
+		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
 		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))

@@ -241,7 +241,7 @@ func itemOf(it *stripe.SubscriptionItem) (billing.SubscriptionItem, bool) {
 	if it.Price == nil || it.Price.ID == "" {
 		return billing.SubscriptionItem{}, false
 	}
-	item := billing.SubscriptionItem{PriceID: it.Price.ID, Quantity: it.Quantity}
+	item := billing.SubscriptionItem{ID: it.ID, PriceID: it.Price.ID, Quantity: it.Quantity}
 	switch {
 	case it.Price.Recurring != nil:
 		item.Interval, item.IntervalCount = string(it.Price.Recurring.Interval), it.Price.Recurring.IntervalCount

@@ -73,7 +73,7 @@ func TestDecodeSubscription(t *testing.T) {
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			sub := decode(t, trigger.Options{Type: "customer.subscription.updated", APIVersion: s.version, Set: s.set}).(*billing.Subscription)
-			want := billing.SubscriptionItem{PriceID: "price_TestPro", Quantity: 1, Interval: "month", IntervalCount: 1}
+			want := billing.SubscriptionItem{ID: trigger.ID("si_TestItem1", "ws_1"), PriceID: "price_TestPro", Quantity: 1, Interval: "month", IntervalCount: 1}
 			if sub.Status != "active" || len(sub.Items) != 1 || sub.Items[0] != want ||
 				sub.CurrentPeriodStart.Unix() != 1767225600 || sub.CurrentPeriodEnd.Unix() != 1769904000 ||
 				sub.Metadata["workspace_id"] != "ws_1" || sub.CustomerID != trigger.ID("cus_TestCustomer1", "ws_1") {

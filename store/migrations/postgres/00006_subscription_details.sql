@@ -1,10 +1,11 @@
 -- +goose Up
--- What an app shows of a subscription and what its entitlements need: the
--- plan item's quantity and billing interval, a scheduled cancellation, the
+-- What an app shows of a subscription, changes and its entitlements need:
+-- the plan item (its id, quantity and billing interval), a scheduled cancellation, the
 -- trial's start, the first discount, and since when it is past due (the
 -- entitlements' grace counts from it). Rows of earlier releases take their
 -- values from the subscription's next event; a past-due one counts from its
 -- last event.
+ALTER TABLE subscriptions ADD COLUMN item_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN quantity BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE subscriptions ADD COLUMN price_interval TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN price_interval_count BIGINT NOT NULL DEFAULT 0;
@@ -32,3 +33,4 @@ ALTER TABLE subscriptions DROP COLUMN cancel_at;
 ALTER TABLE subscriptions DROP COLUMN price_interval_count;
 ALTER TABLE subscriptions DROP COLUMN price_interval;
 ALTER TABLE subscriptions DROP COLUMN quantity;
+ALTER TABLE subscriptions DROP COLUMN item_id;
