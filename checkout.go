@@ -37,6 +37,7 @@ func (a *applier) checkout(ctx context.Context, cs *CheckoutSession) (EventStatu
 		}
 		if paid {
 			sub.FirstPeriodPaid = true
+			sub.notePaidFirstPeriod()
 			a.activate(sub)
 		}
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {

@@ -130,11 +130,13 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 		if sub.StartDate.IsZero() || inv.LinePeriodStart.Before(sub.StartDate) {
 			sub.StartDate = inv.LinePeriodStart
 		}
+		sub.notePaidFirstPeriod()
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}
 		return a.grantFirstPeriod(ctx, sub)
 	case ReasonSubscriptionCycle:
+		sub.notePaid(renewalKey(inv.ID), inv.LinePeriodStart)
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}

@@ -21,6 +21,9 @@ type Store interface {
 	Workspace(ctx context.Context, id string) (*Workspace, error)
 	// WorkspaceState returns the read API's view of a workspace, or ENOTFOUND.
 	WorkspaceState(ctx context.Context, id string) (*WorkspaceState, error)
+	// MultiMonthSubscriptions lists the subscriptions not ended whose price
+	// bills a year or several months and that had a period paid.
+	MultiMonthSubscriptions(ctx context.Context) ([]Subscription, error)
 	// Subscriptions lists every subscription a workspace has had, newest first.
 	Subscriptions(ctx context.Context, workspaceID string) ([]Subscription, error)
 	Invoices(ctx context.Context, workspaceID string) ([]Invoice, error)

@@ -48,6 +48,11 @@ type Subscription struct {
 	// PastDueSince is when it last became past_due, zero when it is not:
 	// the entitlements' grace counts from it.
 	PastDueSince time.Time
+	// PaidPeriodKey is the grant that paid the latest paid period, which
+	// began at PaidPeriodStart: a period of several months grants monthly,
+	// keyed by it (see GrantDueMonths).
+	PaidPeriodKey   string
+	PaidPeriodStart time.Time
 	// StartDate is when the first period began; it orders the first
 	// period's grant against later ones.
 	StartDate time.Time
@@ -125,6 +130,8 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			next.Status = cur.Status
 		}
 		next.PastDueSince = pastDueSince(cur, next.Status, a.e.Created)
+		next.PaidPeriodKey, next.PaidPeriodStart = cur.PaidPeriodKey, cur.PaidPeriodStart
+		next.notePaidFirstPeriod()
 		next.Discount = keepDiscountDetails(cur.Discount, next.Discount)
 		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
 			// A paid renewal invoice already started a later period.
@@ -252,6 +259,20 @@ func (a *applier) planID(priceID string) string {
 		return ""
 	}
 	return p.ID
+}
+
+// notePaid records that the period starting at start was paid by the grant
+// key, unless a later period's payment is known.
+func (s *Subscription) notePaid(key string, start time.Time) {
+	if s.PaidPeriodKey == "" || !start.Before(s.PaidPeriodStart) {
+		s.PaidPeriodKey, s.PaidPeriodStart = key, start
+	}
+}
+
+func (s *Subscription) notePaidFirstPeriod() {
+	if s.FirstPeriodPaid {
+		s.notePaid(firstPeriodKey(s.ID), s.StartDate)
+	}
 }
 
 // grantFirstPeriod grants the plan's credits for the first period once the

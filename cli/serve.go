@@ -30,6 +30,10 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.db.Close()
+	// The background work (readiness, monthly grants) ends before the
+	// database closes.
+	ctx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
 	if err := a.db.CheckWritable(ctx); err != nil {
 		return err
 	}
@@ -82,6 +86,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer stopMail()
+	go a.grantDueMonths(ctx, monthlyGrantsEvery)
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
@@ -107,6 +112,30 @@ func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
 	}()
 	a.logger.Info("Sending notifications", "smtp", mailer.Server(), "every", a.cfg.EmailInterval)
 	return func() { cancel(); <-done }, nil
+}
+
+// monthlyGrantsEvery is how often serve looks for the month of a yearly
+// period that began: a grant is at most this late.
+const monthlyGrantsEvery = time.Minute
+
+// grantDueMonths makes the monthly grants of yearly periods now and then
+// every interval until ctx ends (billing.Service.GrantDueMonths).
+func (a *app) grantDueMonths(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		switch n, err := a.svc.GrantDueMonths(ctx); {
+		case err != nil:
+			a.logger.Error("Monthly grants failed; retried next minute", "error", err)
+		case n > 0:
+			a.logger.Info("Granted the monthly credits of yearly periods", "grants", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // readyEvery is how often serve probes that the database takes writes, for

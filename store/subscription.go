@@ -10,24 +10,26 @@ const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status
 	item_id, quantity, price_interval, price_interval_count,
 	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
-	discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at`
+	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start,
+	start_date, first_period_paid, last_event_at`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var sub billing.Subscription
 	var d billing.Discount
-	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, startDate, last int64
+	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, paidStart, startDate, last int64
 	err := s.Scan(&sub.ID, &sub.CustomerID, &sub.WorkspaceID, &sub.Status, &sub.PriceID, &sub.PlanID,
 		&sub.ItemID, &sub.Quantity, &sub.Interval, &sub.IntervalCount,
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
-		&d.Currency, &discountEnds, &pastDue, &startDate, &sub.FirstPeriodPaid, &last)
+		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &startDate, &sub.FirstPeriodPaid, &last)
 	if err != nil {
 		return nil, err
 	}
 	sub.CurrentPeriodStart, sub.CurrentPeriodEnd = billing.Unix(start), billing.Unix(end)
 	sub.CancelAt, sub.CanceledAt, sub.EndedAt = billing.Unix(cancelAt), billing.Unix(canceled), billing.Unix(ended)
 	sub.TrialStart, sub.TrialEnd = billing.Unix(trialStart), billing.Unix(trial)
-	sub.PastDueSince, sub.StartDate, sub.LastEventAt = billing.Unix(pastDue), billing.Unix(startDate), billing.Unix(last)
+	sub.PastDueSince, sub.PaidPeriodStart = billing.Unix(pastDue), billing.Unix(paidStart)
+	sub.StartDate, sub.LastEventAt = billing.Unix(startDate), billing.Unix(last)
 	if d.ID != "" || d.Coupon != "" {
 		d.EndsAt = billing.Unix(discountEnds)
 		sub.Discount = &d
@@ -35,17 +37,28 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 	return &sub, nil
 }
 
+// MultiMonthSubscriptions implements billing.Store.
+func (db *DB) MultiMonthSubscriptions(ctx context.Context) ([]billing.Subscription, error) {
+	return queryAll(ctx, db.read, subscriptionRow, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE paid_period_key <> '' AND status NOT IN ('canceled', 'incomplete_expired')
+			AND (price_interval = 'year' OR (price_interval = 'month' AND price_interval_count > 1))
+		ORDER BY id`)
+}
+
 // Subscriptions implements billing.Store: newest first, by when each
 // started; one whose status no event has told yet is left out.
 func (db *DB) Subscriptions(ctx context.Context, workspaceID string) ([]billing.Subscription, error) {
-	return queryAll(ctx, db.read, func(s scanner) (billing.Subscription, error) {
-		sub, err := scanSubscription(s)
-		if err != nil {
-			return billing.Subscription{}, err
-		}
-		return *sub, nil
-	}, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1 AND status <> ''
+	return queryAll(ctx, db.read, subscriptionRow, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1 AND status <> ''
 		ORDER BY start_date DESC, current_period_end DESC, id`, workspaceID)
+}
+
+// subscriptionRow scans a subscription for queryAll.
+func subscriptionRow(s scanner) (billing.Subscription, error) {
+	sub, err := scanSubscription(s)
+	if err != nil {
+		return billing.Subscription{}, err
+	}
+	return *sub, nil
 }
 
 func (t *tx) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
@@ -62,9 +75,10 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			item_id, quantity, price_interval, price_interval_count,
 			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
-			discount_currency, discount_ends_at, past_due_since, start_date, first_period_paid, last_event_at)
+			discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start,
+			start_date, first_period_paid, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27, $28)
+			$21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,
 			status = excluded.status, price_id = excluded.price_id, plan_id = excluded.plan_id,
 			item_id = excluded.item_id, quantity = excluded.quantity, price_interval = excluded.price_interval,
@@ -76,12 +90,14 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			discount_id = excluded.discount_id, discount_coupon = excluded.discount_coupon,
 			discount_percent_off = excluded.discount_percent_off, discount_amount_off = excluded.discount_amount_off,
 			discount_currency = excluded.discount_currency, discount_ends_at = excluded.discount_ends_at,
-			past_due_since = excluded.past_due_since, start_date = excluded.start_date,
+			past_due_since = excluded.past_due_since, paid_period_key = excluded.paid_period_key,
+			paid_period_start = excluded.paid_period_start, start_date = excluded.start_date,
 			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`,
 		s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
 		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
-		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
+		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart),
+		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
 	return err
 }

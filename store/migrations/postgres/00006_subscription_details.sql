@@ -18,9 +18,15 @@ ALTER TABLE subscriptions ADD COLUMN discount_amount_off BIGINT NOT NULL DEFAULT
 ALTER TABLE subscriptions ADD COLUMN discount_currency TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN discount_ends_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE subscriptions ADD COLUMN past_due_since BIGINT NOT NULL DEFAULT 0;
+-- The grant that paid the current period, and its start: the monthly grants
+-- of a yearly period are keyed by it.
+ALTER TABLE subscriptions ADD COLUMN paid_period_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN paid_period_start BIGINT NOT NULL DEFAULT 0;
 UPDATE subscriptions SET past_due_since = last_event_at WHERE status = 'past_due';
 
 -- +goose Down
+ALTER TABLE subscriptions DROP COLUMN paid_period_start;
+ALTER TABLE subscriptions DROP COLUMN paid_period_key;
 ALTER TABLE subscriptions DROP COLUMN past_due_since;
 ALTER TABLE subscriptions DROP COLUMN discount_ends_at;
 ALTER TABLE subscriptions DROP COLUMN discount_currency;
