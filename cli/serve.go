@@ -82,6 +82,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer stopMail()
+	defer a.refreshPrices(ctx)()
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
@@ -107,6 +108,30 @@ func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
 	}()
 	a.logger.Info("Sending notifications", "smtp", mailer.Server(), "every", a.cfg.EmailInterval)
 	return func() { cancel(); <-done }, nil
+}
+
+// refreshPrices refreshes the price cache in the background, so that
+// neither a slow nor an unreachable Stripe delays or fails the start. The
+// returned stop cancels it and waits for it to end.
+func (a *app) refreshPrices(ctx context.Context) (stop func()) {
+	if a.stripe == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, err := a.svc.RefreshPrices(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			a.logger.Warn("Could not fetch the plans' prices from Stripe; GET /api/billing/plans answers from the cache",
+				"error", err)
+		default:
+			a.logger.Info("Fetched the plans' prices from Stripe", "prices", n)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // readyEvery is how often serve probes that the database takes writes, for
