@@ -17,6 +17,9 @@ type Payments interface {
 	CreateCustomer(ctx context.Context, ws *Workspace) (customerID string, err error)
 	CreateCheckoutSession(ctx context.Context, s *CheckoutRequest) (*SessionLink, error)
 	CreatePortalSession(ctx context.Context, customerID, returnURL string) (*SessionLink, error)
+	// Prices retrieves Stripe prices by id, in the order given; a price
+	// Stripe does not have is an error naming it.
+	Prices(ctx context.Context, ids []string) ([]Price, error)
 }
 
 // CheckoutRequest is a Checkout Session to create: a subscription to

@@ -36,6 +36,12 @@ type Store interface {
 	// counts the attempt. It runs in a transaction of its own because the
 	// one that failed has been rolled back.
 	RecordFailure(ctx context.Context, e *Event, cause string, at time.Time) error
+	// SavePrices records a refresh of the price cache, shared by every
+	// instance: on success (r.Error "") it caches prices, fetched at r.At;
+	// on failure it keeps the prices cached before.
+	SavePrices(ctx context.Context, prices []Price, r PriceRefresh) error
+	// CachedPrices returns the cached prices by id and the last refresh.
+	CachedPrices(ctx context.Context) (map[string]Price, PriceRefresh, error)
 	Close() error
 }
 

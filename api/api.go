@@ -75,6 +75,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.workspaceRoute(s.checkoutHandler)))
 	mux.Handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.workspaceRoute(s.portalHandler)))
 	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
+	mux.Handle("GET /api/billing/plans", s.auth(s.listPlansHandler))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -29,15 +29,22 @@ func withStripe(t *testing.T, url, key string, timeout time.Duration, opts ...fu
 	logs := &billingtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	h := serve(t, storetest.Open(t, logger), logs, func(s *billing.Service) {
-		c := stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
-			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
-		s.Payments = c
+		usingStripe(url, key, timeout, logger, rec)(s)
 		s.CreditPrice = billing.CreditPrice{UnitAmount: 10, Currency: "usd"}
 		for _, o := range opts {
 			o(s)
 		}
 	})
 	return h, rec
+}
+
+// usingStripe gives a service a Stripe client pointed at url, its requests
+// recorded by rec.
+func usingStripe(url, key string, timeout time.Duration, logger *slog.Logger, rec *stripetest.Recorder) func(*billing.Service) {
+	return func(s *billing.Service) {
+		s.Payments = stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
+			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
+	}
 }
 
 type sessionView struct {
@@ -235,9 +242,6 @@ func TestStripeErrorsMapToClearAnswers(t *testing.T) {
 	mock := stripetest.Start(t)
 	blackHole, _ := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
 	t.Cleanup(func() { blackHole.Close() })
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedURL := "http://" + closed.Addr().String()
-	closed.Close()
 	stripeSays := func(status int, body string) string { return stripeAnswering(t, status, body) }
 	for _, tt := range []struct {
 		name, url, key string
@@ -254,7 +258,7 @@ func TestStripeErrorsMapToClearAnswers(t *testing.T) {
 			"sk_test_123", 503, "rate limiting", true},
 		{"Stripe fails", stripeSays(500, `{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}`),
 			"sk_test_123", 502, "Stripe failed", true},
-		{"connection refused", closedURL, "sk_test_123", 502, "Stripe could not be reached", false},
+		{"connection refused", stripetest.Unreachable(t), "sk_test_123", 502, "Stripe could not be reached", false},
 		{"no answer within the timeout", "http://" + blackHole.Addr().String(), "sk_test_123", 502, "Stripe could not be reached", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

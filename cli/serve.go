@@ -87,6 +87,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	}
 	defer stopMail()
 	go a.grantDueMonths(ctx, monthlyGrantsEvery)
+	defer a.refreshPrices(ctx)()
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
@@ -136,6 +137,30 @@ func (a *app) grantDueMonths(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 		}
 	}
+}
+
+// refreshPrices refreshes the price cache in the background, so that
+// neither a slow nor an unreachable Stripe delays or fails the start. The
+// returned stop cancels it and waits for it to end.
+func (a *app) refreshPrices(ctx context.Context) (stop func()) {
+	if a.stripe == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, err := a.svc.RefreshPrices(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			a.logger.Warn("Could not fetch the plans' prices from Stripe; GET /api/billing/plans answers from the cache",
+				"error", err)
+		default:
+			a.logger.Info("Fetched the plans' prices from Stripe", "prices", n)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // readyEvery is how often serve probes that the database takes writes, for

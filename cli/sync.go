@@ -44,6 +44,10 @@ func syncCmd(ctx context.Context, env *Env, args []string) error {
 			}
 			f.CustomerID = ws.StripeCustomerID
 		}
+		var pricesErr error
+		if !*check {
+			pricesErr = refreshPricesNow(ctx, env, a)
+		}
 		tally := newSyncTally(env)
 		started := time.Now()
 		err = c.Objects(ctx, f, func(obj any) error {
@@ -62,8 +66,22 @@ func syncCmd(ctx context.Context, env *Env, args []string) error {
 		if *check && tally.drift() {
 			return errDrift
 		}
-		return nil
+		return pricesErr
 	})
+}
+
+// refreshPricesNow refreshes the price cache that every running serve
+// answers GET /api/billing/plans from. Its failure is returned for the
+// exit code only after the objects are synced: a bad price id in the plans
+// file must not hold up the recovery of lost webhooks.
+func refreshPricesNow(ctx context.Context, env *Env, a *app) error {
+	n, err := a.svc.RefreshPrices(ctx)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "Prices not refreshed: %s\n", env.redactor.String(err.Error()))
+		return errors.New("the plans' prices were not refreshed (see above)")
+	}
+	fmt.Fprintf(env.Stdout, "Fetched %d prices of %d plans from Stripe.\n", n, len(a.cfg.Plans.List()))
+	return nil
 }
 
 // syncTally counts outcomes by kind of object and shows progress on a terminal.

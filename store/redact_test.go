@@ -14,7 +14,8 @@ import (
 )
 
 // Every error text the database keeps goes through its Redactor, whichever
-// write sets it: an event's last error and a notification's.
+// write sets it: an event's last error, a failed refresh of prices, and a
+// notification's.
 func TestStoredErrorsAreRedacted(t *testing.T) {
 	const secret = "db-secret-0123456789"
 	ctx := context.Background()
@@ -36,6 +37,13 @@ func TestStoredErrorsAreRedacted(t *testing.T) {
 		if want := attempt + ": the driver said **** about postgres://u:****@db/x"; err != nil || stored.LastError != want {
 			t.Errorf("%s failure stored %q (%v), want %q", attempt, stored.LastError, err, want)
 		}
+	}
+
+	if err := db.SavePrices(ctx, nil, billing.PriceRefresh{At: time.Now(), Error: "Stripe quoted " + secret}); err != nil {
+		t.Fatal(err)
+	}
+	if _, last, err := db.CachedPrices(ctx); err != nil || last.Error != "Stripe quoted ****" {
+		t.Errorf("failed refresh of prices stored %q (%v), want the secret masked", last.Error, err)
 	}
 
 	queueNotification(t, db, "settled", "in_settled")

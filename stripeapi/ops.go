@@ -3,7 +3,6 @@ package stripeapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -107,8 +106,7 @@ func (c *Client) Refetch(ctx context.Context, obj any) (any, error) {
 	default:
 		return obj, nil
 	}
-	var se *stripe.Error
-	if errors.As(err, &se) && se.Code == stripe.ErrorCodeResourceMissing {
+	if missing(err) {
 		return obj, nil
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -64,6 +65,18 @@ func Start(t testing.TB) string {
 		t.Fatal("stripe-mock did not start within 30 s")
 		return ""
 	}
+}
+
+// Unreachable returns the URL of a loopback port nothing listens on: a
+// Stripe whose connections are refused.
+func Unreachable(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return "http://" + ln.Addr().String()
 }
 
 // binary is the stripe-mock go install put in GOBIN (or GOPATH/bin), the
