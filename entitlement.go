@@ -1,6 +1,10 @@
 package billing
 
-import "time"
+import (
+	"context"
+	"maps"
+	"time"
+)
 
 // Entitlement is whether a workspace may use what its plan gives now, and
 // why: the one answer to "which statuses count", for the API, consumption
@@ -83,4 +87,70 @@ func (s *Subscription) cancelsAt() time.Time {
 		return s.CurrentPeriodEnd
 	}
 	return time.Time{}
+}
+
+// ReasonNotInPlan is a feature's reason when the workspace is entitled but
+// its plan does not have the feature.
+const ReasonNotInPlan = "not_in_plan"
+
+// WorkspaceEntitlement is what a workspace may use now: its entitlement,
+// the features of its plan while entitled, and its credits.
+type WorkspaceEntitlement struct {
+	Entitlement
+	Features map[string]Feature
+	Credits  Balance
+	// Spendable is what Consume may spend now: purchased credits, and the
+	// subscription credits while entitled.
+	Spendable int64
+}
+
+// FeatureAccess is whether a workspace may use one feature now.
+type FeatureAccess struct {
+	Feature string
+	Allowed bool
+	// Limit is the plan's limit of the feature; Limited is false for a
+	// feature the plan has without one.
+	Limit   int64
+	Limited bool
+	Reason  string
+}
+
+// Entitlements answers what a workspace may use now, or ENOTFOUND.
+func (s *Service) Entitlements(ctx context.Context, workspaceID string) (*WorkspaceEntitlement, error) {
+	st, err := s.Store.WorkspaceState(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	we := &WorkspaceEntitlement{Entitlement: s.Entitle(st.Subscription), Features: map[string]Feature{}, Credits: st.Credits,
+		Spendable: st.Credits.Purchased}
+	if we.Entitled {
+		we.Spendable = st.Credits.Total()
+		if plan, ok := s.Plans.ByID(we.PlanID); ok {
+			maps.Copy(we.Features, plan.Features)
+		}
+	}
+	return we, nil
+}
+
+// FeatureAccess answers whether a workspace may use feature now: allowed
+// only while entitled and when its plan has it. A feature no plan has is
+// ENOTFOUND, so that a typo in the app does not read as "not allowed".
+func (s *Service) FeatureAccess(ctx context.Context, workspaceID, feature string) (*FeatureAccess, error) {
+	if !s.Plans.HasFeature(feature) {
+		return nil, Errorf(ENOTFOUND, "no plan has the feature %q", feature)
+	}
+	we, err := s.Entitlements(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	fa := &FeatureAccess{Feature: feature, Reason: we.Reason}
+	f, has := we.Features[feature]
+	switch {
+	case has:
+		fa.Allowed = true
+		fa.Limit, fa.Limited = f.Limit()
+	case we.Entitled:
+		fa.Reason = ReasonNotInPlan
+	}
+	return fa, nil
 }

@@ -134,6 +134,12 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}
+		if inv.AmountDue == 0 && sub.LastEventAt.IsZero() {
+			// A first invoice for nothing is a trial's, or a coupon's: the
+			// subscription's own event, which always follows, tells which,
+			// and the first period is granted then.
+			return nil
+		}
 		return a.grantFirstPeriod(ctx, sub)
 	case ReasonSubscriptionCycle:
 		sub.notePaid(renewalKey(inv.ID), inv.LinePeriodStart)

@@ -285,10 +285,22 @@ func (a *applier) grantFirstPeriod(ctx context.Context, s *Subscription) error {
 	if !ok {
 		return nil
 	}
+	amount, what := plan.MonthlyCredits, "first period"
+	if s.startsWithTrial() {
+		// The trial's lot; the first paid period, a renewal, grants
+		// monthly_credits as a lot of its own.
+		amount, what = plan.TrialGrant(), "trial"
+	}
 	return a.grant(ctx, &Grant{
-		Key: firstPeriodKey(s.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+		Key: firstPeriodKey(s.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: amount,
 		PeriodStart: s.StartDate,
 		WorkspaceID: s.WorkspaceID, CustomerID: s.CustomerID, SubscriptionID: s.ID,
-		Reason: fmt.Sprintf("plan %s: first period", plan.ID),
+		Reason: fmt.Sprintf("plan %s: %s", plan.ID, what),
 	})
+}
+
+// startsWithTrial reports whether the first period is a trial: the trial
+// ends after the subscription started.
+func (s *Subscription) startsWithTrial() bool {
+	return !s.TrialEnd.IsZero() && s.TrialEnd.After(s.StartDate)
 }

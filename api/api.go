@@ -67,6 +67,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/subscriptions", s.auth(s.workspaceRoute(s.listSubscriptionsHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/entitlements", s.auth(s.workspaceRoute(s.entitlementsHandler)))
+	mux.Handle("GET /api/billing/workspaces/{id}/entitlements/{feature}", s.auth(s.workspaceRoute(s.featureHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
 	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))

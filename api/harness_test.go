@@ -30,8 +30,10 @@ const (
 
 var testPlans = func() *billing.Plans {
 	p, err := billing.NewPlans([]billing.Plan{
-		{ID: "pro", Name: "Pro", StripePriceIDs: []string{proPrice}, MonthlyCredits: 1000},
-		{ID: "team", Name: "Team", StripePriceIDs: []string{"price_TestTeam"}, MonthlyCredits: 5000},
+		{ID: "pro", Name: "Pro", StripePriceIDs: []string{proPrice}, MonthlyCredits: 1000,
+			Features: map[string]billing.Feature{"exports": {}, "seats": billing.FeatureLimit(5)}},
+		{ID: "team", Name: "Team", StripePriceIDs: []string{"price_TestTeam"}, MonthlyCredits: 5000,
+			Features: map[string]billing.Feature{"exports": {}, "seats": billing.FeatureLimit(50), "sso": {}}},
 	})
 	if err != nil {
 		panic(err)

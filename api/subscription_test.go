@@ -242,3 +242,51 @@ func TestUpgradeCreditPolicies(t *testing.T) {
 		})
 	}
 }
+
+// A trial grants the plan's trial_credits as a lot of its own; the first
+// paid period, at the trial's end, grants monthly_credits as the next lot.
+// A first invoice for nothing waits for the subscription's own event to say
+// whether it is a trial's.
+func TestTrialGrantsTrialCredits(t *testing.T) {
+	trialCredits := int64(100)
+	plans, err := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{proPrice}, MonthlyCredits: 1000, TrialCredits: &trialCredits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trialing := map[string]any{"data.object.status": "trialing", "data.object.start_date": 1767225600,
+		"data.object.trial_start": 1767225600, "data.object.trial_end": 1768435200}
+	free := map[string]any{"data.object.amount_due": 0, "data.object.amount_paid": 0}
+	for _, tt := range []struct {
+		name  string
+		order []trigger.Options
+	}{
+		{"subscription first", []trigger.Options{
+			{Type: "customer.subscription.created", Created: at(0), Set: trialing},
+			{Type: "invoice.paid", Created: at(time.Second), Set: free}}},
+		{"free invoice first", []trigger.Options{
+			{Type: "invoice.paid", Created: at(time.Second), Set: free},
+			{Type: "customer.subscription.created", Created: at(0), Set: trialing}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &billingtest.Buffer{}
+			h := serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs,
+				func(s *billing.Service) { s.Plans = plans })
+			for _, o := range tt.order {
+				h.deliver(o, billing.StatusProcessed)
+			}
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 100 {
+				t.Fatalf("in the trial: %+v, want the 100 trial credits", w.Credits)
+			}
+			h.mustConsume("ws_1", `{"amount":30,"idempotency_key":"trying"}`, http.StatusOK)
+			h.deliver(trigger.Options{Type: "invoice.paid", Created: at(14 * 24 * time.Hour), PeriodStart: time.Unix(1768435200, 0),
+				Set: map[string]any{"data.object.id": "in_FirstPaid", "data.object.billing_reason": "subscription_cycle"}}, billing.StatusProcessed)
+			if w := h.workspace("ws_1"); w.Credits.Subscription != 1000 {
+				t.Errorf("after the trial: %+v, want a fresh 1000", w.Credits)
+			}
+			if l := h.ledger("ws_1"); len(l) != 4 || l[3].Amount != 100 || l[3].Reason != "plan pro: trial" || l[1].Amount != -70 {
+				t.Errorf("ledger = %+v, want the trial's 100, a spend, its 70 left expired, the period's 1000", l)
+			}
+		})
+	}
+}

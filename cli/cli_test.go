@@ -107,7 +107,8 @@ func (s *service) getJSON(path string, v any) int {
 }
 
 // The README's first steps: serve, create a workspace, trigger a checkout
-// and its first invoice, read an active subscription and the plan's credits.
+// and its first invoice, read an active subscription and the plan's
+// credits; then an upgrade, and what the workspace is entitled to.
 func TestQuickstart(t *testing.T) {
 	s := startService(t)
 	if !regexp.MustCompile(`Ready! Your webhook signing secret is whsec_[0-9a-f]{48} \(\^C to quit\)`).MatchString(s.out.String()) {
@@ -142,6 +143,23 @@ func TestQuickstart(t *testing.T) {
 	s.getJSON("/api/billing/workspaces/ws_1/credits/ledger", &ledger)
 	if len(ledger) != 1 {
 		t.Errorf("ledger = %v, want one grant", ledger)
+	}
+	// The plan change, as Stripe reports an upgrade to team.
+	code, out := s.run("trigger", "customer.subscription.updated", "--workspace", "ws_1", "--price", "price_1TeamMonthlyUSD")
+	if code != 0 || !strings.Contains(out, `"status":"processed"`) {
+		t.Fatalf("trigger the plan change: %d %s", code, out)
+	}
+	var ent struct {
+		Entitled bool           `json:"entitled"`
+		Plan     string         `json:"plan"`
+		Features map[string]any `json:"features"`
+		Credits  struct {
+			Balance int64 `json:"balance"`
+		} `json:"credits"`
+	}
+	if code := s.getJSON("/api/billing/workspaces/ws_1/entitlements", &ent); code != 200 || !ent.Entitled || ent.Plan != "team" ||
+		ent.Features["sso"] != true || ent.Credits.Balance != 5000 {
+		t.Errorf("entitlements after the upgrade = %d %+v, want team with sso and 5000 credits", code, ent)
 	}
 }
 
