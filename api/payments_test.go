@@ -340,8 +340,9 @@ func TestRefetchAppliesStripesCurrentState(t *testing.T) {
 		}
 	}
 	// The redelivery, a duplicate, needed no call.
-	if got := rec.Requests("/v1/subscriptions/" + sub); len(got) != 1 || got[0].Method != http.MethodGet {
-		t.Fatalf("refetch requests = %+v", got)
+	if got := rec.Requests("/v1/subscriptions/" + sub); len(got) != 1 || got[0].Method != http.MethodGet ||
+		got[0].Form.Get("expand[0]") != "discounts" {
+		t.Fatalf("refetch requests = %+v, want one GET expanding the discounts (their coupons)", got)
 	}
 	var status string
 	if err := h.sqlDB().QueryRow(`SELECT status FROM subscriptions WHERE id = $1`, sub).Scan(&status); err != nil || status != "active" {
