@@ -78,8 +78,13 @@ func newConnLimiter(ln net.Listener, maxConns int, obs ConnObserver, now func() 
 type limitedConn struct {
 	net.Conn
 	l *connLimiter
-	// quiet is set while the connection is listed idle or fresh and has
-	// read nothing since: it may be closed to make room. Read clears it.
+	// armed is set when the connection is listed idle or fresh; quiet once
+	// the server, so listed, reads from it: it waits for a request then, and
+	// may be closed to make room. A pipelined request already buffered is
+	// served without a read, so a connection between two such requests is
+	// listed idle for a moment but never quiet. Read's first byte, or the
+	// server's next state, clears both.
+	armed atomic.Bool
 	quiet atomic.Bool
 	// Guarded by l.mu: the list it is on and since when; whether we closed
 	// it to make room, and whether its slot is free.
@@ -128,13 +133,17 @@ func (l *connLimiter) reserve() error {
 	return nil
 }
 
-// closable is the connection to close to make room, or nil. l.mu is held.
+// closable is the connection to close to make room, or nil: the longest
+// idle that is quiet, else the oldest fresh one quiet for silentGrace. l.mu
+// is held.
 func (l *connLimiter) closable() *limitedConn {
-	if e := l.idle.Front(); e != nil {
-		return e.Value.(*limitedConn)
+	for e := l.idle.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*limitedConn); c.quiet.Load() {
+			return c
+		}
 	}
-	if e := l.fresh.Front(); e != nil {
-		if c := e.Value.(*limitedConn); l.now().Sub(c.since) >= silentGrace {
+	for e := l.fresh.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*limitedConn); c.quiet.Load() && l.now().Sub(c.since) >= silentGrace {
 			return c
 		}
 	}
@@ -169,6 +178,7 @@ func (l *connLimiter) track(nc net.Conn, state http.ConnState) {
 	case http.StateIdle:
 		l.list(c, &l.idle)
 	default: // active, hijacked or closed: not to be closed by us
+		c.armed.Store(false)
 		c.quiet.Store(false)
 		l.unlist(c)
 	}
@@ -181,8 +191,8 @@ func (l *connLimiter) list(c *limitedConn, q *list.List) {
 		return
 	}
 	c.queue, c.elem, c.since = q, q.PushBack(c), l.now()
-	c.quiet.Store(true)
-	l.room.Broadcast()
+	c.quiet.Store(false)
+	c.armed.Store(true)
 }
 
 // unlist takes c off its list, if it is on one. l.mu is held.
@@ -219,8 +229,12 @@ func (l *connLimiter) sweep() {
 	}
 	cutoff := l.now().Add(-pressureIdle)
 	for _, q := range []*list.List{&l.idle, &l.fresh} {
-		for e := q.Front(); e != nil && !e.Value.(*limitedConn).since.After(cutoff); e = q.Front() {
-			l.evict(e.Value.(*limitedConn), "pressure")
+		for e := q.Front(); e != nil && !e.Value.(*limitedConn).since.After(cutoff); {
+			c, next := e.Value.(*limitedConn), e.Next()
+			if c.quiet.Load() {
+				l.evict(c, "pressure")
+			}
+			e = next
 		}
 	}
 }
@@ -238,9 +252,18 @@ func (l *connLimiter) Close() error {
 	return l.Listener.Close()
 }
 
-// Read marks the connection busy at its first byte since it turned quiet,
-// so that a request being sent is not closed to make room.
+// Read makes a listed connection quiet when the server reads it for its
+// next request, and busy again at the first byte that arrives, so that a
+// request being sent is not closed to make room.
 func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.armed.CompareAndSwap(true, false) {
+		c.l.mu.Lock()
+		if c.elem != nil { // still listed: not made busy meanwhile
+			c.quiet.Store(true)
+			c.l.room.Broadcast()
+		}
+		c.l.mu.Unlock()
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.quiet.CompareAndSwap(true, false) {
 		c.l.mu.Lock()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"container/list"
 	"io"
 	"net"
 	"net/http"
@@ -323,6 +324,11 @@ func (lt *limitTest) waitStates(c *testConn, state http.ConnState, n int) {
 			}
 		}
 		if count >= n {
+			if state == http.StateIdle {
+				// Idle, the server reads it for its next request: only
+				// then is it quiet, and closable.
+				lt.waitFor(addr+" quiet", func() bool { return lt.l.isQuiet(addr) })
+			}
 			return
 		}
 		select {
@@ -331,6 +337,19 @@ func (lt *limitTest) waitStates(c *testConn, state http.ConnState, n int) {
 			lt.t.Fatalf("%s: states %v, want %v %d times", addr, seen, state, n)
 		}
 	}
+}
+
+// isQuiet reports whether the listed connection from addr is quiet. l.mu is
+// held.
+func (l *connLimiter) isQuiet(addr string) bool {
+	for _, q := range []*list.List{&l.idle, &l.fresh} {
+		for e := q.Front(); e != nil; e = e.Next() {
+			if c := e.Value.(*limitedConn); c.RemoteAddr().String() == addr {
+				return c.quiet.Load()
+			}
+		}
+	}
+	return false
 }
 
 // waitFor waits until cond, read under the limiter's lock, holds.
