@@ -48,8 +48,9 @@ const (
 // WebhookPath is where Stripe delivers events.
 const WebhookPath = "/api/billing/webhooks/stripe/"
 
-// Handler returns the routes: those of routes, the dashboard under /admin/
-// when Admin is set, and a JSON 404 for any other path.
+// Handler returns the routes: those of routes, which api/openapi.json
+// describes, the dashboard under /admin/ when Admin is set, and a JSON 404
+// for any other path.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux.Handle)
@@ -61,8 +62,8 @@ func (s *Server) Handler() http.Handler {
 	return s.limitBodies(mux)
 }
 
-// routes registers every route of the API through handle, so that one list
-// serves both the mux and whoever needs to know the API's routes.
+// routes registers every route of the API through handle. A new route needs
+// its entry in api/openapi.json too: a test holds the document to this list.
 func (s *Server) routes(handle func(pattern string, h http.Handler)) {
 	handle(WebhookPath, http.HandlerFunc(s.stripeWebhookHandler))
 	handle(strings.TrimSuffix(WebhookPath, "/"), http.HandlerFunc(s.stripeWebhookHandler))
@@ -71,6 +72,7 @@ func (s *Server) routes(handle func(pattern string, h http.Handler)) {
 	}))
 	handle("GET /readyz", http.HandlerFunc(s.readyHandler))
 	handle("GET /metrics", s.metrics())
+	handle("GET /api/billing/openapi.json", http.HandlerFunc(openAPIHandler))
 	handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
 	handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
 	handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
