@@ -48,40 +48,58 @@ const (
 // WebhookPath is where Stripe delivers events.
 const WebhookPath = "/api/billing/webhooks/stripe/"
 
-// Handler returns the routes. Every route is listed here.
+// Handler returns the routes: those of routes, which api/openapi.json
+// describes, the dashboard under /admin/ when Admin is set, and a JSON 404
+// for any other path.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(WebhookPath, s.stripeWebhookHandler)
-	mux.HandleFunc(strings.TrimSuffix(WebhookPath, "/"), s.stripeWebhookHandler)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyHandler)
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
-	}
+	s.routes(mux.Handle)
 	if s.Admin != nil {
 		mux.Handle("/admin/", s.Admin)
 		mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 	}
-	mux.Handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
-	mux.Handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/subscriptions", s.auth(s.workspaceRoute(s.listSubscriptionsHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/entitlements", s.auth(s.workspaceRoute(s.entitlementsHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/entitlements/{feature}", s.auth(s.workspaceRoute(s.featureHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
-	mux.Handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))
-	mux.Handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.workspaceRoute(s.consumeHandler)))
-	mux.Handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.workspaceRoute(s.purchaseHandler)))
-	mux.Handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.workspaceRoute(s.checkoutHandler)))
-	mux.Handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.workspaceRoute(s.portalHandler)))
-	mux.Handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
-	mux.Handle("GET /api/billing/plans", s.auth(s.listPlansHandler))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-	})
+	mux.HandleFunc("/", s.notFound)
 	return s.limitBodies(mux)
+}
+
+// routes registers every route of the API through handle. A new route needs
+// its entry in api/openapi.json too: a test holds the document to this list.
+func (s *Server) routes(handle func(pattern string, h http.Handler)) {
+	handle(WebhookPath, http.HandlerFunc(s.stripeWebhookHandler))
+	handle(strings.TrimSuffix(WebhookPath, "/"), http.HandlerFunc(s.stripeWebhookHandler))
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	handle("GET /readyz", http.HandlerFunc(s.readyHandler))
+	handle("GET /metrics", s.metrics())
+	handle("GET /api/billing/openapi.json", http.HandlerFunc(openAPIHandler))
+	handle("POST /api/billing/workspaces", s.auth(s.createWorkspaceHandler))
+	handle("GET /api/billing/workspaces/{id}", s.auth(s.workspaceRoute(s.getWorkspaceHandler)))
+	handle("GET /api/billing/workspaces/{id}/subscriptions", s.auth(s.workspaceRoute(s.listSubscriptionsHandler)))
+	handle("GET /api/billing/workspaces/{id}/entitlements", s.auth(s.workspaceRoute(s.entitlementsHandler)))
+	handle("GET /api/billing/workspaces/{id}/entitlements/{feature}", s.auth(s.workspaceRoute(s.featureHandler)))
+	handle("GET /api/billing/workspaces/{id}/invoices", s.auth(s.workspaceRoute(s.listInvoicesHandler)))
+	handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
+	handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))
+	handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.workspaceRoute(s.consumeHandler)))
+	handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.workspaceRoute(s.purchaseHandler)))
+	handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.workspaceRoute(s.checkoutHandler)))
+	handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.workspaceRoute(s.portalHandler)))
+	handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
+	handle("GET /api/billing/plans", s.auth(s.listPlansHandler))
+}
+
+// metrics serves Metrics; without it, /metrics is answered as any path the
+// API does not have.
+func (s *Server) metrics() http.Handler {
+	if s.Metrics == nil {
+		return http.HandlerFunc(s.notFound)
+	}
+	return s.Metrics
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, billing.Errorf(billing.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 }
 
 // limitBodies caps every request body before a handler reads it: a declared

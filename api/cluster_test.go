@@ -141,7 +141,7 @@ func TestClusterTwoInstancesOnePostgres(t *testing.T) {
 	var wg sync.WaitGroup
 	for s := 0; s < 32; s++ {
 		base := []*harness{a, b}[s%2].srv.URL
-		client := &http.Client{Timeout: 30 * time.Second}
+		client := checkedClient(30*time.Second, http.DefaultTransport)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

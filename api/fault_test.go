@@ -278,7 +278,7 @@ func TestFaultSlowloris(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // every slow client has dripped a few bytes
 
 	// (a) A real delivery on a fresh connection is answered while they hang.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := checkedClient(10*time.Second, &http.Transport{DisableKeepAlives: true})
 	p := h.build(trigger.Options{Type: "invoice.paid"})
 	start := time.Now()
 	code, err := post(client, base, p)

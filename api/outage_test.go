@@ -42,7 +42,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 	var wg sync.WaitGroup
 	for s := 0; s < 8; s++ {
 		base := []*harness{a, b}[s%2].srv.URL
-		client := &http.Client{Timeout: 20 * time.Second}
+		client := checkedClient(20*time.Second, http.DefaultTransport)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -108,7 +108,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 		}
 	}
 	// Re-sending what was not answered 200, as Stripe does, completes the state.
-	client := &http.Client{Timeout: 20 * time.Second}
+	client := checkedClient(20*time.Second, http.DefaultTransport)
 	for _, i := range failed {
 		if code, err := post(client, b.srv.URL, events[i]); code != http.StatusOK {
 			t.Fatalf("re-send after recovery: %d %v", code, err)
