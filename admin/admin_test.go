@@ -202,6 +202,7 @@ func TestDashboardAnswers(t *testing.T) {
 	}{
 		{"/admin/workspaces", 200, `<a href="/admin/workspaces/ws_a">ws_a</a>`},
 		{"/admin/workspaces/ws_a", 200, "1000 from the subscription, 0 purchased"},
+		{"/admin/workspaces/ws_a", 200, `<dd id="entitled">yes (active)</dd>`},
 		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
 		{"/admin/workspaces?page=x", 400, "Bad page number"},
 		{"/admin/events/evt_missing", 404, "evt_missing"},
