@@ -9,10 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +113,11 @@ type Request struct {
 // Recorder is an http.RoundTripper that passes requests on and keeps them,
 // so tests can assert what was sent to Stripe, not only what came back.
 type Recorder struct {
+	// Rewrite, when set (before the first request), replaces the body of
+	// each answer: stripe-mock answers a fixed fixture whatever was asked,
+	// and a test makes it answer as Stripe would (see Subscription).
+	Rewrite func(r Request, status int, body []byte) []byte
+
 	mu       sync.Mutex
 	requests []Request
 }
@@ -125,10 +133,39 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	for k, vs := range req.URL.Query() {
 		form[k] = append(form[k], vs...)
 	}
+	rec := Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Form: form}
 	r.mu.Lock()
-	r.requests = append(r.requests, Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Form: form})
+	r.requests = append(r.requests, rec)
 	r.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(req)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || r.Rewrite == nil {
+		return resp, err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	answer = r.Rewrite(rec, resp.StatusCode, answer)
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(answer)), int64(len(answer))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(answer)))
+	return resp, nil
+}
+
+// Proxy serves on a loopback port until the test ends, passing each
+// request on to target through rt (a Recorder): for a process that is given
+// Stripe's address rather than an http.Client.
+func Proxy(t testing.TB, target string, rt http.RoundTripper) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("proxy to %q: %v", target, err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = rt
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // Requests returns the requests made to path so far.
