@@ -26,6 +26,9 @@ const (
 	ECARD = "card_error"
 	// EUPSTREAM: Stripe could not be reached or failed on its side.
 	EUPSTREAM = "stripe_unavailable"
+	// EALREADYSUBSCRIBED: a checkout for a workspace whose subscription is
+	// live; a swap changes it instead.
+	EALREADYSUBSCRIBED = "already_subscribed"
 )
 
 // Error is the domain's error: a code the adapters can act on and a message
@@ -33,6 +36,11 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Fields, when set, are details a caller can act on without parsing
+	// the message (already_subscribed names the subscription, its status
+	// and where to pay); the API writes them into its error object, beside
+	// code and message, which they never replace. A nil value is null.
+	Fields map[string]any
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("billing: %s: %s", e.Code, e.Message) }
@@ -54,6 +62,16 @@ func ErrorCode(err error) string {
 	default:
 		return EINTERNAL
 	}
+}
+
+// ErrorFields returns the Fields of the first *Error in err's chain, nil
+// for none.
+func ErrorFields(err error) map[string]any {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 // ErrorMessage returns the message of the first *Error in err's chain, or

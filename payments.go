@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Payments is what the service asks of Stripe; package stripeapi implements
@@ -23,15 +25,24 @@ type Payments interface {
 }
 
 // CheckoutRequest is a Checkout Session to create: a subscription to
-// PriceID, or, with Credits set, a one-time payment for credits.
+// Quantity of PriceID, or, with Credits set, a one-time payment for credits.
 type CheckoutRequest struct {
 	WorkspaceID string
 	CustomerID  string
 	PriceID     string
-	Credits     int64
-	CreditPrice CreditPrice
-	SuccessURL  string
-	CancelURL   string
+	Quantity    int64
+	// TrialDays starts the subscription with a free trial; 0 for none.
+	TrialDays int64
+	// Coupon or PromotionCode (a promo_… id) discounts the subscription;
+	// AllowPromotionCodes lets the customer enter a code on the page
+	// instead. Stripe takes one of the three at most.
+	Coupon              string
+	PromotionCode       string
+	AllowPromotionCodes bool
+	Credits             int64
+	CreditPrice         CreditPrice
+	SuccessURL          string
+	CancelURL           string
 }
 
 // SessionLink is where to send the user: a Checkout or Customer Portal page.
@@ -64,14 +75,117 @@ func (s *Service) payments() (Payments, error) {
 }
 
 // StartCheckout returns a Checkout Session that subscribes a workspace to a
-// plan, creating the workspace's Stripe customer first if it has none.
-func (s *Service) StartCheckout(ctx context.Context, workspaceID, planID, successURL, cancelURL string) (*SessionLink, error) {
-	plan, ok := s.Plans.ByID(planID)
-	if !ok || len(plan.StripePriceIDs) == 0 {
-		return nil, Errorf(EINVALID, "plan %q is not in the plans file", planID)
+// plan, creating the workspace's Stripe customer first if it has none. A
+// workspace whose subscription is live is refused (EALREADYSUBSCRIBED)
+// before anything is created at Stripe.
+func (s *Service) StartCheckout(ctx context.Context, workspaceID string, c Checkout) (*SessionLink, error) {
+	req, err := s.Plans.checkoutRequest(workspaceID, c)
+	if err != nil {
+		return nil, err
 	}
-	req := &CheckoutRequest{WorkspaceID: workspaceID, PriceID: plan.StripePriceIDs[0], SuccessURL: successURL, CancelURL: cancelURL}
 	return s.checkout(ctx, req)
+}
+
+// Checkout is a subscription checkout an app asks for.
+type Checkout struct {
+	Plan string
+	// Price is one of the plan's prices; "" is its first.
+	Price string
+	// Quantity is the seats, 1 to MaxQuantity; nil is 1.
+	Quantity *int64
+	// TrialDays, 1 to MaxTrialDays, starts with a free trial; nil for none.
+	TrialDays *int64
+	// Coupon (an id) or PromotionCode (a promo_… id) discounts the
+	// subscription; AllowPromotionCodes lets the customer enter a code on
+	// Stripe's page instead. "" is none.
+	Coupon              string
+	PromotionCode       string
+	AllowPromotionCodes bool
+	SuccessURL          string
+	CancelURL           string
+}
+
+// checkoutRequest validates c, every field with an error naming it, and
+// returns the session to create for a workspace.
+func (p *Plans) checkoutRequest(workspaceID string, c Checkout) (*CheckoutRequest, error) {
+	plan, ok := p.ByID(c.Plan)
+	if !ok || len(plan.StripePriceIDs) == 0 {
+		return nil, Errorf(EINVALID, "plan %q is not in the plans file", c.Plan)
+	}
+	price := plan.StripePriceIDs[0]
+	if c.Price != "" {
+		if !slices.Contains(plan.StripePriceIDs, c.Price) {
+			return nil, Errorf(EINVALID, "price %q is not one of plan %q's prices (%s)", c.Price, plan.ID,
+				strings.Join(plan.StripePriceIDs, ", "))
+		}
+		price = c.Price
+	}
+	for _, err := range []error{
+		checkCount("quantity", c.Quantity, MaxQuantity),
+		checkCount("trial_days", c.TrialDays, MaxTrialDays),
+		checkText("coupon", c.Coupon, MaxDiscountCode),
+		checkText("promotion_code", c.PromotionCode, MaxDiscountCode),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case c.Coupon != "" && c.PromotionCode != "":
+		return nil, Errorf(EINVALID, "give coupon or promotion_code, not both")
+	case c.AllowPromotionCodes && (c.Coupon != "" || c.PromotionCode != ""):
+		return nil, Errorf(EINVALID, "allow_promotion_codes cannot be combined with coupon or promotion_code: "+
+			"Stripe applies a discount or lets the customer enter a code, not both")
+	}
+	return &CheckoutRequest{
+		WorkspaceID: workspaceID, PriceID: price, Quantity: valueOr(c.Quantity, 1), TrialDays: valueOr(c.TrialDays, 0),
+		Coupon: c.Coupon, PromotionCode: c.PromotionCode, AllowPromotionCodes: c.AllowPromotionCodes,
+		SuccessURL: c.SuccessURL, CancelURL: c.CancelURL,
+	}, nil
+}
+
+// refuseSecondSubscription answers EALREADYSUBSCRIBED when a workspace's
+// subscription is live: a second checkout would bill it twice. For one
+// waiting for a payment (incomplete, past_due) it names the open invoice's
+// page, where the customer pays.
+func (s *Service) refuseSecondSubscription(ctx context.Context, workspaceID string) error {
+	st, err := s.Store.WorkspaceState(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	sub := st.Subscription
+	if sub == nil || !sub.Live() {
+		return nil
+	}
+	e := Errorf(EALREADYSUBSCRIBED, "workspace %q already has subscription %s (%s): change its plan with a swap "+
+		"(POST …/subscription/swap) rather than a second checkout", workspaceID, sub.ID, sub.Status)
+	e.Fields = map[string]any{"subscription": sub.ID, "status": sub.Status, "hosted_invoice_url": nil}
+	if sub.Status == SubIncomplete || sub.Status == SubPastDue {
+		url, err := s.openInvoiceURL(ctx, workspaceID, sub.ID)
+		if err != nil {
+			return err
+		}
+		if url != "" {
+			e.Fields["hosted_invoice_url"] = url
+			e.Message += "; its open invoice is paid at hosted_invoice_url"
+		}
+	}
+	return e
+}
+
+// openInvoiceURL is the page of a subscription's newest open invoice, ""
+// when it has none.
+func (s *Service) openInvoiceURL(ctx context.Context, workspaceID, subscriptionID string) (string, error) {
+	invoices, err := s.Store.Invoices(ctx, workspaceID)
+	if err != nil {
+		return "", fmt.Errorf("invoices of workspace %q: %w", workspaceID, err)
+	}
+	for _, in := range invoices {
+		if in.SubscriptionID == subscriptionID && in.Status == "open" && in.HostedInvoiceURL != "" {
+			return in.HostedInvoiceURL, nil
+		}
+	}
+	return "", nil
 }
 
 // BuyCredits returns a payment-mode Checkout Session for credits at the
@@ -94,6 +208,11 @@ func (s *Service) checkout(ctx context.Context, req *CheckoutRequest) (*SessionL
 	p, err := s.payments()
 	if err != nil {
 		return nil, err
+	}
+	if req.Credits == 0 {
+		if err := s.refuseSecondSubscription(ctx, req.WorkspaceID); err != nil {
+			return nil, err
+		}
 	}
 	if req.CustomerID, err = s.customerOf(ctx, p, req.WorkspaceID); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -168,20 +169,21 @@ func (s *Server) workspaceRoute(h http.HandlerFunc) http.HandlerFunc {
 
 // errorStatus maps domain error codes to HTTP statuses.
 var errorStatus = map[string]int{
-	billing.EINVALID:      http.StatusBadRequest,
-	billing.EUNAUTHORIZED: http.StatusUnauthorized,
-	billing.ENOTFOUND:     http.StatusNotFound,
-	billing.ECONFLICT:     http.StatusConflict,
-	billing.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	billing.EINTERNAL:     http.StatusInternalServerError,
-	billing.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	billing.EINSUFFICIENT: http.StatusPaymentRequired,
-	billing.ENOTENTITLED:  http.StatusPaymentRequired,
-	billing.ENOSTRIPE:     http.StatusNotImplemented,
-	billing.ESTRIPE:       http.StatusBadRequest,
-	billing.ECARD:         http.StatusPaymentRequired,
-	billing.EUPSTREAM:     http.StatusBadGateway,
-	EMETHOD:               http.StatusMethodNotAllowed,
+	billing.EINVALID:           http.StatusBadRequest,
+	billing.EUNAUTHORIZED:      http.StatusUnauthorized,
+	billing.ENOTFOUND:          http.StatusNotFound,
+	billing.ECONFLICT:          http.StatusConflict,
+	billing.ETOOLARGE:          http.StatusRequestEntityTooLarge,
+	billing.EINTERNAL:          http.StatusInternalServerError,
+	billing.EUNAVAILABLE:       http.StatusServiceUnavailable,
+	billing.EINSUFFICIENT:      http.StatusPaymentRequired,
+	billing.ENOTENTITLED:       http.StatusPaymentRequired,
+	billing.ENOSTRIPE:          http.StatusNotImplemented,
+	billing.ESTRIPE:            http.StatusBadRequest,
+	billing.ECARD:              http.StatusPaymentRequired,
+	billing.EUPSTREAM:          http.StatusBadGateway,
+	billing.EALREADYSUBSCRIBED: http.StatusConflict,
+	EMETHOD:                    http.StatusMethodNotAllowed,
 }
 
 // EMETHOD is the code of a request with a method the route does not serve.
@@ -195,8 +197,9 @@ func HTTPStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers {"error":{"code","message"}}. Internal errors are
-// logged and shown only as "internal error".
+// writeError answers {"error":{"code","message"}}, with the error's
+// billing.ErrorFields beside them. Internal errors are logged and shown
+// only as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := billing.ErrorCode(err)
 	status := HTTPStatus(err)
@@ -207,7 +210,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.Warn("Unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": billing.ErrorMessage(err)}})
+	body := map[string]any{}
+	maps.Copy(body, billing.ErrorFields(err))
+	body["code"], body["message"] = code, billing.ErrorMessage(err)
+	writeJSON(w, status, map[string]any{"error": body})
 }
 
 // readyHandler answers 200 while the database takes writes within two

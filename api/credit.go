@@ -87,6 +87,19 @@ func (n *wholeNumber) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// optional is the number given, or nil for a field left out or null; the
+// domain checks its range.
+func (n wholeNumber) optional(field string) (*int64, error) {
+	if len(n) == 0 || string(n) == "null" {
+		return nil, nil
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return nil, billing.Errorf(billing.EINVALID, "%s must be a whole number", field)
+	}
+	return &v, nil
+}
+
 func (n wholeNumber) value(field string, max int64) (int64, error) {
 	v, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil || v < 1 || v > max {

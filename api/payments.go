@@ -14,15 +14,32 @@ type sessionJSON struct {
 // checkoutHandler starts a subscription Checkout for a plan.
 func (s *Server) checkoutHandler(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Plan       string `json:"plan"`
-		SuccessURL string `json:"success_url"`
-		CancelURL  string `json:"cancel_url"`
+		Plan                string      `json:"plan"`
+		Price               string      `json:"price"`
+		Quantity            wholeNumber `json:"quantity"`
+		TrialDays           wholeNumber `json:"trial_days"`
+		Coupon              string      `json:"coupon"`
+		PromotionCode       string      `json:"promotion_code"`
+		AllowPromotionCodes bool        `json:"allow_promotion_codes"`
+		SuccessURL          string      `json:"success_url"`
+		CancelURL           string      `json:"cancel_url"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	link, err := s.Service.StartCheckout(r.Context(), r.PathValue("id"), req.Plan, req.SuccessURL, req.CancelURL)
+	c := billing.Checkout{Plan: req.Plan, Price: req.Price, Coupon: req.Coupon, PromotionCode: req.PromotionCode,
+		AllowPromotionCodes: req.AllowPromotionCodes, SuccessURL: req.SuccessURL, CancelURL: req.CancelURL}
+	var err error
+	if c.Quantity, err = req.Quantity.optional("quantity"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.TrialDays, err = req.TrialDays.optional("trial_days"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	link, err := s.Service.StartCheckout(r.Context(), r.PathValue("id"), c)
 	s.writeSession(w, r, link, err)
 }
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -47,6 +48,18 @@ func usingStripe(url, key string, timeout time.Duration, logger *slog.Logger, re
 	}
 }
 
+// plansWithYearly are the test plans with a second price, yearly, for pro.
+var plansWithYearly = func() *billing.Plans {
+	p, err := billing.NewPlans([]billing.Plan{
+		{ID: "pro", Name: "Pro", StripePriceIDs: []string{proPrice, "price_TestProYearly"}, MonthlyCredits: 1000},
+		{ID: "team", Name: "Team", StripePriceIDs: []string{"price_TestTeam"}, MonthlyCredits: 5000},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 type sessionView struct {
 	Code      int    `json:"-"`
 	Body      string `json:"-"`
@@ -62,19 +75,30 @@ type sessionView struct {
 // call posts a JSON body to an API path with the API key.
 func (h *harness) call(path, body string) sessionView {
 	h.t.Helper()
+	code, header, raw := h.postAPI(path, body, "")
+	v := sessionView{Code: code, Body: string(raw), Header: header}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		h.t.Fatalf("%s: answer is not JSON: %s", path, raw)
+	}
+	return v
+}
+
+// postAPI posts a body to an API path with the API key and, unless key is
+// "", an Idempotency-Key header.
+func (h *harness) postAPI(path, body, key string) (int, http.Header, []byte) {
+	h.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	v := sessionView{Code: resp.StatusCode, Body: string(raw), Header: resp.Header}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		h.t.Fatalf("%s: answer is not JSON: %s", path, raw)
-	}
-	return v
+	return resp.StatusCode, resp.Header, raw
 }
 
 func (h *harness) createWorkspace(id string) {
@@ -132,6 +156,99 @@ func TestCheckoutCreatesTheCustomerOnce(t *testing.T) {
 		"customer": *w.StripeCustomerID, "line_items[0][price]": "price_TestTeam"})
 }
 
+// Checkout's options reach Stripe: a price of the plan, seats, a trial and
+// a discount, or the promotion code field on Stripe's page.
+func TestCheckoutOptions(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second,
+		func(s *billing.Service) { s.Plans = plansWithYearly })
+	h.createWorkspace("ws_opt")
+	for i, tt := range []struct {
+		body string
+		want map[string]string // "" is a parameter not sent
+	}{
+		{`{"plan":"pro","price":"price_TestProYearly","quantity":3,"trial_days":14,"coupon":"SAVE20",` + urls + `}`, map[string]string{
+			"line_items[0][price]": "price_TestProYearly", "line_items[0][quantity]": "3",
+			"subscription_data[trial_period_days]": "14", "discounts[0][coupon]": "SAVE20",
+			"discounts[0][promotion_code]": "", "allow_promotion_codes": "",
+			"subscription_data[metadata][workspace_id]": "ws_opt", "client_reference_id": "ws_opt",
+		}},
+		{`{"plan":"pro","promotion_code":"promo_1Test",` + urls + `}`, map[string]string{
+			"line_items[0][price]": proPrice, "line_items[0][quantity]": "1", "subscription_data[trial_period_days]": "",
+			"discounts[0][promotion_code]": "promo_1Test", "discounts[0][coupon]": "", "allow_promotion_codes": "",
+		}},
+		{`{"plan":"team","allow_promotion_codes":true,"quantity":null,"trial_days":null,` + urls + `}`, map[string]string{
+			"line_items[0][price]": "price_TestTeam", "line_items[0][quantity]": "1",
+			"allow_promotion_codes": "true", "discounts[0][coupon]": "", "discounts[0][promotion_code]": "",
+		}},
+	} {
+		if v := h.call("/api/billing/workspaces/ws_opt/checkout", tt.body); v.Code != http.StatusOK || v.SessionID == "" {
+			t.Fatalf("%s: %d %s", tt.body, v.Code, v.Body)
+		}
+		checkForm(t, tt.body, rec.Requests("/v1/checkout/sessions")[i], tt.want)
+	}
+}
+
+// A workspace whose subscription is live gets 409 already_subscribed, with
+// the subscription, its status and, for one waiting for a payment, the
+// open invoice's page; nothing is created at Stripe. One that has ended
+// checks out again.
+func TestCheckoutRefusesASecondSubscription(t *testing.T) {
+	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
+	for _, tt := range []struct {
+		status   string
+		invoice  bool // the open invoice is known
+		refused  bool
+		pageLink bool
+	}{
+		{"active", true, true, false},
+		{"trialing", false, true, false},
+		{"past_due", true, true, true},
+		{"past_due", false, true, false},
+		{"incomplete", true, true, true},
+		{"unpaid", true, true, false},
+		{"paused", false, true, false},
+		{"canceled", false, false, false},
+		{"incomplete_expired", false, false, false},
+	} {
+		name := fmt.Sprintf("%s, invoice %v", tt.status, tt.invoice)
+		ws := "ws_" + strings.ReplaceAll(tt.status, "_", "-") + fmt.Sprint(tt.invoice)
+		h.deliver(trigger.Options{Type: "customer.subscription.updated", Workspace: ws,
+			Set: map[string]any{"data.object.status": tt.status}}, billing.StatusProcessed)
+		if tt.invoice {
+			h.deliver(trigger.Options{Type: "invoice.finalized", Workspace: ws}, billing.StatusProcessed)
+		}
+		sessions := len(rec.Requests("/v1/checkout/sessions"))
+		code, _, raw := h.postAPI("/api/billing/workspaces/"+ws+"/checkout", `{"plan":"pro",`+urls+`}`, "")
+		if !tt.refused {
+			if code != http.StatusOK {
+				t.Errorf("%s: %d %s, want a checkout", name, code, raw)
+			}
+			continue
+		}
+		var v struct {
+			Error struct {
+				Code, Message, Subscription, Status string
+				HostedInvoiceURL                    *string `json:"hosted_invoice_url"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil || code != http.StatusConflict || v.Error.Code != billing.EALREADYSUBSCRIBED ||
+			v.Error.Subscription != trigger.ID("sub_TestSub1", ws) || v.Error.Status != tt.status ||
+			!strings.Contains(v.Error.Message, "swap") {
+			t.Errorf("%s: %d %s", name, code, raw)
+		}
+		if want := tt.pageLink; want != (v.Error.HostedInvoiceURL != nil) ||
+			(want && !strings.HasPrefix(*v.Error.HostedInvoiceURL, "https://invoice.stripe.com/i/")) {
+			t.Errorf("%s: hosted_invoice_url = %v, want one: %v (%s)", name, str(v.Error.HostedInvoiceURL), want, raw)
+		}
+		if n := len(rec.Requests("/v1/checkout/sessions")); n != sessions {
+			t.Errorf("%s: a refused checkout reached Stripe", name)
+		}
+	}
+	if n := len(rec.Requests("/v1/customers")); n != 0 {
+		t.Errorf("%d customers created; every workspace has one from its events", n)
+	}
+}
+
 func TestCreditsPurchaseCheckout(t *testing.T) {
 	h, rec := withStripe(t, stripetest.Start(t), "sk_test_123", 10*time.Second)
 	h.createWorkspace("ws_buy")
@@ -183,7 +300,21 @@ func TestPaymentsRefuseBadRequestsBeforeStripe(t *testing.T) {
 		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","success_url":"/ok","cancel_url":"https://app.example/c"}`, 400, "not an absolute http(s) URL"},
 		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","success_url":"javascript:alert(1)","cancel_url":"https://app.example/c"}`, 400, "not an absolute http(s) URL"},
 		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro"}`, 400, "not an absolute http(s) URL"},
-		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","price":"price_x",` + urls + `}`, 400, "unknown field"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","seats":2,` + urls + `}`, 400, "unknown field"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","price":"price_TestTeam",` + urls + `}`, 400,
+			`price "price_TestTeam" is not one of plan "pro"'s prices (price_TestPro)`},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","quantity":0,` + urls + `}`, 400, "quantity must be a whole number from 1 to 10000"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","quantity":10001,` + urls + `}`, 400, "quantity must be a whole number from 1 to 10000"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","quantity":1.5,` + urls + `}`, 400, "quantity must be a whole number"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","quantity":"2",` + urls + `}`, 400, "quantity must be a whole number"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","trial_days":0,` + urls + `}`, 400, "trial_days must be a whole number from 1 to 730"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","trial_days":731,` + urls + `}`, 400, "trial_days must be a whole number from 1 to 730"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","coupon":"SAVE\u0007",` + urls + `}`, 400, "coupon must be UTF-8 text without control characters"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","coupon":"` + strings.Repeat("c", 256) + `",` + urls + `}`, 400, "coupon is longer than 255 bytes"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","promotion_code":"promo\u0000",` + urls + `}`, 400, "promotion_code must be UTF-8 text"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","coupon":"SAVE20","promotion_code":"promo_1",` + urls + `}`, 400, "give coupon or promotion_code, not both"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","coupon":"SAVE20","allow_promotion_codes":true,` + urls + `}`, 400, "allow_promotion_codes cannot be combined"},
+		{"/api/billing/workspaces/ws_1/checkout", `{"plan":"pro","allow_promotion_codes":"yes",` + urls + `}`, 400, "allow_promotion_codes"},
 		{"/api/billing/workspaces/ws_1/portal", `{"return_url":"ftp://x"}`, 400, "not an absolute http(s) URL"},
 		{"/api/billing/workspaces/ws_none/checkout", `{"plan":"pro",` + urls + `}`, 404, "ws_none"},
 		{"/api/billing/workspaces/ws_none/portal", `{"return_url":"https://app.example/"}`, 404, "ws_none"},

@@ -126,17 +126,34 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, r *billing.CheckoutR
 			Metadata: billing.PurchaseMetadata(r.WorkspaceID, r.Credits),
 		}
 	} else {
-		params.Mode = stripe.String(string(stripe.CheckoutSessionModeSubscription))
-		params.LineItems = []*stripe.CheckoutSessionCreateLineItemParams{{Price: stripe.String(r.PriceID), Quantity: stripe.Int64(1)}}
-		params.SubscriptionData = &stripe.CheckoutSessionCreateSubscriptionDataParams{
-			Metadata: map[string]string{billing.MetadataWorkspaceID: r.WorkspaceID},
-		}
+		subscriptionCheckout(params, r)
 	}
 	s, err := c.sc.V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
 		return nil, c.fail(err, "create checkout session", "workspace", r.WorkspaceID)
 	}
 	return &billing.SessionLink{URL: s.URL, ID: s.ID}, nil
+}
+
+// subscriptionCheckout makes params a subscription checkout of r's price,
+// seats, trial and discount.
+func subscriptionCheckout(params *stripe.CheckoutSessionCreateParams, r *billing.CheckoutRequest) {
+	params.Mode = stripe.String(string(stripe.CheckoutSessionModeSubscription))
+	params.LineItems = []*stripe.CheckoutSessionCreateLineItemParams{{Price: stripe.String(r.PriceID), Quantity: stripe.Int64(max(r.Quantity, 1))}}
+	params.SubscriptionData = &stripe.CheckoutSessionCreateSubscriptionDataParams{
+		Metadata: map[string]string{billing.MetadataWorkspaceID: r.WorkspaceID},
+	}
+	if r.TrialDays > 0 {
+		params.SubscriptionData.TrialPeriodDays = stripe.Int64(r.TrialDays)
+	}
+	switch {
+	case r.Coupon != "":
+		params.Discounts = []*stripe.CheckoutSessionCreateDiscountParams{{Coupon: stripe.String(r.Coupon)}}
+	case r.PromotionCode != "":
+		params.Discounts = []*stripe.CheckoutSessionCreateDiscountParams{{PromotionCode: stripe.String(r.PromotionCode)}}
+	case r.AllowPromotionCodes:
+		params.AllowPromotionCodes = stripe.Bool(true)
+	}
 }
 
 // CreatePortalSession implements billing.Payments.
