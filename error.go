@@ -29,6 +29,11 @@ const (
 	// EALREADYSUBSCRIBED: a checkout for a workspace whose subscription is
 	// live; a swap changes it instead.
 	EALREADYSUBSCRIBED = "already_subscribed"
+	// ENOSUBSCRIPTION: a change of a workspace that has no subscription.
+	ENOSUBSCRIPTION = "no_subscription"
+	// EINVALIDSTATE: a change the subscription's state does not allow, such
+	// as resuming one that has ended.
+	EINVALIDSTATE = "invalid_state"
 )
 
 // Error is the domain's error: a code the adapters can act on and a message

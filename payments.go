@@ -22,6 +22,12 @@ type Payments interface {
 	// Prices retrieves Stripe prices by id, in the order given; a price
 	// Stripe does not have is an error naming it.
 	Prices(ctx context.Context, ids []string) ([]Price, error)
+	// UpdateSubscription sends a change of a subscription and returns the
+	// subscription as Stripe has it afterwards.
+	UpdateSubscription(ctx context.Context, id string, c *SubscriptionChange) (*Subscription, error)
+	// CancelSubscription ends a subscription now and returns it as Stripe
+	// has it afterwards.
+	CancelSubscription(ctx context.Context, id, idempotencyKey string) (*Subscription, error)
 }
 
 // CheckoutRequest is a Checkout Session to create: a subscription to

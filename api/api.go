@@ -86,6 +86,10 @@ func (s *Server) routes(handle func(pattern string, h http.Handler)) {
 	handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.workspaceRoute(s.purchaseHandler)))
 	handle("POST /api/billing/workspaces/{id}/checkout", s.auth(s.workspaceRoute(s.checkoutHandler)))
 	handle("POST /api/billing/workspaces/{id}/portal", s.auth(s.workspaceRoute(s.portalHandler)))
+	handle("POST /api/billing/workspaces/{id}/subscription/swap", s.auth(s.workspaceRoute(s.swapHandler)))
+	handle("POST /api/billing/workspaces/{id}/subscription/cancel", s.auth(s.workspaceRoute(s.cancelHandler)))
+	handle("POST /api/billing/workspaces/{id}/subscription/resume", s.auth(s.workspaceRoute(s.resumeHandler)))
+	handle("POST /api/billing/workspaces/{id}/subscription/quantity", s.auth(s.workspaceRoute(s.quantityHandler)))
 	handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
 	handle("GET /api/billing/plans", s.auth(s.listPlansHandler))
 }
@@ -183,6 +187,8 @@ var errorStatus = map[string]int{
 	billing.ECARD:              http.StatusPaymentRequired,
 	billing.EUPSTREAM:          http.StatusBadGateway,
 	billing.EALREADYSUBSCRIBED: http.StatusConflict,
+	billing.ENOSUBSCRIPTION:    http.StatusNotFound,
+	billing.EINVALIDSTATE:      http.StatusConflict,
 	EMETHOD:                    http.StatusMethodNotAllowed,
 }
 
@@ -261,6 +267,20 @@ func decodeJSON(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
+	return decodeBody(body, v)
+}
+
+// decodeOptionalJSON is decodeJSON for a route whose every field has a
+// default: an empty body is {}.
+func decodeOptionalJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+func decodeBody(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return billing.Errorf(billing.EINVALID, "request body is not UTF-8")
 	}

@@ -350,6 +350,13 @@ func TestPaymentsWithoutStripe(t *testing.T) {
 	if v.Code != http.StatusNotImplemented || !strings.Contains(v.Error.Message, "set STRIPE_SECRET_KEY") {
 		t.Errorf("checkout without Stripe = %d %s", v.Code, v.Body)
 	}
+	h.deliver(trigger.Options{Type: "customer.subscription.created"}, billing.StatusProcessed)
+	for _, route := range []string{"swap", "cancel", "resume", "quantity"} {
+		body := map[string]string{"swap": `{"plan":"team"}`, "quantity": `{"quantity":2}`}[route]
+		if v := h.changeOf("ws_1", route, body, ""); v.Code != http.StatusNotImplemented || !strings.Contains(v.Error.Message, "set STRIPE_SECRET_KEY") {
+			t.Errorf("%s without Stripe = %d %s", route, v.Code, v.Body)
+		}
+	}
 }
 
 // stripeAnswering is a Stripe API that answers every request with status

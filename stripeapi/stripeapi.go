@@ -1,7 +1,8 @@
 // Package stripeapi is the adapter through which the service calls Stripe:
-// customers, Checkout Sessions and Customer Portal sessions, with stripe-go's
-// client. It implements billing.Payments and turns Stripe's errors into
-// billing errors with codes the API maps to statuses.
+// customers, Checkout Sessions, Customer Portal sessions and changes of
+// subscriptions, with stripe-go's client. It implements billing.Payments and
+// turns Stripe's errors into billing errors with codes the API maps to
+// statuses.
 package stripeapi
 
 import (
@@ -16,6 +17,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/redact"
+	"github.com/acme/billing/webhook"
 )
 
 // Options configure a Client.
@@ -154,6 +156,51 @@ func subscriptionCheckout(params *stripe.CheckoutSessionCreateParams, r *billing
 	case r.AllowPromotionCodes:
 		params.AllowPromotionCodes = stripe.Bool(true)
 	}
+}
+
+// answerExpand is what every change expands in Stripe's answer: the
+// discounts with their coupons, which the read model shows.
+const answerExpand = "discounts.source.coupon"
+
+// UpdateSubscription implements billing.Payments.
+func (c *Client) UpdateSubscription(ctx context.Context, id string, ch *billing.SubscriptionChange) (*billing.Subscription, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	params := &stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: ch.CancelAtPeriodEnd}
+	if ch.PriceID != "" || ch.Quantity > 0 {
+		item := &stripe.SubscriptionUpdateItemParams{ID: stripe.String(ch.ItemID)}
+		if ch.PriceID != "" {
+			item.Price = stripe.String(ch.PriceID)
+		}
+		if ch.Quantity > 0 {
+			item.Quantity = stripe.Int64(ch.Quantity)
+		}
+		params.Items = []*stripe.SubscriptionUpdateItemParams{item}
+	}
+	if ch.Proration != "" {
+		params.ProrationBehavior = stripe.String(ch.Proration)
+	}
+	params.AddExpand(answerExpand)
+	params.SetIdempotencyKey(ch.IdempotencyKey)
+	s, err := c.sc.V1Subscriptions.Update(ctx, id, params)
+	if err != nil {
+		return nil, c.fail(err, "update subscription", "subscription", id)
+	}
+	return webhook.Subscription(s), nil
+}
+
+// CancelSubscription implements billing.Payments.
+func (c *Client) CancelSubscription(ctx context.Context, id, idempotencyKey string) (*billing.Subscription, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	params := &stripe.SubscriptionCancelParams{}
+	params.AddExpand(answerExpand)
+	params.SetIdempotencyKey(idempotencyKey)
+	s, err := c.sc.V1Subscriptions.Cancel(ctx, id, params)
+	if err != nil {
+		return nil, c.fail(err, "cancel subscription", "subscription", id)
+	}
+	return webhook.Subscription(s), nil
 }
 
 // CreatePortalSession implements billing.Payments.
