@@ -53,6 +53,11 @@ func commands() []command {
 		{"events recover", "[--since 72h]", "Apply the events Stripe failed to deliver, from its Events API.", eventsRecover},
 		{"credits adjust", "WORKSPACE AMOUNT --reason TEXT [--bucket purchased|subscription] [--key KEY]",
 			"Correct a workspace's credits with a signed ledger entry (idempotent by key).", creditsAdjust},
+		{"subscriptions swap", "WORKSPACE --plan PLAN | --price PRICE [--quantity N] [--proration create_prorations|always_invoice|none]",
+			"Move a workspace's subscription to another plan or price at Stripe.", subscriptionsSwap},
+		{"subscriptions cancel", "WORKSPACE [--now]", "Cancel a workspace's subscription at the end of its period, or now.", subscriptionsCancel},
+		{"subscriptions resume", "WORKSPACE", "Undo a cancellation at period end that has not taken effect.", subscriptionsResume},
+		{"subscriptions quantity", "WORKSPACE N", "Set the seats of a workspace's subscription.", subscriptionsQuantity},
 		{"sync", "[--since DATE] [--workspace ID] [--check]", "Reconcile the database with Stripe's customers, subscriptions, invoices and payments.", syncCmd},
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
@@ -110,7 +115,7 @@ func boolCode(fail bool) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "billing keeps a SaaS app's billing state in sync with Stripe.\n\nUsage:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  billing %-18s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  billing %-22s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w, "\nRun billing COMMAND --help for its flags. Configuration: see README.md.")
 }
