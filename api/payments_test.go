@@ -479,7 +479,7 @@ func TestRefetchAppliesStripesCurrentState(t *testing.T) {
 	}
 	// The redelivery, a duplicate, needed no call.
 	if got := rec.Requests("/v1/subscriptions/" + sub); len(got) != 1 || got[0].Method != http.MethodGet ||
-		got[0].Form.Get("expand[0]") != "discounts" {
+		got[0].Form.Get("expand[0]") != "discounts.source.coupon" {
 		t.Fatalf("refetch requests = %+v, want one GET expanding the discounts (their coupons)", got)
 	}
 	var status string

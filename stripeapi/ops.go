@@ -96,7 +96,7 @@ func (c *Client) Refetch(ctx context.Context, obj any) (any, error) {
 	case *billing.Subscription:
 		var s *stripe.Subscription
 		params := &stripe.SubscriptionRetrieveParams{}
-		params.AddExpand("discounts")
+		params.AddExpand(answerExpand)
 		if s, err = c.sc.V1Subscriptions.Retrieve(ctx, o.ID, params); err == nil {
 			fresh = webhook.Subscription(s)
 		}
@@ -149,7 +149,7 @@ func (c *Client) Objects(ctx context.Context, f SyncFilter, fn func(obj any) err
 		}
 	}
 	subs := &stripe.SubscriptionListParams{Customer: customer, Status: stripe.String("all"), CreatedRange: created}
-	subs.AddExpand("data.discounts") // the coupon of each, which a webhook names by id only
+	subs.AddExpand("data." + answerExpand) // the coupon of each, which a webhook names by id only
 	for s, err := range c.sc.V1Subscriptions.List(ctx, subs).All(ctx) {
 		if err := each(c, err, "list subscriptions", fn, func() any { return webhook.Subscription(s) }); err != nil {
 			return err
