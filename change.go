@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Limits of what a checkout or a change of a subscription asks for.
@@ -140,6 +141,10 @@ func (s *Service) changeSubscription(ctx context.Context, workspaceID, idempoten
 		return sub, nil
 	}
 	ch.IdempotencyKey = key
+	// Stripe's answer tells the subscription as of the call: a webhook
+	// created since (another change, the portal) is newer and must win,
+	// and one created before is older. The second the call began orders it.
+	asked := s.now().Truncate(time.Second)
 	var answer *Subscription
 	if ch.CancelNow {
 		answer, err = p.CancelSubscription(ctx, sub.ID, key)
@@ -151,7 +156,7 @@ func (s *Service) changeSubscription(ctx context.Context, workspaceID, idempoten
 	}
 	s.logger().Info("Changed subscription at Stripe", "op", op, "subscription", sub.ID, "workspace", workspaceID,
 		"idempotency_key", key, "status", answer.Status)
-	if _, err := s.Sync(ctx, answer, s.now(), false); err != nil {
+	if _, err := s.Sync(ctx, answer, asked, false); err != nil {
 		// Stripe has the change; its webhook, or a retry with the same key,
 		// applies it.
 		return nil, fmt.Errorf("apply Stripe's answer to %s subscription %s: %w", op, sub.ID, err)

@@ -63,10 +63,13 @@ func Entitle(sub *Subscription, now time.Time, grace time.Duration) Entitlement 
 			}
 		}
 	case SubPastDue:
-		e.Until = sub.PastDueSince.Add(grace)
-		e.Entitled, e.Reason = now.Before(e.Until), ReasonPastDueGrace
-		if !e.Entitled {
-			e.Reason, e.Until = ReasonPastDue, time.Time{}
+		e.Until, e.Reason = sub.PastDueSince.Add(grace), ReasonPastDueGrace
+		ended := ReasonPastDue
+		if end := sub.cancelsAt(); !end.IsZero() && end.Before(e.Until) {
+			e.Until, ended = end, ReasonCanceled // canceled before the grace ends
+		}
+		if e.Entitled = now.Before(e.Until); !e.Entitled {
+			e.Reason, e.Until = ended, time.Time{}
 		}
 	case SubCanceled, SubUnpaid, SubIncomplete, SubIncompleteExpired, SubPaused:
 		e.Reason = sub.Status

@@ -43,6 +43,8 @@ func TestEntitle(t *testing.T) {
 		{"past due for a day", sub("past_due", pastDueFor(24*time.Hour)), true, billing.ReasonPastDueGrace, now.Add(6 * 24 * time.Hour)},
 		{"past due, the grace's last second", sub("past_due", pastDueFor(grace-time.Second)), true, billing.ReasonPastDueGrace, now.Add(time.Second)},
 		{"past due for the whole grace", sub("past_due", pastDueFor(grace)), false, billing.ReasonPastDue, time.Time{}},
+		{"past due, set to cancel before the grace ends", sub("past_due", pastDueFor(24*time.Hour), cancelAt(now.Add(time.Hour))), true, billing.ReasonPastDueGrace, now.Add(time.Hour)},
+		{"past due, its cancellation past", sub("past_due", pastDueFor(24*time.Hour), cancelAt(now.Add(-time.Hour))), false, billing.ReasonCanceled, time.Time{}},
 		{"canceled", sub("canceled"), false, billing.ReasonCanceled, time.Time{}},
 		{"unpaid", sub("unpaid"), false, billing.ReasonUnpaid, time.Time{}},
 		{"incomplete", sub("incomplete"), false, billing.ReasonIncomplete, time.Time{}},

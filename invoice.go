@@ -146,27 +146,42 @@ func (a *applier) invoicePaid(ctx context.Context, inv *Invoice, ws string) erro
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}
-		plan, ok := a.Plans.ByPrice(inv.LinePriceID)
-		if !ok {
-			if plan, ok = a.Plans.ByID(sub.PlanID); !ok {
-				return nil
-			}
-		}
-		return a.grant(ctx, &Grant{
-			Key: renewalKey(inv.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
-			PeriodStart: inv.LinePeriodStart,
-			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
-			Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
-		})
+		return a.grantRenewal(ctx, sub, inv)
 	case ReasonSubscriptionUpdate:
 		// The proration of a plan change, perhaps paid before the
 		// subscription's own event told the new plan.
 		if err := a.tx.SaveSubscription(ctx, sub); err != nil {
 			return err
 		}
-		return a.grantUpgrade(ctx, sub, sub.PlanID, inv.LinePriceID, sub.CurrentPeriodStart, inv.LinePeriodEnd, inv.LinePeriodStart)
+		return a.grantUpgrade(ctx, sub, sub.PlanID, inv.LinePriceID, sub.CurrentPeriodStart, inv.LinePeriodEnd, inv.LinePeriodStart, true)
 	}
 	return a.tx.SaveSubscription(ctx, sub)
+}
+
+// grantRenewal grants the plan's credits for the period a paid renewal
+// invoice pays, once, and records that plan's credits as the period's when
+// it is the latest paid.
+func (a *applier) grantRenewal(ctx context.Context, sub *Subscription, inv *Invoice) error {
+	plan, ok := a.Plans.ByPrice(inv.LinePriceID)
+	if !ok {
+		if plan, ok = a.Plans.ByID(sub.PlanID); !ok {
+			return nil
+		}
+	}
+	key := renewalKey(inv.ID)
+	if done, err := a.tx.HasLedgerKey(ctx, key); err != nil || done {
+		return err
+	}
+	err := a.grant(ctx, &Grant{
+		Key: key, Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
+		PeriodStart: inv.LinePeriodStart,
+		WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
+		Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
+	})
+	if err != nil || sub.PaidPeriodKey != key {
+		return err
+	}
+	return a.notePeriodCredits(ctx, sub, plan.MonthlyCredits)
 }
 
 // invoiceFailed owes the workspace a notification for each failed attempt and

@@ -4,7 +4,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseCredits(t *testing.T) {
@@ -147,49 +146,6 @@ func TestCheckCap(t *testing.T) {
 		err := checkCap("ws_1", Balance{Purchased: tt.have}, tt.add)
 		if (err == nil) != tt.ok {
 			t.Errorf("checkCap(%d + %d) = %v, want ok=%v", tt.have, tt.add, err, tt.ok)
-		}
-	}
-}
-
-func TestProrate(t *testing.T) {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	end := start.AddDate(0, 1, 0) // 31 days
-	for _, tt := range []struct {
-		at   time.Time
-		want int64
-	}{
-		{start, 4000},
-		{start.Add(-time.Hour), 4000},
-		{start.AddDate(0, 0, 10), 4000 * 21 / 31},
-		{end, 0},
-		{end.Add(time.Hour), 0},
-	} {
-		if got := prorate(4000, start, end, tt.at); got != tt.want {
-			t.Errorf("prorate(4000) at %v = %d, want %d", tt.at, got, tt.want)
-		}
-	}
-	if got := prorate(MaxMetadataCredits, start, end, start.AddDate(0, 0, 1)); got != MaxMetadataCredits*30/31 {
-		t.Errorf("prorate(10^9) = %d", got)
-	}
-}
-
-func TestAddMonths(t *testing.T) {
-	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 9, 30, 0, 0, time.UTC) }
-	for _, tt := range []struct {
-		from time.Time
-		n    int
-		want time.Time
-	}{
-		{day(2026, 1, 15), 1, day(2026, 2, 15)},
-		{day(2026, 1, 31), 1, day(2026, 2, 28)},
-		{day(2028, 1, 31), 1, day(2028, 2, 29)},
-		{day(2026, 1, 31), 2, day(2026, 3, 31)},
-		{day(2026, 3, 31), 1, day(2026, 4, 30)},
-		{day(2026, 12, 31), 2, day(2027, 2, 28)},
-		{day(2026, 1, 1), 12, day(2027, 1, 1)},
-	} {
-		if got := addMonths(tt.from, tt.n); !got.Equal(tt.want) {
-			t.Errorf("addMonths(%v, %d) = %v, want %v", tt.from, tt.n, got, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -45,60 +46,87 @@ func monthKey(periodKey string, n int) string {
 
 // GrantDueMonths grants, for every subscription billed a year or several
 // months at a time, the monthly credits of each month of its paid period
-// that began by now and has not been granted. It returns how many grants
-// it made.
+// that began by now and has not been granted. It returns how many grants it
+// made. A subscription whose grant fails is reported, and the others are
+// still granted.
 func (s *Service) GrantDueMonths(ctx context.Context) (int, error) {
 	subs, err := s.Store.MultiMonthSubscriptions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("monthly grants: %w", err)
 	}
 	now, made := s.now(), 0
+	var errs []error
 	for _, sub := range subs {
-		months, ok := sub.multiMonth()
-		if !ok {
-			continue
+		n, err := s.grantDueMonthsOf(ctx, &sub, now)
+		made += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monthly grants of subscription %s: %w", sub.ID, err))
 		}
-		for n := 1; n < months && !addMonths(sub.PaidPeriodStart, n).After(now); n++ {
-			granted, err := s.grantMonth(ctx, sub.ID, sub.PaidPeriodKey, n)
-			if err != nil {
-				return made, fmt.Errorf("monthly grant %d of subscription %s: %w", n, sub.ID, err)
-			}
-			if granted {
-				made++
-			}
+	}
+	return made, errors.Join(errs...)
+}
+
+// grantDueMonthsOf grants the months of sub's paid period begun by now. The
+// months are granted in order, so when the last one begun is in the ledger
+// there is nothing to do, and nothing is written.
+func (s *Service) grantDueMonthsOf(ctx context.Context, sub *Subscription, now time.Time) (int, error) {
+	months, ok := sub.multiMonth()
+	due := 0
+	for ok && due+1 < months && !addMonths(sub.PaidPeriodStart, due+1).After(now) {
+		due++
+	}
+	if due == 0 {
+		return 0, nil
+	}
+	if done, err := s.Store.HasLedgerKey(ctx, monthKey(sub.PaidPeriodKey, due)); err != nil || done {
+		return 0, err
+	}
+	made := 0
+	for n := 1; n <= due; n++ {
+		granted, err := s.grantMonth(ctx, sub, n)
+		if err != nil {
+			return made, fmt.Errorf("month %d: %w", n+1, err)
+		}
+		if granted {
+			made++
 		}
 	}
 	return made, nil
 }
 
-// grantMonth grants month n of the period the subscription's grant
-// periodKey paid, unless done, or unless the subscription has ended or
-// moved on to another paid period meanwhile.
-func (s *Service) grantMonth(ctx context.Context, subID, periodKey string, n int) (granted bool, err error) {
-	key := monthKey(periodKey, n)
+// grantMonth grants month n of the period listed's grant paid, unless done,
+// or unless the subscription has ended, moved on to another paid period or
+// belongs to no workspace yet.
+func (s *Service) grantMonth(ctx context.Context, listed *Subscription, n int) (granted bool, err error) {
+	key := monthKey(listed.PaidPeriodKey, n)
 	err = s.Store.InTx(ctx, func(tx Tx) error {
 		granted = false
-		sub, err := tx.Subscription(ctx, subID)
+		// Locked as the subscription's events lock it, then read.
+		if err := tx.Lock(ctx, listed.ID, listed.CustomerID); err != nil {
+			return err
+		}
+		sub, err := tx.Subscription(ctx, listed.ID)
 		if err != nil {
 			return err
 		}
-		if err := tx.Lock(ctx, sub.ID, sub.CustomerID); err != nil {
-			return err
-		}
 		plan, ok := s.Plans.ByID(sub.PlanID)
-		if done, err := tx.HasLedgerKey(ctx, key); err != nil || done || !ok ||
-			sub.PaidPeriodKey != periodKey || sub.Status == SubCanceled || sub.Status == SubIncompleteExpired {
+		if done, err := tx.HasLedgerKey(ctx, key); err != nil || done || !ok || sub.WorkspaceID == "" ||
+			sub.PaidPeriodKey != listed.PaidPeriodKey || sub.Status == SubCanceled || sub.Status == SubIncompleteExpired {
 			return err
 		}
 		start := addMonths(sub.PaidPeriodStart, n)
 		a := &applier{Service: s, tx: tx, e: &Event{Type: "monthly_grant", Created: start},
-			log: s.logger().With("subscription", sub.ID, "month", n)}
-		granted = true
-		return a.grant(ctx, &Grant{
+			log: s.logger().With("subscription", sub.ID, "month", n+1)}
+		err = a.grant(ctx, &Grant{
 			Key: key, Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits, PeriodStart: start,
 			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 			Reason: fmt.Sprintf("plan %s: month %d of the period", plan.ID, n+1),
 		})
+		if err != nil {
+			return err
+		}
+		granted = true
+		return a.notePeriodCredits(ctx, sub, plan.MonthlyCredits)
 	})
 	return granted, err
 }

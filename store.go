@@ -21,6 +21,8 @@ type Store interface {
 	Workspace(ctx context.Context, id string) (*Workspace, error)
 	// WorkspaceState returns the read API's view of a workspace, or ENOTFOUND.
 	WorkspaceState(ctx context.Context, id string) (*WorkspaceState, error)
+	// HasLedgerKey reports whether an entry has the key.
+	HasLedgerKey(ctx context.Context, key string) (bool, error)
 	// MultiMonthSubscriptions lists the subscriptions not ended whose price
 	// bills a year or several months and that had a period paid.
 	MultiMonthSubscriptions(ctx context.Context) ([]Subscription, error)

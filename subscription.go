@@ -53,6 +53,9 @@ type Subscription struct {
 	// keyed by it (see GrantDueMonths).
 	PaidPeriodKey   string
 	PaidPeriodStart time.Time
+	// PeriodCredits is the monthly_credits that period was granted at, 0
+	// when not known: an upgrade in the period tops it up to the new plan's.
+	PeriodCredits int64
 	// StartDate is when the first period began; it orders the first
 	// period's grant against later ones.
 	StartDate time.Time
@@ -130,7 +133,7 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			next.Status = cur.Status
 		}
 		next.PastDueSince = pastDueSince(cur, next.Status, a.e.Created)
-		next.PaidPeriodKey, next.PaidPeriodStart = cur.PaidPeriodKey, cur.PaidPeriodStart
+		next.PaidPeriodKey, next.PaidPeriodStart, next.PeriodCredits = cur.PaidPeriodKey, cur.PaidPeriodStart, cur.PeriodCredits
 		next.notePaidFirstPeriod()
 		next.Discount = keepDiscountDetails(cur.Discount, next.Discount)
 		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
@@ -143,7 +146,7 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			return "", err
 		}
 		a.logStatus(cur)
-		err := a.grantUpgrade(ctx, cur, from, cur.PriceID, cur.CurrentPeriodStart, cur.CurrentPeriodEnd, a.e.Created)
+		err := a.grantUpgrade(ctx, cur, from, cur.PriceID, cur.CurrentPeriodStart, cur.CurrentPeriodEnd, a.e.Created, false)
 		if err != nil {
 			return "", err
 		}
@@ -269,8 +272,10 @@ func (s *Subscription) notePaid(key string, start time.Time) {
 	}
 }
 
+// notePaidFirstPeriod notes the first period as paid, unless it is a trial:
+// nothing paid for it, and months of credits are owed only for what was.
 func (s *Subscription) notePaidFirstPeriod() {
-	if s.FirstPeriodPaid {
+	if s.FirstPeriodPaid && !s.startsWithTrial() {
 		s.notePaid(firstPeriodKey(s.ID), s.StartDate)
 	}
 }
@@ -285,18 +290,35 @@ func (a *applier) grantFirstPeriod(ctx context.Context, s *Subscription) error {
 	if !ok {
 		return nil
 	}
+	if done, err := a.tx.HasLedgerKey(ctx, firstPeriodKey(s.ID)); err != nil || done {
+		return err
+	}
 	amount, what := plan.MonthlyCredits, "first period"
 	if s.startsWithTrial() {
 		// The trial's lot; the first paid period, a renewal, grants
 		// monthly_credits as a lot of its own.
 		amount, what = plan.TrialGrant(), "trial"
 	}
-	return a.grant(ctx, &Grant{
+	err := a.grant(ctx, &Grant{
 		Key: firstPeriodKey(s.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: amount,
 		PeriodStart: s.StartDate,
 		WorkspaceID: s.WorkspaceID, CustomerID: s.CustomerID, SubscriptionID: s.ID,
 		Reason: fmt.Sprintf("plan %s: %s", plan.ID, what),
 	})
+	if err != nil || s.PaidPeriodKey != firstPeriodKey(s.ID) {
+		return err
+	}
+	return a.notePeriodCredits(ctx, s, plan.MonthlyCredits)
+}
+
+// notePeriodCredits records the monthly_credits the current paid period has
+// been granted at.
+func (a *applier) notePeriodCredits(ctx context.Context, s *Subscription, credits int64) error {
+	if s.PeriodCredits == credits {
+		return nil
+	}
+	s.PeriodCredits = credits
+	return a.tx.SaveSubscription(ctx, s)
 }
 
 // startsWithTrial reports whether the first period is a trial: the trial

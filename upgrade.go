@@ -36,33 +36,41 @@ func ParseUpgradeCredits(s string) (UpgradeCredits, error) {
 	return "", fmt.Errorf("%q: want difference, prorated or none", s)
 }
 
-// grantUpgrade grants what moving sub from plan from to the plan of price
-// at changedAt gives, when that is an upgrade of a live subscription: the
-// difference of the plans' monthly credits for the period ending at
-// periodEnd, into the current lot, so it expires with it. It is keyed by
-// the subscription, the new price and the period, so the subscription's
-// event and the paid proration invoice that both report one upgrade grant
-// once; a downgrade keeps the lot as it is.
-func (a *applier) grantUpgrade(ctx context.Context, sub *Subscription, from, price string, periodStart, periodEnd, changedAt time.Time) error {
-	old, okOld := a.Plans.ByID(from)
-	next, okNew := a.Plans.ByPrice(price)
-	if !okOld || !okNew || old.ID == next.ID || next.MonthlyCredits <= old.MonthlyCredits ||
-		a.UpgradeCredits == UpgradeNone || (sub.Status != SubActive && sub.Status != SubTrialing) {
+// grantUpgrade tops the current period's credits up to the plan of price,
+// when that plan grants more than the period was granted at (PeriodCredits,
+// else the plan from): the difference, into the current lot, so it expires
+// with it. It is keyed by the subscription, the new price and the period's
+// end, so the subscription's event and the paid proration invoice that both
+// report one upgrade grant once, and a downgrade then an upgrade back in one
+// period grant nothing. paid says the proration was paid; otherwise only an
+// active subscription is upgraded (a trial has its own credits, and a past-due
+// one has not paid for the change).
+func (a *applier) grantUpgrade(ctx context.Context, sub *Subscription, from, price string, periodStart, periodEnd, changedAt time.Time, paid bool) error {
+	next, ok := a.Plans.ByPrice(price)
+	level := sub.PeriodCredits
+	if old, known := a.Plans.ByID(from); level == 0 && known {
+		level = old.MonthlyCredits // a period paid before this was recorded
+	}
+	live := sub.Status == SubActive || (paid && sub.Status != SubCanceled && sub.Status != SubIncompleteExpired)
+	if !ok || level == 0 || next.MonthlyCredits <= level || a.UpgradeCredits == UpgradeNone || !live {
 		return nil
 	}
-	amount := next.MonthlyCredits - old.MonthlyCredits
+	amount := next.MonthlyCredits - level
 	if a.UpgradeCredits == UpgradeProrated {
 		amount = prorate(amount, periodStart, periodEnd, changedAt)
 	}
-	if amount <= 0 {
-		return nil
+	if amount > 0 {
+		err := a.grant(ctx, &Grant{
+			Key:  joinKey("sub", sub.ID, "upgrade", price, strconv.FormatInt(periodEnd.Unix(), 10)),
+			Kind: GrantAdd, Bucket: BucketSubscription, Amount: amount,
+			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
+			Reason: fmt.Sprintf("plan %s: upgrade within the period, from %d to %d credits a month", next.ID, level, next.MonthlyCredits),
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return a.grant(ctx, &Grant{
-		Key:  joinKey("sub", sub.ID, "upgrade", price, strconv.FormatInt(periodEnd.Unix(), 10)),
-		Kind: GrantAdd, Bucket: BucketSubscription, Amount: amount,
-		WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
-		Reason: fmt.Sprintf("plan %s to %s: upgrade within the period", old.ID, next.ID),
-	})
+	return a.notePeriodCredits(ctx, sub, next.MonthlyCredits)
 }
 
 // prorate scales amount by the share of the period [start, end) left at

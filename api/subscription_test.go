@@ -290,3 +290,76 @@ func TestTrialGrantsTrialCredits(t *testing.T) {
 		})
 	}
 }
+
+// An upgrade tops the period up to the new plan once, whatever else the
+// period saw: a renewal already billed at the new price before the upgrade's
+// event arrived, a downgrade and an upgrade back, a proration whose first
+// payment failed and was paid later.
+func TestUpgradeTopsThePeriodUpOnce(t *testing.T) {
+	team := "price_TestTeam"
+	renewedOnTeam := trigger.Options{Type: "invoice.paid", PriceID: team, Created: at(31 * 24 * time.Hour), PeriodStart: at(31 * 24 * time.Hour),
+		Set: map[string]any{"data.object.id": "in_Renewal", "data.object.billing_reason": "subscription_cycle"}}
+	proration := trigger.Options{Type: "invoice.paid", PriceID: team, Created: at(12 * 24 * time.Hour),
+		Set: map[string]any{"data.object.id": "in_Proration", "data.object.billing_reason": "subscription_update"}}
+	for _, tt := range []struct {
+		name   string
+		first  string // the price of the first period
+		events []trigger.Options
+		want   int64
+	}{
+		{"the upgrade's event after a renewal on the new plan", proPrice, []trigger.Options{renewedOnTeam,
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(30 * 24 * time.Hour)}}, 5000},
+		{"down to pro and back up to team", team, []trigger.Options{
+			{Type: "customer.subscription.updated", Created: at(10 * 24 * time.Hour)},
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(11 * 24 * time.Hour)}}, 5000},
+		{"a proration paid after its first attempt failed", proPrice, []trigger.Options{
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(10 * 24 * time.Hour), Set: map[string]any{"data.object.status": "past_due"}},
+			proration,
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(12*24*time.Hour + time.Second)}}, 5000},
+		{"up, then the same upgrade's invoice and event again", proPrice, []trigger.Options{
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(10 * 24 * time.Hour)}, proration,
+			{Type: "customer.subscription.updated", PriceID: team, Created: at(13 * 24 * time.Hour), Set: map[string]any{"data.object.quantity": 2}}}, 5000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := setup(t)
+			h.deliver(trigger.Options{Type: "customer.subscription.created", PriceID: tt.first, Created: at(0)}, billing.StatusProcessed)
+			h.deliver(trigger.Options{Type: "invoice.paid", PriceID: tt.first, Created: at(time.Second)}, billing.StatusProcessed)
+			for _, o := range tt.events {
+				h.deliver(o, billing.StatusProcessed)
+			}
+			if w := h.workspace("ws_1"); w.Credits.Subscription != tt.want {
+				t.Errorf("credits = %+v, want %d; ledger %+v", w.Credits, tt.want, h.ledger("ws_1"))
+			}
+		})
+	}
+}
+
+// A yearly price's trial grants the trial's credits and no monthly grants:
+// months of credits are owed for the paid year that follows.
+func TestYearlyTrialGrantsNoMonths(t *testing.T) {
+	trialCredits := int64(100)
+	plans, err := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{proPrice}, MonthlyCredits: 1000, TrialCredits: &trialCredits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := billingtest.NewClock(at(time.Hour))
+	t.Parallel()
+	logs := &billingtest.Buffer{}
+	h := serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs,
+		func(s *billing.Service) { s.Now, s.Plans = clock.Now, plans })
+	trialEnd := at(60 * 24 * time.Hour).Unix()
+	h.deliver(trigger.Options{Type: "customer.subscription.created", Created: at(0), Set: map[string]any{
+		"data.object.items.data.0.price.recurring.interval": "year", "data.object.items.data.0.plan.interval": "year",
+		"data.object.status": "trialing", "data.object.start_date": t0.Unix(), "data.object.trial_start": t0.Unix(),
+		"data.object.trial_end": trialEnd, "data.object.items.data.0.current_period_end": trialEnd,
+	}}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Second), Set: map[string]any{
+		"data.object.amount_due": 0, "data.object.amount_paid": 0, "data.object.lines.data.0.period.end": trialEnd}}, billing.StatusProcessed)
+	clock.Add(32 * 24 * time.Hour)
+	if n, err := h.svc.GrantDueMonths(t.Context()); err != nil || n != 0 {
+		t.Errorf("day 32 of a 60-day trial: %d grants (%v), want none", n, err)
+	}
+	if w := h.workspace("ws_1"); w.Credits.Subscription != 100 {
+		t.Errorf("credits = %+v, want the trial's 100", w.Credits)
+	}
+}

@@ -16,7 +16,10 @@ import (
 func TestServeGrantsTheMonthsOfAYearlyPeriod(t *testing.T) {
 	first := startService(t)
 	secret := regexp.MustCompile(`whsec_[0-9a-f]{48}`).FindString(first.out.String())
-	start := time.Now().UTC().AddDate(0, -3, -1) // the year began three months and a day ago
+	// The year began on the 1st, three months back: exactly three monthly
+	// anniversaries have passed, whatever today is.
+	now := time.Now().UTC()
+	start := time.Date(now.Year(), now.Month()-3, 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(1, 0, 0).Unix()
 	yearly := map[string]any{
 		"data.object.items.data.0.price.recurring.interval": "year", "data.object.items.data.0.plan.interval": "year",

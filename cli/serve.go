@@ -86,7 +86,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer stopMail()
-	go a.grantDueMonths(ctx, monthlyGrantsEvery)
+	defer a.grantDueMonths(ctx, monthlyGrantsEvery)()
 	defer a.refreshPrices(ctx)()
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -120,23 +120,32 @@ func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
 const monthlyGrantsEvery = time.Minute
 
 // grantDueMonths makes the monthly grants of yearly periods now and then
-// every interval until ctx ends (billing.Service.GrantDueMonths).
-func (a *app) grantDueMonths(ctx context.Context, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		switch n, err := a.svc.GrantDueMonths(ctx); {
-		case err != nil:
-			a.logger.Error("Monthly grants failed; retried next minute", "error", err)
-		case n > 0:
-			a.logger.Info("Granted the monthly credits of yearly periods", "grants", n)
+// every interval (billing.Service.GrantDueMonths), in the background; the
+// returned stop ends it and waits for a run under way.
+func (a *app) grantDueMonths(ctx context.Context, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			switch n, err := a.svc.GrantDueMonths(ctx); {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				a.logger.Error("Monthly grants failed; retried next minute", "error", err)
+			case n > 0:
+				a.logger.Info("Granted the monthly credits of yearly periods", "grants", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // refreshPrices refreshes the price cache in the background, so that

@@ -55,8 +55,17 @@ func (t *tx) SetSubscriptionLot(ctx context.Context, workspaceID, key string, st
 }
 
 func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
+	return hasLedgerKey(ctx, t, key)
+}
+
+// HasLedgerKey implements billing.Store, outside any transaction.
+func (db *DB) HasLedgerKey(ctx context.Context, key string) (bool, error) {
+	return hasLedgerKey(ctx, db.read, key)
+}
+
+func hasLedgerKey(ctx context.Context, q querier, key string) (bool, error) {
 	var n int
-	err := t.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
 	return n > 0, err
 }
 

@@ -10,7 +10,7 @@ const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status
 	item_id, quantity, price_interval, price_interval_count,
 	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
-	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start,
+	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
 	start_date, first_period_paid, last_event_at`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
@@ -21,7 +21,7 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 		&sub.ItemID, &sub.Quantity, &sub.Interval, &sub.IntervalCount,
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
-		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &startDate, &sub.FirstPeriodPaid, &last)
+		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &sub.PeriodCredits, &startDate, &sub.FirstPeriodPaid, &last)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +75,10 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			item_id, quantity, price_interval, price_interval_count,
 			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
-			discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start,
+			discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
 			start_date, first_period_paid, last_event_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
+			$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
 		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,
 			status = excluded.status, price_id = excluded.price_id, plan_id = excluded.plan_id,
 			item_id = excluded.item_id, quantity = excluded.quantity, price_interval = excluded.price_interval,
@@ -91,13 +91,14 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			discount_percent_off = excluded.discount_percent_off, discount_amount_off = excluded.discount_amount_off,
 			discount_currency = excluded.discount_currency, discount_ends_at = excluded.discount_ends_at,
 			past_due_since = excluded.past_due_since, paid_period_key = excluded.paid_period_key,
-			paid_period_start = excluded.paid_period_start, start_date = excluded.start_date,
+			paid_period_start = excluded.paid_period_start, period_credits = excluded.period_credits,
+			start_date = excluded.start_date,
 			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`,
 		s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
 		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
-		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart),
+		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
 		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
 	return err
 }

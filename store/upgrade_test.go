@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -81,4 +82,40 @@ func ledgerRows(t *testing.T, db *store.DB) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// The upgrade to migration 6 gives a workspace's one live subscription the
+// paid period its current lot is, so that a yearly period's monthly grants
+// continue from it; a workspace with two live subscriptions keeps none.
+func TestUpgradeNotesThePaidPeriod(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			db := openAtVersion(t, backend, 5)
+			for _, stmt := range []string{
+				`INSERT INTO workspaces (id, sub_lot_key, sub_lot_start, created_at) VALUES
+					('one', 'invoice:in_2', 1798761600, 0), ('two', 'invoice:in_3', 1798761600, 0)`,
+				`INSERT INTO subscriptions (id, workspace_id, status) VALUES
+					('sub_one', 'one', 'active'), ('sub_old', 'one', 'canceled'),
+					('sub_a', 'two', 'active'), ('sub_b', 'two', 'past_due')`,
+			} {
+				if _, err := db.SQL().Exec(stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range map[string]string{"sub_one": "invoice:in_2@1798761600", "sub_old": "@0", "sub_a": "@0", "sub_b": "@0"} {
+				var key string
+				var start int64
+				if err := db.SQL().QueryRow(`SELECT paid_period_key, paid_period_start FROM subscriptions WHERE id = $1`, id).Scan(&key, &start); err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprintf("%s@%d", key, start); got != want {
+					t.Errorf("%s: paid period %s, want %s", id, got, want)
+				}
+			}
+		})
+	}
 }

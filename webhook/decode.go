@@ -370,7 +370,9 @@ func invoiceOf(in *stripe.Invoice, old *legacyInvoice) *billing.Invoice {
 					inv.SubscriptionID = string(l.Subscription)
 				}
 			}
-			if price == "" || line.Period == nil || line.Period.End < sec(inv.LinePeriodEnd) {
+			// A credit line (a proration's "unused time" of the old price) ends
+			// with the period too, but bills no price.
+			if price == "" || line.Period == nil || line.Period.End < sec(inv.LinePeriodEnd) || line.Amount < 0 {
 				continue
 			}
 			// The subscription's period is the latest period on the invoice.

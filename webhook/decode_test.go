@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -120,5 +122,38 @@ func TestDecodeRejectsWrongShapes(t *testing.T) {
 		if err := webhook.Decode(e); err == nil {
 			t.Errorf("Decode(%s) = nil error", p)
 		}
+	}
+}
+
+// A proration invoice bills the new price and credits the old one, both
+// ending with the period: the price read is the one billed, whichever line
+// comes last, in either API version's shape.
+func TestDecodeProrationInvoicePrice(t *testing.T) {
+	for _, v := range trigger.APIVersions() {
+		t.Run(v, func(t *testing.T) {
+			p, err := trigger.Build(trigger.Options{Type: "invoice.paid", APIVersion: v, PriceID: "price_New"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(p, &ev); err != nil {
+				t.Fatal(err)
+			}
+			lines := ev["data"].(map[string]any)["object"].(map[string]any)["lines"].(map[string]any)
+			billed := lines["data"].([]any)[0].(map[string]any)
+			var credit map[string]any
+			raw, _ := json.Marshal(billed)
+			_ = json.Unmarshal(bytes.ReplaceAll(raw, []byte("price_New"), []byte("price_Old")), &credit)
+			credit["amount"] = -1450
+			lines["data"] = []any{billed, credit}
+			p, _ = json.Marshal(ev)
+			e := &billing.Event{Type: "invoice.paid", Payload: p}
+			if err := webhook.Decode(e); err != nil {
+				t.Fatal(err)
+			}
+			if inv := e.Object.(*billing.Invoice); inv.LinePriceID != "price_New" {
+				t.Errorf("price = %q, want the billed price_New, not the credited price_Old", inv.LinePriceID)
+			}
+		})
 	}
 }

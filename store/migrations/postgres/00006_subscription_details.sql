@@ -22,9 +22,23 @@ ALTER TABLE subscriptions ADD COLUMN past_due_since BIGINT NOT NULL DEFAULT 0;
 -- of a yearly period are keyed by it.
 ALTER TABLE subscriptions ADD COLUMN paid_period_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN paid_period_start BIGINT NOT NULL DEFAULT 0;
+-- The monthly_credits the current paid period was granted at (0: not known),
+-- which an upgrade in it tops up to the new plan's.
+ALTER TABLE subscriptions ADD COLUMN period_credits BIGINT NOT NULL DEFAULT 0;
 UPDATE subscriptions SET past_due_since = last_event_at WHERE status = 'past_due';
+-- A workspace's current lot is its live subscription's latest paid period,
+-- when it has one live subscription: the monthly grants of a yearly period
+-- stored before this release continue from it.
+UPDATE subscriptions SET
+    paid_period_key = (SELECT w.sub_lot_key FROM workspaces w WHERE w.id = subscriptions.workspace_id),
+    paid_period_start = (SELECT w.sub_lot_start FROM workspaces w WHERE w.id = subscriptions.workspace_id)
+WHERE status NOT IN ('', 'canceled', 'incomplete_expired')
+    AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = subscriptions.workspace_id AND w.sub_lot_key <> '')
+    AND (SELECT COUNT(*) FROM subscriptions o WHERE o.workspace_id = subscriptions.workspace_id
+        AND o.status NOT IN ('', 'canceled', 'incomplete_expired')) = 1;
 
 -- +goose Down
+ALTER TABLE subscriptions DROP COLUMN period_credits;
 ALTER TABLE subscriptions DROP COLUMN paid_period_start;
 ALTER TABLE subscriptions DROP COLUMN paid_period_key;
 ALTER TABLE subscriptions DROP COLUMN past_due_since;
