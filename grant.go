@@ -7,18 +7,30 @@ import (
 
 // grant applies g once, or keeps it waiting when its workspace is unknown.
 func (a *applier) grant(ctx context.Context, g *Grant) error {
+	_, err := a.grantOnce(ctx, g)
+	return err
+}
+
+// grantOnce is grant that also reports whether g was new: not in the ledger
+// before (granted now, or kept waiting for its workspace).
+func (a *applier) grantOnce(ctx context.Context, g *Grant) (fresh bool, err error) {
 	g.EventID, g.CreatedAt = coalesce(g.EventID, a.e.ID), a.now()
 	if g.WorkspaceID == "" {
 		if g.CustomerID == "" {
 			a.log.Warn("Credit grant has no workspace and no customer to link it later; dropped", "key", g.Key)
-			return nil
+			return true, nil
 		}
-		return a.tx.AddPendingGrant(ctx, g)
+		return true, a.tx.AddPendingGrant(ctx, g)
 	}
 	done, err := a.tx.HasLedgerKey(ctx, g.Key)
 	if err != nil || done {
-		return err
+		return false, err
 	}
+	return true, a.applyGrant(ctx, g)
+}
+
+// applyGrant writes the ledger entries of a grant not applied yet.
+func (a *applier) applyGrant(ctx context.Context, g *Grant) error {
 	bal, err := a.tx.Balance(ctx, g.WorkspaceID)
 	if err != nil {
 		return err

@@ -169,16 +169,13 @@ func (a *applier) grantRenewal(ctx context.Context, sub *Subscription, inv *Invo
 		}
 	}
 	key := renewalKey(inv.ID)
-	if done, err := a.tx.HasLedgerKey(ctx, key); err != nil || done {
-		return err
-	}
-	err := a.grant(ctx, &Grant{
+	fresh, err := a.grantOnce(ctx, &Grant{
 		Key: key, Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits,
 		PeriodStart: inv.LinePeriodStart,
 		WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 		Reason: fmt.Sprintf("plan %s: renewal", plan.ID),
 	})
-	if err != nil || sub.PaidPeriodKey != key {
+	if err != nil || !fresh || sub.PaidPeriodKey != key {
 		return err
 	}
 	return a.notePeriodCredits(ctx, sub, plan.MonthlyCredits)

@@ -110,22 +110,21 @@ func (s *Service) grantMonth(ctx context.Context, listed *Subscription, n int) (
 			return err
 		}
 		plan, ok := s.Plans.ByID(sub.PlanID)
-		if done, err := tx.HasLedgerKey(ctx, key); err != nil || done || !ok || sub.WorkspaceID == "" ||
-			sub.PaidPeriodKey != listed.PaidPeriodKey || sub.Status == SubCanceled || sub.Status == SubIncompleteExpired {
-			return err
+		if !ok || sub.WorkspaceID == "" || sub.PaidPeriodKey != listed.PaidPeriodKey ||
+			sub.Status == SubCanceled || sub.Status == SubIncompleteExpired {
+			return nil
 		}
 		start := addMonths(sub.PaidPeriodStart, n)
 		a := &applier{Service: s, tx: tx, e: &Event{Type: "monthly_grant", Created: start},
 			log: s.logger().With("subscription", sub.ID, "month", n+1)}
-		err = a.grant(ctx, &Grant{
+		granted, err = a.grantOnce(ctx, &Grant{
 			Key: key, Kind: GrantPeriod, Bucket: BucketSubscription, Amount: plan.MonthlyCredits, PeriodStart: start,
 			WorkspaceID: sub.WorkspaceID, CustomerID: sub.CustomerID, SubscriptionID: sub.ID,
 			Reason: fmt.Sprintf("plan %s: month %d of the period", plan.ID, n+1),
 		})
-		if err != nil {
+		if err != nil || !granted {
 			return err
 		}
-		granted = true
 		return a.notePeriodCredits(ctx, sub, plan.MonthlyCredits)
 	})
 	return granted, err

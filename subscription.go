@@ -290,22 +290,19 @@ func (a *applier) grantFirstPeriod(ctx context.Context, s *Subscription) error {
 	if !ok {
 		return nil
 	}
-	if done, err := a.tx.HasLedgerKey(ctx, firstPeriodKey(s.ID)); err != nil || done {
-		return err
-	}
 	amount, what := plan.MonthlyCredits, "first period"
 	if s.startsWithTrial() {
 		// The trial's lot; the first paid period, a renewal, grants
 		// monthly_credits as a lot of its own.
 		amount, what = plan.TrialGrant(), "trial"
 	}
-	err := a.grant(ctx, &Grant{
+	fresh, err := a.grantOnce(ctx, &Grant{
 		Key: firstPeriodKey(s.ID), Kind: GrantPeriod, Bucket: BucketSubscription, Amount: amount,
 		PeriodStart: s.StartDate,
 		WorkspaceID: s.WorkspaceID, CustomerID: s.CustomerID, SubscriptionID: s.ID,
 		Reason: fmt.Sprintf("plan %s: %s", plan.ID, what),
 	})
-	if err != nil || s.PaidPeriodKey != firstPeriodKey(s.ID) {
+	if err != nil || !fresh || s.PaidPeriodKey != firstPeriodKey(s.ID) {
 		return err
 	}
 	return a.notePeriodCredits(ctx, s, plan.MonthlyCredits)
