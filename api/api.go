@@ -292,11 +292,9 @@ func decodeBody(body []byte, v any) error {
 	return nil
 }
 
-// rfc3339 formats a time for JSON: RFC 3339 in UTC, or null for none.
-func rfc3339(t time.Time) *string {
-	if t.IsZero() {
+func orNull(s string) *string {
+	if s == "" {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339)
 	return &s
 }

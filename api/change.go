@@ -80,6 +80,6 @@ func (s *Server) writeSubscription(w http.ResponseWriter, r *http.Request, sub *
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]*subscriptionJSON{
+	writeJSON(w, http.StatusOK, map[string]*billing.SubscriptionView{
 		"subscription": s.toSubscriptionJSON(sub, s.Service.Entitle(sub).Entitled)})
 }

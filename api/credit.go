@@ -7,35 +7,21 @@ import (
 	"github.com/acme/billing"
 )
 
-type ledgerEntryJSON struct {
-	Amount         int64   `json:"amount"`
-	Bucket         string  `json:"bucket"`
-	Reason         string  `json:"reason"`
-	IdempotencyKey string  `json:"idempotency_key"`
-	EventID        *string `json:"event_id"`
-	CreatedAt      *string `json:"created_at"`
-}
-
 func (s *Server) listLedgerHandler(w http.ResponseWriter, r *http.Request) {
 	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.LedgerEntry, error) {
 		return s.Service.Store.Ledger(r.Context(), id)
-	}, func(e billing.LedgerEntry) ledgerEntryJSON {
-		return ledgerEntryJSON{
-			Amount: e.Amount, Bucket: string(e.Bucket), Reason: e.Reason, IdempotencyKey: e.IdempotencyKey,
-			EventID: orNull(e.EventID), CreatedAt: rfc3339(e.CreatedAt),
-		}
-	})
+	}, func(e billing.LedgerEntry) billing.LedgerEntryView { return billing.ViewLedgerEntry(&e) })
 }
 
 type consumptionJSON struct {
-	WorkspaceID    string      `json:"workspace_id"`
-	IdempotencyKey string      `json:"idempotency_key"`
-	Amount         int64       `json:"amount"`
-	Reason         string      `json:"reason"`
-	Spent          spentJSON   `json:"spent"`
-	Credits        creditsJSON `json:"credits"`
-	CreatedAt      *string     `json:"created_at"`
-	Replayed       bool        `json:"replayed"`
+	WorkspaceID    string              `json:"workspace_id"`
+	IdempotencyKey string              `json:"idempotency_key"`
+	Amount         int64               `json:"amount"`
+	Reason         string              `json:"reason"`
+	Spent          spentJSON           `json:"spent"`
+	Credits        billing.CreditsView `json:"credits"`
+	CreatedAt      *string             `json:"created_at"`
+	Replayed       bool                `json:"replayed"`
 }
 
 type spentJSON struct {
@@ -73,8 +59,8 @@ func (s *Server) consumeHandler(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, consumptionJSON{
 		WorkspaceID: c.WorkspaceID, IdempotencyKey: c.IdempotencyKey, Amount: c.Amount, Reason: c.Reason,
 		Spent:     spentJSON{Subscription: c.FromSubscription, Purchased: c.FromPurchased},
-		Credits:   creditsOf(c.Balance),
-		CreatedAt: rfc3339(c.CreatedAt), Replayed: c.Replayed,
+		Credits:   billing.ViewCredits(c.Balance),
+		CreatedAt: billing.RFC3339(c.CreatedAt), Replayed: c.Replayed,
 	})
 }
 

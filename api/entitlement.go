@@ -6,20 +6,6 @@ import (
 	"github.com/acme/billing"
 )
 
-type entitlementJSON struct {
-	Entitled bool                       `json:"entitled"`
-	Reason   string                     `json:"reason"`
-	Plan     *string                    `json:"plan"`
-	Features map[string]billing.Feature `json:"features"`
-	Credits  entitlementCreditsJSON     `json:"credits"`
-	Until    *string                    `json:"until"`
-}
-
-type entitlementCreditsJSON struct {
-	creditsJSON
-	Spendable int64 `json:"spendable"`
-}
-
 type featureJSON struct {
 	Feature string `json:"feature"`
 	Allowed bool   `json:"allowed"`
@@ -34,11 +20,7 @@ func (s *Server) entitlementsHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, entitlementJSON{
-		Entitled: we.Entitled, Reason: we.Reason, Plan: orNull(we.PlanID), Features: we.Features,
-		Credits: entitlementCreditsJSON{creditsJSON: creditsOf(we.Credits), Spendable: we.Spendable},
-		Until:   rfc3339(we.Until),
-	})
+	writeJSON(w, http.StatusOK, billing.ViewEntitlement(we))
 }
 
 // featureHandler answers whether a workspace may use one feature now.

@@ -23,9 +23,9 @@ type EventJSON struct {
 // ToEventJSON converts a stored event.
 func ToEventJSON(e *billing.Event) EventJSON {
 	return EventJSON{
-		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Created: rfc3339(e.Created),
+		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Created: billing.RFC3339(e.Created),
 		Status: string(e.Status), Attempts: e.Attempts, LastError: orNull(e.LastError),
-		ReceivedAt: rfc3339(e.ReceivedAt), ProcessedAt: rfc3339(e.ProcessedAt),
+		ReceivedAt: billing.RFC3339(e.ReceivedAt), ProcessedAt: billing.RFC3339(e.ProcessedAt),
 	}
 }
 

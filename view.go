@@ -1,0 +1,195 @@
+package billing
+
+import "time"
+
+// The read model: billing state as the app sees it, in the app API's
+// answers and in the messages sent to the app alike, so that both always
+// say the same thing in the same JSON.
+
+// SubscriptionView is a subscription as the app sees it.
+type SubscriptionView struct {
+	StripeSubscriptionID string        `json:"stripe_subscription_id"`
+	Status               string        `json:"status"`
+	Plan                 *string       `json:"plan"`
+	Price                *string       `json:"price"`
+	Interval             *string       `json:"interval"`
+	IntervalCount        *int64        `json:"interval_count"`
+	Quantity             *int64        `json:"quantity"`
+	CurrentPeriodStart   *string       `json:"current_period_start"`
+	CurrentPeriodEnd     *string       `json:"current_period_end"`
+	CancelAtPeriodEnd    bool          `json:"cancel_at_period_end"`
+	CancelAt             *string       `json:"cancel_at"`
+	CanceledAt           *string       `json:"canceled_at"`
+	EndedAt              *string       `json:"ended_at"`
+	TrialStart           *string       `json:"trial_start"`
+	TrialEnd             *string       `json:"trial_end"`
+	Discount             *DiscountView `json:"discount"`
+	Entitled             bool          `json:"entitled"`
+}
+
+// DiscountView is a coupon applied: percent_off or amount_off (with its
+// currency), whichever the coupon has; coupon is null when a payload named
+// the discount by id only and nothing told its coupon yet.
+type DiscountView struct {
+	Coupon     *string  `json:"coupon"`
+	PercentOff *float64 `json:"percent_off"`
+	AmountOff  *int64   `json:"amount_off"`
+	Currency   *string  `json:"currency"`
+	EndsAt     *string  `json:"ends_at"`
+}
+
+// ViewSubscription shows sub; entitled is what Entitle says of it now.
+func ViewSubscription(sub *Subscription, entitled bool) *SubscriptionView {
+	out := &SubscriptionView{
+		StripeSubscriptionID: sub.ID, Status: sub.Status, Plan: orNull(sub.PlanID), Price: orNull(sub.PriceID),
+		Interval: orNull(sub.Interval), IntervalCount: positive(sub.IntervalCount), Quantity: positive(sub.Quantity),
+		CurrentPeriodStart: RFC3339(sub.CurrentPeriodStart), CurrentPeriodEnd: RFC3339(sub.CurrentPeriodEnd),
+		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, CancelAt: RFC3339(sub.CancelAt), CanceledAt: RFC3339(sub.CanceledAt),
+		EndedAt: RFC3339(sub.EndedAt), TrialStart: RFC3339(sub.TrialStart), TrialEnd: RFC3339(sub.TrialEnd),
+		Entitled: entitled,
+	}
+	if d := sub.Discount; d != nil {
+		out.Discount = &DiscountView{Coupon: orNull(d.Coupon), PercentOff: positive(d.PercentOff),
+			AmountOff: positive(d.AmountOff), EndsAt: RFC3339(d.EndsAt)}
+		if d.AmountOff > 0 {
+			out.Discount.Currency = orNull(d.Currency)
+		}
+	}
+	return out
+}
+
+// CreditsView is a workspace's balance.
+type CreditsView struct {
+	Balance      int64 `json:"balance"`
+	Subscription int64 `json:"subscription"`
+	Purchased    int64 `json:"purchased"`
+}
+
+// ViewCredits shows a balance.
+func ViewCredits(b Balance) CreditsView {
+	return CreditsView{Balance: b.Total(), Subscription: b.Subscription, Purchased: b.Purchased}
+}
+
+// InvoiceView is an invoice as the app sees it.
+type InvoiceView struct {
+	StripeInvoiceID      string  `json:"stripe_invoice_id"`
+	StripeSubscriptionID *string `json:"stripe_subscription_id"`
+	Status               string  `json:"status"`
+	BillingReason        string  `json:"billing_reason"`
+	AmountDue            int64   `json:"amount_due"`
+	AmountPaid           int64   `json:"amount_paid"`
+	AmountRemaining      int64   `json:"amount_remaining"`
+	Currency             string  `json:"currency"`
+	AttemptCount         int64   `json:"attempt_count"`
+	NextPaymentAttempt   *string `json:"next_payment_attempt"`
+	Number               string  `json:"number"`
+	HostedInvoiceURL     string  `json:"hosted_invoice_url"`
+	InvoicePDF           string  `json:"invoice_pdf"`
+	DueDate              *string `json:"due_date"`
+	PeriodStart          *string `json:"period_start"`
+	PeriodEnd            *string `json:"period_end"`
+	PaidAt               *string `json:"paid_at"`
+	CreatedAt            *string `json:"created_at"`
+}
+
+// ViewInvoice shows an invoice.
+func ViewInvoice(i *Invoice) InvoiceView {
+	return InvoiceView{
+		StripeInvoiceID: i.ID, StripeSubscriptionID: orNull(i.SubscriptionID), Status: i.Status,
+		BillingReason: i.BillingReason, AmountDue: i.AmountDue, AmountPaid: i.AmountPaid,
+		AmountRemaining: i.AmountRemaining, Currency: i.Currency, AttemptCount: i.AttemptCount,
+		NextPaymentAttempt: RFC3339(i.NextPaymentAttempt), Number: i.Number, HostedInvoiceURL: i.HostedInvoiceURL,
+		InvoicePDF: i.InvoicePDF, DueDate: RFC3339(i.DueDate), PeriodStart: RFC3339(i.PeriodStart),
+		PeriodEnd: RFC3339(i.PeriodEnd), PaidAt: RFC3339(i.PaidAt), CreatedAt: RFC3339(i.CreatedAt),
+	}
+}
+
+// PaymentView is a payment intent as the app sees it.
+type PaymentView struct {
+	StripePaymentIntentID string  `json:"stripe_payment_intent_id"`
+	Status                string  `json:"status"`
+	Amount                int64   `json:"amount"`
+	AmountRefunded        int64   `json:"amount_refunded"`
+	Currency              string  `json:"currency"`
+	Purpose               string  `json:"purpose"`
+	Credits               int64   `json:"credits"`
+	ErrorMessage          *string `json:"error_message"`
+	CreatedAt             *string `json:"created_at"`
+}
+
+// ViewPayment shows a payment.
+func ViewPayment(p *Payment) PaymentView {
+	return PaymentView{
+		StripePaymentIntentID: p.ID, Status: p.Status, Amount: p.Amount, AmountRefunded: p.AmountRefunded,
+		Currency: p.Currency, Purpose: p.Purpose, Credits: p.Credits, ErrorMessage: orNull(p.ErrorMessage),
+		CreatedAt: RFC3339(p.CreatedAt),
+	}
+}
+
+// LedgerEntryView is one ledger entry as the app sees it.
+type LedgerEntryView struct {
+	Amount         int64   `json:"amount"`
+	Bucket         string  `json:"bucket"`
+	Reason         string  `json:"reason"`
+	IdempotencyKey string  `json:"idempotency_key"`
+	EventID        *string `json:"event_id"`
+	CreatedAt      *string `json:"created_at"`
+}
+
+// ViewLedgerEntry shows a ledger entry.
+func ViewLedgerEntry(e *LedgerEntry) LedgerEntryView {
+	return LedgerEntryView{
+		Amount: e.Amount, Bucket: string(e.Bucket), Reason: e.Reason, IdempotencyKey: e.IdempotencyKey,
+		EventID: orNull(e.EventID), CreatedAt: RFC3339(e.CreatedAt),
+	}
+}
+
+// EntitlementView is what a workspace may use now.
+type EntitlementView struct {
+	Entitled bool                   `json:"entitled"`
+	Reason   string                 `json:"reason"`
+	Plan     *string                `json:"plan"`
+	Features map[string]Feature     `json:"features"`
+	Credits  EntitlementCreditsView `json:"credits"`
+	Until    *string                `json:"until"`
+}
+
+// EntitlementCreditsView is the balance with what may be spent of it now.
+type EntitlementCreditsView struct {
+	CreditsView
+	Spendable int64 `json:"spendable"`
+}
+
+// ViewEntitlement shows an entitlement answer.
+func ViewEntitlement(we *WorkspaceEntitlement) EntitlementView {
+	return EntitlementView{
+		Entitled: we.Entitled, Reason: we.Reason, Plan: orNull(we.PlanID), Features: we.Features,
+		Credits: EntitlementCreditsView{CreditsView: ViewCredits(we.Credits), Spendable: we.Spendable},
+		Until:   RFC3339(we.Until),
+	}
+}
+
+// RFC3339 writes a time as the app reads it: UTC to the second, null for
+// a time not known.
+func RFC3339(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// positive is n, or null for 0: a count no event has told yet.
+func positive[T int64 | float64](n T) *T {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
