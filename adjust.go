@@ -64,7 +64,7 @@ func (s *Service) AdjustCredits(ctx context.Context, req Adjustment) (*Adjustmen
 		return nil, err
 	}
 	adj.CreatedAt = s.now()
-	err := s.Store.InTx(ctx, func(tx Tx) error { return s.adjustIn(ctx, tx, &adj) })
+	err := s.inTx(ctx, func(tx Tx) error { return s.adjustIn(ctx, tx, &adj) })
 	if err != nil {
 		return nil, fmt.Errorf("adjust the credits of workspace %q by %d: %w", adj.WorkspaceID, adj.Amount, err)
 	}

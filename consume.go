@@ -67,7 +67,7 @@ func (s *Service) Consume(ctx context.Context, req Consumption) (*Consumption, e
 	}
 	c.CreatedAt = s.now()
 	var out *Consumption
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		out, err = s.consumeIn(ctx, tx, c)
 		return err

@@ -124,15 +124,21 @@ func (s *Service) Entitlements(ctx context.Context, workspaceID string) (*Worksp
 	if err != nil {
 		return nil, err
 	}
-	we := &WorkspaceEntitlement{Entitlement: s.Entitle(st.Subscription), Features: map[string]Feature{}, Credits: st.Credits,
-		Spendable: st.Credits.Purchased}
+	return s.entitlementOf(st.Subscription, st.Credits), nil
+}
+
+// entitlementOf is the answer for a workspace whose current subscription
+// is sub (nil for none) and whose balance is bal.
+func (s *Service) entitlementOf(sub *Subscription, bal Balance) *WorkspaceEntitlement {
+	we := &WorkspaceEntitlement{Entitlement: s.Entitle(sub), Features: map[string]Feature{}, Credits: bal,
+		Spendable: bal.Purchased}
 	if we.Entitled {
-		we.Spendable = st.Credits.Total()
+		we.Spendable = bal.Total()
 		if plan, ok := s.Plans.ByID(we.PlanID); ok {
 			maps.Copy(we.Features, plan.Features)
 		}
 	}
-	return we, nil
+	return we
 }
 
 // FeatureAccess answers whether a workspace may use feature now: allowed

@@ -99,7 +99,7 @@ func (s *Service) grantDueMonthsOf(ctx context.Context, sub *Subscription, now t
 // belongs to no workspace yet.
 func (s *Service) grantMonth(ctx context.Context, listed *Subscription, n int) (granted bool, err error) {
 	key := monthKey(listed.PaidPeriodKey, n)
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		granted = false
 		// Locked as the subscription's events lock it, then read.
 		if err := tx.Lock(ctx, listed.ID, listed.CustomerID); err != nil {

@@ -105,6 +105,7 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice,
 	if stored.Status == "paid" || stored.Status == "void" {
 		return nil
 	}
+	a.ask(MsgInvoicePaymentFailed, attemptKey(MsgInvoicePaymentFailed, inv.ID, inv.AttemptCount), inv.ID)
 	amount := FormatAmount(inv.AmountDue, inv.Currency)
 	number := coalesce(inv.Number, inv.ID)
 	n := &Notification{
@@ -137,6 +138,7 @@ func (a *applier) notifyTrialWillEnd(ctx context.Context, s, cur *Subscription) 
 	if !s.TrialEnd.After(a.now()) || cur.Status != "trialing" || !cur.TrialEnd.Equal(s.TrialEnd) || cur.CancelAtPeriodEnd {
 		return nil
 	}
+	a.ask(MsgSubscriptionTrialWillEnd, trialKey(s.ID, s.TrialEnd), s.ID)
 	day := s.TrialEnd.UTC().Format("2 January 2006")
 	return a.tx.AddNotification(ctx, &Notification{
 		Key:         joinKey(KindTrialWillEnd, s.ID, strconv.FormatInt(s.TrialEnd.Unix(), 10)),

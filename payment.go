@@ -64,6 +64,11 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 			return "", err
 		}
 		row = &next
+		if a.e.ID != "" && (a.e.Type == "payment_intent.payment_failed" || a.e.Type == aliasPaymentIntentFailed) &&
+			next.Status != "succeeded" && next.Status != "canceled" {
+			// Each failed attempt is its own event: a replay of it says nothing new.
+			a.ask(MsgPaymentFailed, joinKey(MsgPaymentFailed, p.ID, a.e.ID), p.ID)
+		}
 	}
 	if a.e.Type == "payment_intent.succeeded" && p.Purpose == PurposeCredits && p.Credits > 0 {
 		row.Purpose, row.Credits = PurposeCredits, p.Credits

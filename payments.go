@@ -265,7 +265,7 @@ func (s *Service) customerOf(ctx context.Context, p Payments, workspaceID string
 	if err != nil {
 		return "", fmt.Errorf("create Stripe customer of workspace %q: %w", workspaceID, err)
 	}
-	err = s.Store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		if err := tx.Lock(ctx, workspaceID, id); err != nil {
 			return err
 		}

@@ -28,6 +28,9 @@ type Service struct {
 	// PastDueGrace is how long a past-due subscription stays entitled:
 	// zero means DefaultPastDueGrace, NoGrace none (BILLING_PAST_DUE_GRACE).
 	PastDueGrace time.Duration
+	// CreditsLow, when above zero, is the balance under which a workspace's
+	// credits are low: crossing it sends credits.low (BILLING_CREDITS_LOW).
+	CreditsLow int64
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 
@@ -196,10 +199,14 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 	if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
 		return "", err
 	}
-	a := &applier{Service: s, tx: tx, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
+	rec := s.record(tx)
+	a := &applier{Service: s, tx: rec, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}
 	status, err := a.apply(ctx)
 	if err != nil {
 		return "", err
+	}
+	if err := rec.flush(ctx); err != nil {
+		return "", fmt.Errorf("messages: %w", err)
 	}
 	return status, tx.FinishEvent(ctx, e.ID, status, s.now())
 }
@@ -260,9 +267,31 @@ func lockKeys(obj any) []string {
 // applier applies one event inside its transaction.
 type applier struct {
 	*Service
-	tx  Tx
+	tx  Tx // a *recorder: see Service.record
 	e   *Event
 	log *slog.Logger
+}
+
+// ask queues a message a rule asks for (see recorder.ask).
+func (a *applier) ask(typ, key, objectID string) {
+	if r, ok := a.tx.(*recorder); ok {
+		r.ask(typ, key, objectID)
+	}
+}
+
+// inTx runs fn in a transaction of the store through a recorder, and
+// writes the messages of what it changed before it commits.
+func (s *Service) inTx(ctx context.Context, fn func(tx Tx) error) error {
+	return s.Store.InTx(ctx, func(tx Tx) error {
+		rec := s.record(tx)
+		if err := fn(rec); err != nil {
+			return err
+		}
+		if err := rec.flush(ctx); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		return nil
+	})
 }
 
 func (a *applier) apply(ctx context.Context) (EventStatus, error) {

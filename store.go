@@ -7,6 +7,7 @@ import (
 
 // Store is the billing database. Implementations live in package store.
 type Store interface {
+	Feed
 	// InTx runs fn in one transaction, committed only if fn returns nil.
 	// Everything an event changes goes through one call, so it is durable
 	// all at once or not at all.
@@ -44,6 +45,9 @@ type Store interface {
 	SavePrices(ctx context.Context, prices []Price, r PriceRefresh) error
 	// CachedPrices returns the cached prices by id and the last refresh.
 	CachedPrices(ctx context.Context) (map[string]Price, PriceRefresh, error)
+	// DueEntitlementChecks lists the workspaces whose announced entitlement
+	// changes by itself at or before now (WorkspaceMark.Until).
+	DueEntitlementChecks(ctx context.Context, now time.Time) ([]string, error)
 	Close() error
 }
 
@@ -104,6 +108,14 @@ type Tx interface {
 
 	// AddNotification queues a notification once per key.
 	AddNotification(ctx context.Context, n *Notification) error
+	// WorkspaceMark returns what the app was last told of a workspace (a
+	// zero mark for one never told), locking it until the transaction ends.
+	WorkspaceMark(ctx context.Context, workspaceID string) (*WorkspaceMark, error)
+	SaveWorkspaceMark(ctx context.Context, m *WorkspaceMark) error
+	// AddMessage stores a message for the app; one whose Key is stored
+	// already is not added: inserted is false.
+	AddMessage(ctx context.Context, m *Message) (inserted bool, err error)
+
 	// DiscardNotifications keeps the pending notifications about a Stripe
 	// object from being sent, saying why.
 	DiscardNotifications(ctx context.Context, objectID, reason string) error

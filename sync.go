@@ -40,7 +40,7 @@ func (s *Service) Sync(ctx context.Context, obj any, fetchedAt time.Time, dryRun
 		return SyncResult{}, fmt.Errorf("sync: cannot sync a %T", obj)
 	}
 	var outcome SyncResult
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		if err := tx.Lock(ctx, lockKeys(obj)...); err != nil {
 			return err
 		}

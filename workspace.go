@@ -44,7 +44,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, w Workspace) (*Workspace,
 	w.CreatedAt = s.now()
 	var created bool
 	var stored *Workspace
-	err := s.Store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		if created, err = tx.CreateWorkspace(ctx, &w); err != nil {
 			return err

@@ -90,6 +90,7 @@ func (s *Server) routes(handle func(pattern string, h http.Handler)) {
 	handle("POST /api/billing/workspaces/{id}/subscription/cancel", s.auth(s.workspaceRoute(s.cancelHandler)))
 	handle("POST /api/billing/workspaces/{id}/subscription/resume", s.auth(s.workspaceRoute(s.resumeHandler)))
 	handle("POST /api/billing/workspaces/{id}/subscription/quantity", s.auth(s.workspaceRoute(s.quantityHandler)))
+	handle("GET /api/billing/events/feed", s.auth(s.feedHandler))
 	handle("GET /api/billing/events/{id}", s.auth(s.getEventHandler))
 	handle("GET /api/billing/plans", s.auth(s.listPlansHandler))
 }

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/billing"
+)
+
+var _ billing.Feed = (*DB)(nil)
+
+// WorkspaceMark implements billing.Tx.
+func (t *tx) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.WorkspaceMark, error) {
+	m := &billing.WorkspaceMark{WorkspaceID: workspaceID}
+	var until int64
+	var low int
+	err := t.QueryRowContext(ctx, `SELECT sequence, entitlement, until, credits_low FROM app_marks
+		WHERE workspace_id = $1`+t.db.forUpdate, workspaceID).Scan(&m.Sequence, &m.Entitlement, &until, &low)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, nil
+	}
+	m.Until, m.CreditsLow = billing.Unix(until), low == 1
+	return m, err
+}
+
+// SaveWorkspaceMark implements billing.Tx.
+func (t *tx) SaveWorkspaceMark(ctx context.Context, m *billing.WorkspaceMark) error {
+	low := 0
+	if m.CreditsLow {
+		low = 1
+	}
+	_, err := t.exec(ctx, `INSERT INTO app_marks (workspace_id, sequence, entitlement, until, credits_low)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id) DO UPDATE SET sequence = excluded.sequence,
+		entitlement = excluded.entitlement, until = excluded.until, credits_low = excluded.credits_low`,
+		m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
+	return err
+}
+
+// AddMessage implements billing.Tx.
+func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
+	res, err := t.exec(ctx, `INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING`,
+		m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// DueEntitlementChecks implements billing.Store.
+func (db *DB) DueEntitlementChecks(ctx context.Context, now time.Time) ([]string, error) {
+	return queryAll(ctx, db.read, func(s scanner) (string, error) {
+		var ws string
+		return ws, s.Scan(&ws)
+	}, `SELECT workspace_id FROM app_marks WHERE until > 0 AND until <= $1 ORDER BY until LIMIT 1000`, sec(now))
+}
+
+// cursor is a place in the feed: after the message at (txid, position).
+// SQLite has one writer, so its txid is always 0.
+type cursor struct{ txid, position int64 }
+
+func (c cursor) String() string {
+	return strconv.FormatInt(c.txid, 10) + "-" + strconv.FormatInt(c.position, 10)
+}
+
+func parseCursor(s string) (cursor, error) {
+	if s == "" {
+		return cursor{}, nil
+	}
+	txid, pos, ok := strings.Cut(s, "-")
+	c := cursor{}
+	var err1, err2 error
+	c.txid, err1 = strconv.ParseInt(txid, 10, 64)
+	c.position, err2 = strconv.ParseInt(pos, 10, 64)
+	if !ok || err1 != nil || err2 != nil || c.txid < 0 || c.position < 0 {
+		return cursor{}, billing.Errorf(billing.EINVALID, "after %q is not a cursor of this feed: pass the next of a previous page", s)
+	}
+	return c, nil
+}
+
+// visible is the feed's condition on PostgreSQL: a message whose
+// transaction is older than every transaction still running. Any message
+// not visible yet is written by a transaction whose id is at least that
+// horizon, so it comes after every message visible now in (txid,
+// position) order.
+const visible = ` AND txid < pg_snapshot_xmin(pg_current_snapshot())`
+
+// Feed implements billing.Feed.
+func (db *DB) Feed(ctx context.Context, q billing.FeedQuery) (*billing.FeedPage, error) {
+	after, err := parseCursor(q.After)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > billing.MaxFeedLimit {
+		limit = billing.DefaultFeedLimit
+	}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	txid, where, order := `0`, `position > `+arg(after.position), `position`
+	if db.Postgres() {
+		txid, order = `txid::text::bigint`, `txid, position`
+		where = `(txid, position) > (` + arg(strconv.FormatInt(after.txid, 10)) + `::text::xid8, ` + arg(after.position) + `)` + visible
+	}
+	if q.WorkspaceID != "" {
+		where += ` AND workspace_id = ` + arg(q.WorkspaceID)
+	}
+	if len(q.Types) > 0 {
+		marks := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			marks[i] = arg(t)
+		}
+		where += ` AND type IN (` + strings.Join(marks, ", ") + `)`
+	}
+	type row struct {
+		m billing.Message
+		c cursor
+	}
+	rows, err := queryAll(ctx, db.read, func(s scanner) (row, error) {
+		var r row
+		var created int64
+		var body string
+		err := s.Scan(&r.c.txid, &r.c.position, &r.m.ID, &r.m.Type, &r.m.WorkspaceID, &r.m.Sequence, &created, &body)
+		r.m.Position, r.m.CreatedAt, r.m.Body = r.c.position, billing.Unix(created), []byte(body)
+		return r, err
+	}, `SELECT `+txid+`, position, id, type, workspace_id, sequence, created_at, body FROM app_messages
+		WHERE `+where+` ORDER BY `+order+` LIMIT `+arg(limit), args...)
+	if err != nil {
+		return nil, err
+	}
+	page := &billing.FeedPage{Next: q.After, Messages: make([]billing.Message, 0, len(rows))}
+	for _, r := range rows {
+		page.Messages = append(page.Messages, r.m)
+		page.Next = r.c.String()
+	}
+	return page, nil
+}
+
+// FeedEnd implements billing.Feed.
+func (db *DB) FeedEnd(ctx context.Context) (string, error) {
+	query := `SELECT 0, position FROM app_messages ORDER BY position DESC LIMIT 1`
+	if db.Postgres() {
+		query = `SELECT txid::text::bigint, position FROM app_messages WHERE TRUE` + visible + ` ORDER BY txid DESC, position DESC LIMIT 1`
+	}
+	var c cursor
+	err := db.read.QueryRowContext(ctx, query).Scan(&c.txid, &c.position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return c.String(), err
+}
+
+// PruneMessages implements billing.Feed.
+func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM app_messages WHERE created_at < $1`, sec(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
