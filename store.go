@@ -109,7 +109,8 @@ type Tx interface {
 	// AddNotification queues a notification once per key.
 	AddNotification(ctx context.Context, n *Notification) error
 	// WorkspaceMark returns what the app was last told of a workspace (a
-	// zero mark for one never told), locking it until the transaction ends.
+	// zero mark for one never told), locking it until the transaction ends;
+	// SaveWorkspaceMark stores it back.
 	WorkspaceMark(ctx context.Context, workspaceID string) (*WorkspaceMark, error)
 	SaveWorkspaceMark(ctx context.Context, m *WorkspaceMark) error
 	// AddMessage stores a message for the app; one whose Key is stored

@@ -19,11 +19,12 @@ func (t *tx) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.Wo
 	m := &billing.WorkspaceMark{WorkspaceID: workspaceID}
 	var until int64
 	var low int
-	err := t.QueryRowContext(ctx, `SELECT sequence, entitlement, until, credits_low FROM app_marks
-		WHERE workspace_id = $1`+t.db.forUpdate, workspaceID).Scan(&m.Sequence, &m.Entitlement, &until, &low)
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, nil
-	}
+	// An upsert rather than SELECT … FOR UPDATE: it locks the row even when
+	// it is new, so two first messages of a workspace cannot both take
+	// sequence 1.
+	err := t.QueryRowContext(ctx, `INSERT INTO app_marks (workspace_id) VALUES ($1)
+		ON CONFLICT (workspace_id) DO UPDATE SET workspace_id = excluded.workspace_id
+		RETURNING sequence, entitlement, until, credits_low`, workspaceID).Scan(&m.Sequence, &m.Entitlement, &until, &low)
 	m.Until, m.CreditsLow = billing.Unix(until), low == 1
 	return m, err
 }
@@ -34,10 +35,8 @@ func (t *tx) SaveWorkspaceMark(ctx context.Context, m *billing.WorkspaceMark) er
 	if m.CreditsLow {
 		low = 1
 	}
-	_, err := t.exec(ctx, `INSERT INTO app_marks (workspace_id, sequence, entitlement, until, credits_low)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id) DO UPDATE SET sequence = excluded.sequence,
-		entitlement = excluded.entitlement, until = excluded.until, credits_low = excluded.credits_low`,
-		m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
+	_, err := t.exec(ctx, `UPDATE app_marks SET sequence = $2, entitlement = $3, until = $4, credits_low = $5
+		WHERE workspace_id = $1`, m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
 	return err
 }
 
