@@ -31,7 +31,8 @@ type Env struct {
 	Getenv         func(string) string
 	// DotEnv is the .env file to read; "" reads none.
 	DotEnv string
-	// Ready, when set, is told the address serve listens on.
+	// Ready, when set, is told the address serve listens on, or the feed
+	// cursor app-webhooks listen starts after.
 	Ready func(addr string)
 	// redactor masks the configured secrets in what the run prints to
 	// Stderr itself; open sets it once the configuration is read.
