@@ -80,11 +80,11 @@ type listener struct {
 }
 
 func (l *listener) run(ctx context.Context, q billing.FeedQuery, every time.Duration) error {
-	start := q.After
-	if start == "" {
-		start = "the start"
+	start := "after " + q.After
+	if q.After == "" {
+		start = "from the start of the feed"
 	}
-	fmt.Fprintf(l.env.Stderr, "Ready! Listening for app messages after %s (^C to quit)\n", start)
+	fmt.Fprintf(l.env.Stderr, "Ready! Listening for app messages %s (^C to quit)\n", start)
 	if l.env.Ready != nil {
 		l.env.Ready(q.After)
 	}
