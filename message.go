@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,23 @@ var MessageTypes = []string{
 
 // IsMessageType reports whether t is one of MessageTypes.
 func IsMessageType(t string) bool { return slices.Contains(MessageTypes, t) }
+
+// ParseMessageTypes parses a comma-separated list of message types, as the
+// feed's types= and `billing app-webhooks listen --types` take it; field
+// names the input in the error.
+func ParseMessageTypes(field, list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	types := strings.Split(list, ",")
+	for _, t := range types {
+		if !IsMessageType(t) {
+			return nil, Errorf(EINVALID, "%s: %q is not a message type; the types are %s",
+				field, t, strings.Join(MessageTypes, ", "))
+		}
+	}
+	return types, nil
+}
 
 // Message is one message to the app.
 type Message struct {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/acme/billing"
 )
@@ -51,14 +50,7 @@ func feedQuery(r *http.Request) (billing.FeedQuery, error) {
 			return q, err
 		}
 	}
-	if t := v.Get("types"); t != "" {
-		for _, typ := range strings.Split(t, ",") {
-			if !billing.IsMessageType(typ) {
-				return q, billing.Errorf(billing.EINVALID, "types: %q is not a message type; the types are %s",
-					typ, strings.Join(billing.MessageTypes, ", "))
-			}
-			q.Types = append(q.Types, typ)
-		}
-	}
-	return q, nil
+	var err error
+	q.Types, err = billing.ParseMessageTypes("types", v.Get("types"))
+	return q, err
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -30,7 +31,8 @@ type Env struct {
 	Getenv         func(string) string
 	// DotEnv is the .env file to read; "" reads none.
 	DotEnv string
-	// Ready, when set, is told the address serve listens on.
+	// Ready, when set, is told the address serve listens on, or the feed
+	// cursor app-webhooks listen starts after.
 	Ready func(addr string)
 	// redactor masks the configured secrets in what the run prints to
 	// Stderr itself; open sets it once the configuration is read.
@@ -59,6 +61,8 @@ func commands() []command {
 		{"subscriptions resume", "WORKSPACE", "Undo a cancellation at period end that has not taken effect.", subscriptionsResume},
 		{"subscriptions quantity", "WORKSPACE N", "Set the seats of a workspace's subscription.", subscriptionsQuantity},
 		{"sync", "[--since DATE] [--workspace ID] [--check]", "Reconcile the database with Stripe's customers, subscriptions, invoices and payments.", syncCmd},
+		{"app-webhooks listen", "[--forward-to URL] [--after CURSOR] [--types a,b] [--workspace ID] [--secret S]",
+			"Print each app message as it commits, and optionally forward it signed.", appWebhooksListen},
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
@@ -100,9 +104,24 @@ func Run(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "billing %s: %s\n", c.name, env.redactor.String(err.Error()))
 		return 1
 	}
+	if group := args[0] + " "; len(args) <= 2 && hasGroup(group) {
+		// A group's commands, e.g. billing app-webhooks --help.
+		if len(args) == 2 && (args[1] == "-h" || args[1] == "--help") {
+			groupUsage(env.Stdout, group)
+			return 0
+		}
+		if len(args) == 1 {
+			groupUsage(env.Stderr, group)
+			return 2
+		}
+	}
 	fmt.Fprintf(env.Stderr, "billing: unknown command %q\n\n", strings.Join(args, " "))
 	usage(env.Stderr)
 	return 2
+}
+
+func hasGroup(prefix string) bool {
+	return slices.ContainsFunc(commands(), func(c command) bool { return strings.HasPrefix(c.name, prefix) })
 }
 
 func boolCode(fail bool) int {
@@ -114,10 +133,24 @@ func boolCode(fail bool) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "billing keeps a SaaS app's billing state in sync with Stripe.\n\nUsage:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  billing %-22s %s\n", c.name, c.help)
-	}
+	listCommands(w, "")
 	fmt.Fprintln(w, "\nRun billing COMMAND --help for its flags. Configuration: see README.md.")
+}
+
+// groupUsage is the usage of a group of commands, such as app-webhooks.
+func groupUsage(w io.Writer, prefix string) {
+	fmt.Fprintln(w, "Usage:")
+	listCommands(w, prefix)
+	fmt.Fprintln(w, "\nRun billing COMMAND --help for its flags.")
+}
+
+// listCommands lists the commands whose name starts with prefix.
+func listCommands(w io.Writer, prefix string) {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, prefix) {
+			fmt.Fprintf(w, "  billing %-22s %s\n", c.name, c.help)
+		}
+	}
 }
 
 // newFlags returns a flag set whose --help prints the command's usage.
