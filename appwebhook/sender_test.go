@@ -42,7 +42,7 @@ func TestNextAttempt(t *testing.T) {
 		{6, 10 * time.Hour, 0, 10 * time.Hour, true},
 		{7, 20 * time.Hour, 1, 11 * time.Hour, true},
 		{20, 60 * time.Hour, 0, 10 * time.Hour, true},
-		{20, 62 * time.Hour, 0, 10 * time.Hour, true},         // exactly at the 3 days
+		{20, 62 * time.Hour, 0, 10 * time.Hour, true},              // exactly at the 3 days
 		{20, 62*time.Hour + time.Second, 0, 10 * time.Hour, false}, // past them
 		{20, 70 * time.Hour, -1, 9 * time.Hour, false},
 	} {
