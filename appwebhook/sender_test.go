@@ -19,6 +19,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/appwebhook"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 )
@@ -145,25 +146,10 @@ func (r *receiver) ids() []string {
 	return append([]string(nil), r.got...)
 }
 
-// clock is a test's time, moved by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+func newClock() *billingtest.Clock { return billingtest.NewClock(time.Now().Truncate(time.Second)) }
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+// moveTo sets the clock to t.
+func moveTo(c *billingtest.Clock, t time.Time) { c.Add(t.Sub(c.Now())) }
 
 // backends runs test on SQLite and on PostgreSQL.
 func backends(t *testing.T, test func(t *testing.T, url string)) {
@@ -184,7 +170,7 @@ func openDB(t *testing.T, url string) *store.DB {
 
 // newSender is a sender of db to the receivers, on clock c (nil for the
 // wall clock), without jitter.
-func newSender(db *store.DB, c *clock, rs ...*receiver) *appwebhook.Sender {
+func newSender(db *store.DB, c *billingtest.Clock, rs ...*receiver) *appwebhook.Sender {
 	s := &appwebhook.Sender{Store: db, Secret: secret, Logger: slog.New(slog.DiscardHandler),
 		Jitter: func() float64 { return 0 }}
 	if c != nil {
@@ -235,7 +221,29 @@ func addMessages(t *testing.T, db *store.DB, n int, typ string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	awaitFeed(t, db, ids[len(ids)-1])
 	return ids
+}
+
+// awaitFeed waits until the feed serves message id. On PostgreSQL it
+// serves a message once every transaction older than the oldest still
+// running on the server has ended, and other tests' transactions may be
+// running.
+func awaitFeed(t *testing.T, db *store.DB, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		page, err := db.Feed(context.Background(), billing.FeedQuery{Limit: billing.MaxFeedLimit, WorkspaceID: "ws_1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(page.Messages); n > 0 && page.Messages[n-1].ID == id {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not in the feed after 10s", id)
+		}
+		time.Sleep(5 * time.Millisecond) // waiting for other transactions, which no channel tells of
+	}
 }
 
 func deliveries(t *testing.T, db *store.DB) []appwebhook.Delivery {
@@ -335,11 +343,11 @@ func TestSenderRetriesOnSchedule(t *testing.T) {
 			if d.Status != appwebhook.StatusPending || !d.NextAttemptAt.Equal(next) {
 				t.Fatalf("after attempt %d: %s, next %s; want pending, next %s", attempt, d.Status, d.NextAttemptAt, next)
 			}
-			c.Set(next.Add(-time.Second))
+			moveTo(c, next.Add(-time.Second))
 			if step(t, s); len(r.ids()) != attempt {
 				t.Fatalf("attempt %d made before it was due", attempt+1)
 			}
-			c.Set(next)
+			moveTo(c, next)
 			step(t, s)
 		}
 		if as, err := db.Attempts(context.Background(), deliveries(t, db)[0].ID); err != nil || len(as) != 12 {
@@ -385,7 +393,7 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 			}
 		}
 		more := addMessages(t, db, 1, billing.MsgPaymentSucceeded)
-		c.Set(c.Now().Add(time.Hour))
+		moveTo(c, c.Now().Add(time.Hour))
 		step(t, s)
 		if got := gone.ids(); len(got) != 1 {
 			t.Errorf("the disabled endpoint got %v, want nothing after its 410", got)
@@ -420,11 +428,11 @@ func TestSenderRetriesACrashedAttempt(t *testing.T) {
 		if err != nil || crashed == nil {
 			t.Fatal(crashed, err)
 		}
-		c.Set(c.Now().Add(appwebhook.DefaultLease - time.Second))
+		moveTo(c, c.Now().Add(appwebhook.DefaultLease-time.Second))
 		if step(t, s); len(r.ids()) != 0 {
 			t.Fatal("claimed again while the lease held")
 		}
-		c.Set(c.Now().Add(time.Second))
+		moveTo(c, c.Now().Add(time.Second))
 		if n := step(t, s); n != 1 || fmt.Sprint(r.ids()) != fmt.Sprint(ids) {
 			t.Fatalf("after the lease: delivered %d, receiver got %v; want %v", n, r.ids(), ids)
 		}
@@ -473,7 +481,7 @@ func TestSenderTwoInstances(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		c.Set(c.Now().Add(10 * time.Second)) // past the first retry
+		moveTo(c, c.Now().Add(10*time.Second)) // past the first retry
 	}
 	r.mu.Lock()
 	if len(r.overlap) > 0 {
