@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/appwebhook"
 	"github.com/acme/billing/webhook"
 )
 
@@ -60,7 +61,22 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 	}
 	mux.HandleFunc("/", s.notFound)
-	return s.limitBodies(mux)
+	return s.refuseLoops(s.limitBodies(mux))
+}
+
+// refuseLoops answers 508 to the service's own app webhooks: an endpoint
+// that leads back here (through a proxy the start-up check cannot see)
+// then fails visibly instead of feeding the service its own messages.
+func (s *Server) refuseLoops(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.UserAgent() == appwebhook.UserAgent {
+			s.Logger.Warn("Refused an app webhook sent to this service: BILLING_APP_WEBHOOK_URL leads back to it",
+				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.writeError(w, r, billing.Errorf(ELOOP, "this is the billing service: an app webhook must go to the app, not back here"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // routes registers every route of the API through handle. A new route needs
@@ -191,7 +207,11 @@ var errorStatus = map[string]int{
 	billing.ENOSUBSCRIPTION:    http.StatusNotFound,
 	billing.EINVALIDSTATE:      http.StatusConflict,
 	EMETHOD:                    http.StatusMethodNotAllowed,
+	ELOOP:                      http.StatusLoopDetected,
 }
+
+// ELOOP is the code of a request the service sent itself (an app webhook).
+const ELOOP = "loop_detected"
 
 // EMETHOD is the code of a request with a method the route does not serve.
 const EMETHOD = "method_not_allowed"

@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -223,7 +224,7 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 		return nil, err
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice,
-		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits}
+		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits, CreditsLow: cfg.CreditsLow}
 	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
@@ -282,16 +283,17 @@ func newLogger(w io.Writer, format string, r *redact.Redactor) (*slog.Logger, er
 const (
 	devWebhookSecretKey = "dev_webhook_secret"
 	devAPIKeyKey        = "dev_api_key"
+	devAppWebhookKey    = "dev_app_webhook_secret"
 )
 
 // devSecret returns the development secret stored under key, generating it
 // on first use. Only test mode uses these.
-func devSecret(ctx context.Context, db *store.DB, key, prefix string) (string, error) {
+func devSecret(ctx context.Context, db *store.DB, key, prefix string, encode func([]byte) string) (string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	return db.InitSetting(ctx, key, prefix+hex.EncodeToString(b))
+	return db.InitSetting(ctx, key, prefix+encode(b))
 }
 
 // webhookSecrets are the configured secrets, or in test mode the
@@ -300,7 +302,7 @@ func (a *app) webhookSecrets(ctx context.Context) ([]string, bool, error) {
 	if len(a.cfg.WebhookSecrets) > 0 {
 		return a.cfg.WebhookSecrets, false, nil
 	}
-	s, err := devSecret(ctx, a.db, devWebhookSecretKey, "whsec_")
+	s, err := devSecret(ctx, a.db, devWebhookSecretKey, "whsec_", hex.EncodeToString)
 	return []string{s}, true, err
 }
 
@@ -308,6 +310,16 @@ func (a *app) apiKey(ctx context.Context) (string, bool, error) {
 	if a.cfg.APIKey != "" {
 		return a.cfg.APIKey, false, nil
 	}
-	s, err := devSecret(ctx, a.db, devAPIKeyKey, "bk_dev_")
+	s, err := devSecret(ctx, a.db, devAPIKeyKey, "bk_dev_", hex.EncodeToString)
+	return s, true, err
+}
+
+// appWebhookSecret is the configured app webhook secret, or in test mode
+// the development one: Standard Webhooks' whsec_ and base64.
+func (a *app) appWebhookSecret(ctx context.Context) (string, bool, error) {
+	if a.cfg.AppWebhookSecret != "" {
+		return a.cfg.AppWebhookSecret, false, nil
+	}
+	s, err := devSecret(ctx, a.db, devAppWebhookKey, "whsec_", base64.StdEncoding.EncodeToString)
 	return s, true, err
 }

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/acme/billing/admin"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/appwebhook"
 	"github.com/acme/billing/email"
 	"github.com/acme/billing/metrics"
 	"github.com/acme/billing/webhook"
@@ -39,6 +42,9 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	}
 	if *addr != "" {
 		a.cfg.Addr = *addr
+		if err := a.cfg.CheckAppWebhookLoop(); err != nil {
+			return err
+		}
 	}
 	secrets, devWebhook, err := a.webhookSecrets(ctx)
 	if err != nil {
@@ -87,6 +93,13 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	}
 	defer stopMail()
 	defer a.grantDueMonths(ctx, monthlyGrantsEvery)()
+	defer a.checkEntitlements(ctx, entitlementsEvery)()
+	defer a.pruneMessages(ctx, pruneEvery)()
+	stopAppWebhooks, err := a.startAppWebhooks(ctx, env.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopAppWebhooks()
 	defer a.refreshPrices(ctx)()
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
@@ -115,14 +128,53 @@ func (a *app) startEmail(ctx context.Context) (stop func(), err error) {
 	return func() { cancel(); <-done }, nil
 }
 
-// monthlyGrantsEvery is how often serve looks for the month of a yearly
-// period that began: a grant is at most this late.
-const monthlyGrantsEvery = time.Minute
+// How often serve runs its periodic work: a monthly grant, or an
+// entitlement change caused by time (a past-due grace running out), is at
+// most a minute late.
+const (
+	monthlyGrantsEvery = time.Minute
+	entitlementsEvery  = time.Minute
+	pruneEvery         = time.Hour
+)
 
-// grantDueMonths makes the monthly grants of yearly periods now and then
-// every interval (billing.Service.GrantDueMonths), in the background; the
-// returned stop ends it and waits for a run under way.
+// grantDueMonths makes the monthly grants of yearly periods
+// (billing.Service.GrantDueMonths) now and then every interval.
 func (a *app) grantDueMonths(ctx context.Context, every time.Duration) (stop func()) {
+	return a.periodically(ctx, every, func(ctx context.Context) {
+		if n, err := a.svc.GrantDueMonths(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("Monthly grants failed; retried next minute", "error", err)
+		} else if n > 0 {
+			a.logger.Info("Granted the monthly credits of yearly periods", "grants", n)
+		}
+	})
+}
+
+// checkEntitlements tells the app of the entitlements time changed
+// (billing.Service.CheckEntitlements).
+func (a *app) checkEntitlements(ctx context.Context, every time.Duration) (stop func()) {
+	return a.periodically(ctx, every, func(ctx context.Context) {
+		if _, err := a.svc.CheckEntitlements(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("Entitlement checks failed; retried next minute", "error", err)
+		}
+	})
+}
+
+// pruneMessages deletes the app's messages older than the feed's retention.
+func (a *app) pruneMessages(ctx context.Context, every time.Duration) (stop func()) {
+	return a.periodically(ctx, every, func(ctx context.Context) {
+		n, err := a.db.PruneMessages(ctx, time.Now().Add(-a.cfg.FeedRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.logger.Error("Pruning the app's messages failed; retried next hour", "error", err)
+		case n > 0:
+			a.logger.Info("Pruned the app's messages past BILLING_FEED_RETENTION", "messages", n, "retention", a.cfg.FeedRetention)
+		}
+	})
+}
+
+// periodically runs fn now and then every interval, in the background; the
+// returned stop ends it and waits for a run under way.
+func (a *app) periodically(ctx context.Context, every time.Duration, fn func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -130,14 +182,7 @@ func (a *app) grantDueMonths(ctx context.Context, every time.Duration) (stop fun
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			switch n, err := a.svc.GrantDueMonths(ctx); {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				a.logger.Error("Monthly grants failed; retried next minute", "error", err)
-			case n > 0:
-				a.logger.Info("Granted the monthly credits of yearly periods", "grants", n)
-			}
+			fn(ctx)
 			select {
 			case <-ctx.Done():
 				return
@@ -146,6 +191,33 @@ func (a *app) grantDueMonths(ctx context.Context, every time.Duration) (stop fun
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// startAppWebhooks starts the app webhooks' sender when an endpoint is
+// configured; the returned stop waits for an attempt under way.
+func (a *app) startAppWebhooks(ctx context.Context, out io.Writer) (stop func(), err error) {
+	if len(a.cfg.AppWebhookURLs) == 0 {
+		return func() {}, nil
+	}
+	secret, dev, err := a.appWebhookSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if dev {
+		// Printed in full like the Stripe development secret: the app
+		// under development verifies with it.
+		fmt.Fprintf(out, "App webhooks to %s, signed with %s\n", strings.Join(a.cfg.AppWebhookURLs, ", "), secret)
+	}
+	s := &appwebhook.Sender{Store: a.db, URLs: a.cfg.AppWebhookURLs, Types: a.cfg.AppWebhookTypes, Secret: secret,
+		Client: appwebhook.NewClient(), Logger: a.logger}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	a.logger.Info("Sending app webhooks", "endpoints", len(a.cfg.AppWebhookURLs), "types", a.cfg.AppWebhookTypes)
+	return func() { cancel(); <-done }, nil
 }
 
 // refreshPrices refreshes the price cache in the background, so that

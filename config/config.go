@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -60,6 +61,15 @@ type Config struct {
 	// FileLimit, the process's open-file limit, with fileReserve to spare.
 	MaxConns  int
 	FileLimit uint64
+	// AppWebhookURLs are the app's webhook endpoints; each gets every
+	// message (of AppWebhookTypes, when set), signed with AppWebhookSecret.
+	AppWebhookURLs   []string
+	AppWebhookSecret string
+	AppWebhookTypes  []string
+	// CreditsLow is the balance under which credits.low is sent; 0 for never.
+	CreditsLow int64
+	// FeedRetention is how long the app's messages are kept.
+	FeedRetention time.Duration
 }
 
 // Defaults.
@@ -109,11 +119,7 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 		PlansPath:            get("BILLING_PLANS"),
 		Tolerance:            DefaultTolerance,
 	}
-	for _, s := range strings.Split(get("STRIPE_WEBHOOK_SECRET"), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			c.WebhookSecrets = append(c.WebhookSecrets, s)
-		}
-	}
+	c.WebhookSecrets = splitList(get("STRIPE_WEBHOOK_SECRET"))
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
@@ -143,6 +149,12 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.validateKeys(); err != nil {
+		return nil, err
+	}
+	if err := c.loadAppWebhooks(get); err != nil {
+		return nil, err
+	}
+	if err := c.CheckAppWebhookLoop(); err != nil {
 		return nil, err
 	}
 	if err := c.loadPlans(); err != nil {
@@ -341,6 +353,89 @@ func (c *Config) validateKeys() error {
 	return nil
 }
 
+// minAppSecret is the least number of random bytes of an app webhook secret.
+const minAppSecret = 24
+
+// loadAppWebhooks reads the app's webhooks, the credits.low threshold and
+// the feed's retention; it runs after validateKeys, which sets the mode.
+func (c *Config) loadAppWebhooks(get func(string) string) error {
+	for _, u := range splitList(get("BILLING_APP_WEBHOOK_URL")) {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("BILLING_APP_WEBHOOK_URL %q: want absolute http(s) URLs such as https://app.example.com/billing/webhook, comma-separated", redact.DSN(u))
+		}
+		c.AppWebhookURLs = append(c.AppWebhookURLs, u)
+	}
+	c.AppWebhookSecret = get("BILLING_APP_WEBHOOK_SECRET")
+	if s := c.AppWebhookSecret; s != "" {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+		if !strings.HasPrefix(s, "whsec_") || err != nil || len(key) < minAppSecret {
+			return fmt.Errorf("BILLING_APP_WEBHOOK_SECRET %s: want whsec_ and the base64 of at least %d random bytes (openssl rand -base64 32)", redact.Mask(s), minAppSecret)
+		}
+	}
+	if c.Mode == billing.ModeLive && len(c.AppWebhookURLs) > 0 && c.AppWebhookSecret == "" {
+		return fmt.Errorf("BILLING_APP_WEBHOOK_SECRET is required with BILLING_APP_WEBHOOK_URL in live mode: whsec_ and base64 (openssl rand -base64 32)")
+	}
+	for _, t := range splitList(get("BILLING_APP_WEBHOOK_TYPES")) {
+		if !billing.IsMessageType(t) {
+			return fmt.Errorf("BILLING_APP_WEBHOOK_TYPES %q: not a message type; want some of %s", t, strings.Join(billing.MessageTypes, ", "))
+		}
+		c.AppWebhookTypes = append(c.AppWebhookTypes, t)
+	}
+	if v := get("BILLING_CREDITS_LOW"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > billing.MaxBalance {
+			return fmt.Errorf("BILLING_CREDITS_LOW %q: want a whole number of credits from 0 (never) to %d", v, int64(billing.MaxBalance))
+		}
+		c.CreditsLow = n
+	}
+	c.FeedRetention = billing.DefaultFeedRetention
+	if v := get("BILLING_FEED_RETENTION"); v != "" {
+		d, err := parseSeconds(v)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("BILLING_FEED_RETENTION %q: want a duration of at least 1h, such as 30d or 72h", v)
+		}
+		c.FeedRetention = d
+	}
+	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CheckAppWebhookLoop refuses an app webhook URL that names this service
+// (a loopback, unspecified or own host name, on Addr's port): it would
+// send the service its own messages.
+func (c *Config) CheckAppWebhookLoop() error {
+	addrHost, addrPort, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("BILLING_ADDR %q: want host:port such as :8000", c.Addr)
+	}
+	hostname, _ := os.Hostname()
+	for _, u := range c.AppWebhookURLs {
+		p, _ := url.Parse(u)
+		port := p.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[p.Scheme]
+		}
+		host := strings.ToLower(p.Hostname())
+		ip := net.ParseIP(host)
+		self := host == "localhost" || strings.HasSuffix(host, ".localhost") || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) ||
+			strings.EqualFold(host, hostname) || (addrHost != "" && strings.EqualFold(host, addrHost))
+		if self && port == addrPort {
+			return fmt.Errorf("BILLING_APP_WEBHOOK_URL %q points at this service (BILLING_ADDR %s): the app's webhooks would come back to it", redact.DSN(u), c.Addr)
+		}
+	}
+	return nil
+}
+
 func (c *Config) loadPlans() error {
 	path := c.PlansPath
 	if path == "" {
@@ -391,7 +486,21 @@ func (c *Config) LogValue() slog.Value {
 		slog.Uint64("file_limit", c.FileLimit),
 		slog.String("smtp", redact.DSN(c.SMTPURL)),
 		slog.String("email_from", c.EmailFrom),
+		slog.Any("app_webhooks", redactURLs(c.AppWebhookURLs)),
+		slog.String("app_webhook_secret", maskIfSet(c.AppWebhookSecret)),
+		slog.Any("app_webhook_types", c.AppWebhookTypes),
+		slog.Int64("credits_low", c.CreditsLow),
+		slog.Duration("feed_retention", c.FeedRetention),
 	)
+}
+
+// redactURLs hides the passwords of URLs.
+func redactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = redact.DSN(u)
+	}
+	return out
 }
 
 func maskIfSet(s string) string {
@@ -409,6 +518,12 @@ func (c *Config) Secrets() []string {
 	s := append([]string{c.StripeSecretKey, c.StripePublishableKey, c.APIKey}, c.WebhookSecrets...)
 	s = append(s, redact.Passwords(c.DatabaseURL)...)
 	s = append(s, redact.Passwords(c.SMTPURL)...)
+	if c.AppWebhookSecret != "" {
+		s = append(s, c.AppWebhookSecret)
+	}
+	for _, u := range c.AppWebhookURLs {
+		s = append(s, redact.Passwords(u)...)
+	}
 	if u, err := url.Parse(c.SMTPURL); err == nil && u.User != nil {
 		if pass, ok := u.User.Password(); ok && pass != "" {
 			b64 := base64.StdEncoding.EncodeToString

@@ -248,3 +248,77 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("Secrets() = %q, want %q", got, want)
 	}
 }
+
+func TestAppWebhookSettings(t *testing.T) {
+	const good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	live := map[string]string{"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_1", "BILLING_API_KEY": "0123456789abcdef"}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		live bool
+		err  string // "" for none
+	}{
+		{"several urls", map[string]string{"BILLING_APP_WEBHOOK_URL": "https://app.example.com/hook, http://10.0.0.7:3000/b"}, false, ""},
+		{"relative url", map[string]string{"BILLING_APP_WEBHOOK_URL": "/hook"}, false, `BILLING_APP_WEBHOOK_URL "/hook": want absolute http(s) URLs`},
+		{"ftp url", map[string]string{"BILLING_APP_WEBHOOK_URL": "https://ok.example.com,ftp://app.example.com/"}, false, `BILLING_APP_WEBHOOK_URL "ftp://app.example.com/"`},
+		{"url password hidden", map[string]string{"BILLING_APP_WEBHOOK_URL": "mailto://u:hunter2@x"}, false, "mailto://u:****@x"},
+		{"loopback on our port", map[string]string{"BILLING_APP_WEBHOOK_URL": "http://127.0.0.1:8000/hook"}, false, "points at this service"},
+		{"localhost on our port", map[string]string{"BILLING_APP_WEBHOOK_URL": "http://localhost:9000/", "BILLING_ADDR": "127.0.0.1:9000"}, false, "points at this service"},
+		{"0.0.0.0 on port 80", map[string]string{"BILLING_APP_WEBHOOK_URL": "http://0.0.0.0/", "BILLING_ADDR": ":80"}, false, "points at this service"},
+		{"own addr host", map[string]string{"BILLING_APP_WEBHOOK_URL": "https://billing.internal:8443/", "BILLING_ADDR": "billing.internal:8443"}, false, "points at this service"},
+		{"loopback on another port", map[string]string{"BILLING_APP_WEBHOOK_URL": "http://127.0.0.1:3000/hook"}, false, ""},
+		{"good secret", map[string]string{"BILLING_APP_WEBHOOK_SECRET": good}, false, ""},
+		{"secret without prefix", map[string]string{"BILLING_APP_WEBHOOK_SECRET": strings.TrimPrefix(good, "whsec_")}, false, "BILLING_APP_WEBHOOK_SECRET ****: want whsec_ and the base64"},
+		{"secret not base64", map[string]string{"BILLING_APP_WEBHOOK_SECRET": "whsec_not*base64*at*all*****************"}, false, "BILLING_APP_WEBHOOK_SECRET whsec_****"},
+		{"secret too short", map[string]string{"BILLING_APP_WEBHOOK_SECRET": "whsec_c2hvcnQ="}, false, "at least 24 random bytes"},
+		{"live url without secret", map[string]string{"BILLING_APP_WEBHOOK_URL": "https://app.example.com/"}, true, "BILLING_APP_WEBHOOK_SECRET is required with BILLING_APP_WEBHOOK_URL in live mode"},
+		{"live url with secret", map[string]string{"BILLING_APP_WEBHOOK_URL": "https://app.example.com/", "BILLING_APP_WEBHOOK_SECRET": good}, true, ""},
+		{"types", map[string]string{"BILLING_APP_WEBHOOK_TYPES": "invoice.paid, credits.low"}, false, ""},
+		{"unknown type", map[string]string{"BILLING_APP_WEBHOOK_TYPES": "invoice.paid,invoice.created"}, false, `BILLING_APP_WEBHOOK_TYPES "invoice.created": not a message type`},
+		{"credits low", map[string]string{"BILLING_CREDITS_LOW": "100"}, false, ""},
+		{"credits low negative", map[string]string{"BILLING_CREDITS_LOW": "-1"}, false, `BILLING_CREDITS_LOW "-1": want a whole number`},
+		{"credits low over max", map[string]string{"BILLING_CREDITS_LOW": "1000000000000000001"}, false, "BILLING_CREDITS_LOW"},
+		{"retention days", map[string]string{"BILLING_FEED_RETENTION": "7d"}, false, ""},
+		{"retention too short", map[string]string{"BILLING_FEED_RETENTION": "30m"}, false, `BILLING_FEED_RETENTION "30m": want a duration of at least 1h`},
+		{"retention word", map[string]string{"BILLING_FEED_RETENTION": "forever"}, false, "BILLING_FEED_RETENTION"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.live {
+				for k, v := range live {
+					tt.env[k] = v
+				}
+			}
+			_, err := load(t, tt.env, "")
+			if tt.err == "" && err != nil {
+				t.Errorf("err = %v, want none", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("err = %v, want %q", err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") || err != nil && strings.Contains(err.Error(), "ILPZ") {
+				t.Errorf("a secret in the error: %v", err)
+			}
+		})
+	}
+	c, err := load(t, map[string]string{"BILLING_APP_WEBHOOK_URL": "https://a.example.com/h,https://u:pw@b.example.com/h",
+		"BILLING_APP_WEBHOOK_SECRET": good, "BILLING_APP_WEBHOOK_TYPES": "invoice.paid", "BILLING_CREDITS_LOW": "50",
+		"BILLING_FEED_RETENTION": "2h"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.AppWebhookURLs) != 2 || c.AppWebhookSecret != good || !slices.Equal(c.AppWebhookTypes, []string{"invoice.paid"}) ||
+		c.CreditsLow != 50 || c.FeedRetention != 2*time.Hour {
+		t.Errorf("config = %+v", c)
+	}
+	if s := c.Secrets(); !slices.Contains(s, good) || !slices.Contains(s, "pw") {
+		t.Errorf("Secrets() = %q lacks the app webhook secret or the URL's password", s)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	if strings.Contains(buf.String(), good[6:]) || strings.Contains(buf.String(), ":pw@") {
+		t.Errorf("a secret was logged: %s", buf.String())
+	}
+	if c, err := load(t, map[string]string{}, ""); err != nil || c.FeedRetention != billing.DefaultFeedRetention || c.CreditsLow != 0 {
+		t.Errorf("defaults: retention %v, credits low %d (%v); want 30 days, 0", c.FeedRetention, c.CreditsLow, err)
+	}
+}
