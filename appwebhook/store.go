@@ -104,3 +104,7 @@ type Store interface {
 	// Backlog counts the deliveries pending (or sending) and failed.
 	Backlog(ctx context.Context) (pending, failed int64, err error)
 }
+
+// ReasonRemoved is the DisabledReason of an endpoint that is no longer
+// configured (BILLING_APP_WEBHOOK_URL); configuring it again enables it.
+const ReasonRemoved = "not in BILLING_APP_WEBHOOK_URL"
