@@ -10,7 +10,6 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/appwebhook"
-	"github.com/acme/billing/redact"
 )
 
 // appWebhooksPath is the App webhooks page; its deliveries are under it.
@@ -62,7 +61,7 @@ func (h *Handler) appWebhooksPage(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	rows := make([]endpointRow, len(endpoints))
 	for i, e := range endpoints {
-		rows[i] = endpointRow{Endpoint: e, Shown: redact.Text(e.URL), Key: endpointKey(e.URL)}
+		rows[i] = endpointRow{Endpoint: e, Shown: appwebhook.Redact(e.URL), Key: endpointKey(e.URL)}
 	}
 	data["Endpoints"], data["Deliveries"] = rows, deliveries
 	h.render(w, r, http.StatusOK, "appwebhooks", s, data)
@@ -88,7 +87,7 @@ func (h *Handler) enableEndpoint(w http.ResponseWriter, r *http.Request, _ *sess
 		h.failErr(w, r, err)
 		return
 	}
-	h.Logger.Info("App webhook endpoint enabled from the dashboard", "endpoint", redact.Text(endpoints[i].URL))
+	h.Logger.Info("App webhook endpoint enabled from the dashboard", "endpoint", appwebhook.Redact(endpoints[i].URL))
 	http.Redirect(w, r, appWebhooksPath, http.StatusSeeOther)
 }
 
@@ -105,7 +104,7 @@ func (h *Handler) deliveryPage(w http.ResponseWriter, r *http.Request, s *sessio
 		h.failErr(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "delivery", s, map[string]any{"D": d, "Endpoint": redact.Text(d.Endpoint),
+	h.render(w, r, http.StatusOK, "delivery", s, map[string]any{"D": d, "Endpoint": appwebhook.Redact(d.Endpoint),
 		"Body": indent(d.Body), "Attempts": attempts, "Sent": r.URL.Query().Get("sent") == "1"})
 }
 

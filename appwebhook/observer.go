@@ -1,6 +1,9 @@
 package appwebhook
 
-import "time"
+import (
+	"net/url"
+	"time"
+)
 
 // Outcomes of an attempt, as an Observer is told them.
 const (
@@ -23,3 +26,21 @@ type Observer interface {
 	// message's writing to its delivery.
 	Delivered(lag time.Duration)
 }
+
+// Redact is an endpoint's URL as logs, pages and metrics show it: without
+// its user info and its query's values, where an app may put a token.
+func Redact(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	if u.RawQuery != "" {
+		shown += "?…"
+	}
+	return shown
+}
+
+// Disabled reports whether a configured endpoint is disabled, waiting for an
+// operator: one removed from the configuration is not.
+func (e Endpoint) Disabled() bool { return !e.DisabledAt.IsZero() && e.DisabledReason != ReasonRemoved }

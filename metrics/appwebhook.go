@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +23,7 @@ func newAppMetrics() appMetrics {
 	return appMetrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "billing_app_deliveries_total",
-			Help: "Attempts to deliver a message to an app webhook endpoint, by endpoint (without query or user info) and outcome (delivered, retried, failed, disabled).",
+			Help: "Attempts to deliver a message to an app webhook endpoint, by endpoint (without user info or query values) and outcome (delivered, retried, failed, disabled).",
 		}, []string{"endpoint", "outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "billing_app_delivery_duration_seconds",
@@ -45,22 +44,12 @@ func (a appMetrics) collectors() []prometheus.Collector {
 
 // Attempted implements appwebhook.Observer.
 func (m *Metrics) Attempted(endpoint, outcome string, took time.Duration) {
-	m.app.deliveries.WithLabelValues(endpointLabel(endpoint), outcome).Inc()
+	m.app.deliveries.WithLabelValues(appwebhook.Redact(endpoint), outcome).Inc()
 	m.app.duration.Observe(took.Seconds())
 }
 
 // Delivered implements appwebhook.Observer.
 func (m *Metrics) Delivered(lag time.Duration) { m.app.lag.Observe(lag.Seconds()) }
-
-// endpointLabel is an endpoint's URL without what may be a secret in it:
-// its user info and query.
-func endpointLabel(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return "unparsable"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-}
 
 // WatchAppWebhooks exports the deliveries' backlog and the endpoints
 // disabled, read from s at each scrape; call it when app webhooks are
@@ -98,7 +87,7 @@ func (b *backlog) Collect(ch chan<- prometheus.Metric) {
 	if endpoints, err := b.s.Endpoints(ctx); err == nil {
 		disabled = 0
 		for _, e := range endpoints {
-			if !e.DisabledAt.IsZero() {
+			if e.Disabled() {
 				disabled++
 			}
 		}

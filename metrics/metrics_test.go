@@ -37,6 +37,15 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{"price_TestPro"}, MonthlyCredits: 1000}})
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
 	m := metrics.New(db)
+	m.WatchAppWebhooks(db)
+	ctx := t.Context()
+	// Two endpoints: one gets the messages below, one is disabled.
+	if err := db.SyncEndpoints(ctx, []string{"https://app.example/hooks", "https://gone.example/hooks"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DisableEndpoint(ctx, "https://gone.example/hooks", "answered 410 Gone", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ready, APIKey: "metrics-test-api-key",
 		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest},
 		Observer: m, Metrics: m.Handler()}
@@ -80,6 +89,10 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		t.Fatalf("consume: %v %v", resp, err)
 	}
 
+	dispatched, err := db.Dispatch(ctx, "https://app.example/hooks", nil, 100, time.Now())
+	if err != nil || dispatched < 2 {
+		t.Fatalf("dispatched %d (%v), want a delivery of each message", dispatched, err)
+	}
 	// The sender's reports: an endpoint's URL may hold a token, which
 	// stays out of the label.
 	const endpoint = "https://hooks:pa55word@app.example/billing?token=t0ken"
@@ -111,10 +124,13 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		{"billing_webhook_failed_events", nil, 1},
 		{"billing_app_messages_total", []string{"type", "payment.succeeded"}, 1},
 		{"billing_app_messages_total", []string{"type", "invoice.payment_failed"}, 1},
-		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing", "outcome", "retried"}, 1},
-		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing", "outcome", "delivered"}, 1},
+		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing?…", "outcome", "retried"}, 1},
+		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing?…", "outcome", "delivered"}, 1},
 		{"billing_app_delivery_duration_seconds", nil, 2},
 		{"billing_app_delivery_lag_seconds", nil, 1},
+		{"billing_app_deliveries_pending", nil, float64(dispatched)}, // every message, to the enabled endpoint
+		{"billing_app_deliveries_failed", nil, 0},
+		{"billing_app_endpoints_disabled", nil, 1},
 		{"billing_email_unsent", nil, 1},
 		{"billing_credits_granted_total", nil, 500},
 		{"billing_credits_spent_total", nil, 120},
@@ -220,6 +236,7 @@ func checkAlertRules(t *testing.T, families map[string]*dto.MetricFamily) {
 func TestUnreadableDatabaseShowsMinusOne(t *testing.T) {
 	db := storetest.OpenURL(t, storetest.URL(t), slog.New(slog.DiscardHandler))
 	m := metrics.New(db)
+	m.WatchAppWebhooks(db)
 	db.Close()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -231,7 +248,8 @@ func TestUnreadableDatabaseShowsMinusOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"billing_webhook_failed_events", "billing_email_unsent"} {
+	for _, name := range []string{"billing_webhook_failed_events", "billing_email_unsent",
+		"billing_app_deliveries_pending", "billing_app_deliveries_failed", "billing_app_endpoints_disabled"} {
 		f, ok := families[name]
 		if !ok || len(f.Metric) != 1 || f.Metric[0].GetGauge().GetValue() != -1 {
 			t.Errorf("%s = %v, want -1", name, f)
