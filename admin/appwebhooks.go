@@ -92,9 +92,6 @@ func (h *Handler) enableEndpoint(w http.ResponseWriter, r *http.Request, _ *sess
 }
 
 func (h *Handler) deliveryPage(w http.ResponseWriter, r *http.Request, s *session) {
-	if !h.appWebhooksOn(w, r) {
-		return
-	}
 	d, ok := h.delivery(w, r)
 	if !ok {
 		return
@@ -111,9 +108,6 @@ func (h *Handler) deliveryPage(w http.ResponseWriter, r *http.Request, s *sessio
 // sendAgain gives a delivery a new round of attempts, due now. One being
 // sent right now is refused, so that a click never sends it twice at once.
 func (h *Handler) sendAgain(w http.ResponseWriter, r *http.Request, _ *session) {
-	if !h.appWebhooksOn(w, r) {
-		return
-	}
 	d, ok := h.delivery(w, r)
 	if !ok {
 		return
@@ -134,6 +128,9 @@ func (h *Handler) sendAgain(w http.ResponseWriter, r *http.Request, _ *session) 
 
 // delivery reads the delivery the path names, answering 404 for none.
 func (h *Handler) delivery(w http.ResponseWriter, r *http.Request) (*appwebhook.Delivery, bool) {
+	if !h.appWebhooksOn(w, r) {
+		return nil, false
+	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		h.fail(w, r, http.StatusNotFound, "No such delivery.")
