@@ -1,5 +1,6 @@
 // Package admin is the operators' dashboard at /admin/: the webhook event
-// log with replay, the workspaces' billing state and the unsent email.
+// log with replay, the workspaces' billing state, the unsent email, and the
+// app's webhook endpoints with their deliveries.
 // Pages are rendered on the server with html/template from files embedded
 // in the binary; they need no JavaScript.
 //
@@ -33,6 +34,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/appwebhook"
 )
 
 //go:embed templates static
@@ -63,6 +65,9 @@ type Handler struct {
 	// everyone out.
 	APIKey string
 	Logger *slog.Logger
+	// AppWebhooks keeps the deliveries to the app's webhook endpoints; nil
+	// when no BILLING_APP_WEBHOOK_URL is configured (the page says how).
+	AppWebhooks appwebhook.Store
 	// EmailEnabled says whether an SMTP sender runs (the outbox page says so).
 	EmailEnabled bool
 	// Now is the clock; tests inject one.
@@ -113,6 +118,10 @@ func New(h *Handler) (*Handler, error) {
 	mux.Handle("GET /admin/outbox", h.protect(h.outboxPage))
 	mux.Handle("POST /admin/outbox/{id}/retry", h.protect(h.operateEmail(Store.RetryNotification, "Email queued again from the dashboard")))
 	mux.Handle("POST /admin/outbox/{id}/discard", h.protect(h.operateEmail(Store.DiscardNotification, "Email discarded from the dashboard")))
+	mux.Handle("GET "+appWebhooksPath, h.protect(h.appWebhooksPage))
+	mux.Handle("POST "+appWebhooksPath+"/enable", h.protect(h.enableEndpoint))
+	mux.Handle("GET "+appWebhooksPath+"/deliveries/{id}", h.protect(h.deliveryPage))
+	mux.Handle("POST "+appWebhooksPath+"/deliveries/{id}/retry", h.protect(h.sendAgain))
 	mux.Handle("/admin/", h.protect(func(w http.ResponseWriter, r *http.Request, _ *session) {
 		h.fail(w, r, http.StatusNotFound, "No such page.")
 	}))
@@ -121,7 +130,7 @@ func New(h *Handler) (*Handler, error) {
 }
 
 func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short, "pathesc": url.PathEscape}
+	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short, "pathesc": url.PathEscape, "millis": millis}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, err

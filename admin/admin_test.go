@@ -22,7 +22,7 @@ import (
 func TestPagesNeedALogin(t *testing.T) {
 	d := start(t)
 	c := d.client()
-	for _, path := range []string{"/admin/", "/admin/events/evt_1", "/admin/workspaces", "/admin/workspaces/ws_1", "/admin/outbox", "/admin/nowhere"} {
+	for _, path := range []string{"/admin/", "/admin/events/evt_1", "/admin/workspaces", "/admin/workspaces/ws_1", "/admin/outbox", "/admin/app-webhooks", "/admin/app-webhooks/deliveries/1", "/admin/nowhere"} {
 		r := d.do(c, http.MethodGet, path, nil)
 		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/admin/login?next="+url.QueryEscape(path) {
 			t.Errorf("GET %s without a session: %d to %q, want 303 to the login form", path, r.code, r.header.Get("Location"))

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"net/http"
 	"os"
@@ -61,11 +62,12 @@ func browser(t *testing.T) context.Context {
 
 // An operator's night, in a real browser: log in, find the failed event,
 // read why it failed, replay it, see it processed; then the workspace it
-// fixed and the email still waiting for an SMTP server.
+// fixed, the email still waiting for an SMTP server, and the app webhook
+// the app refused, sent again.
 func TestDashboardInChromium(t *testing.T) {
-	d := start(t)
-	d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_a"}, http.StatusOK)
-	d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_a"}, http.StatusOK)
+	d := start(t, withAppWebhooks)
+	d.appDeliveries() // a checkout and a paid invoice of ws_a
+	refused := d.attempt(http.StatusInternalServerError, "app database down")
 	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_c"}, http.StatusOK)
 	d.send(trigger.Options{Type: "invoice.upcoming", Workspace: "ws_a"}, http.StatusOK)
 	repair := storetest.Break(t, d.db, "credit_ledger", "disk on fire")
@@ -130,6 +132,17 @@ func TestDashboardInChromium(t *testing.T) {
 	if outbox := text("#outbox"); !strings.Contains(outbox, "Payment of 29.00 USD failed") || !strings.Contains(outbox, "pending") {
 		t.Errorf("outbox shows %q", outbox)
 	}
+	delivery := fmt.Sprintf("/admin/app-webhooks/deliveries/%d", refused.ID)
+	do("see the refused app webhook", chromedp.Click(`a[href="/admin/app-webhooks"]`), chromedp.WaitVisible("#deliveries"),
+		chromedp.Click(`#deliveries a[href="`+delivery+`"]`), chromedp.WaitVisible("#send-again"))
+	if attempts := text("#attempts"); !strings.Contains(attempts, "500") || !strings.Contains(attempts, "app database down") {
+		t.Errorf("the delivery's attempts show %q", attempts)
+	}
+	do("send it again", chromedp.Click("#send-again"), chromedp.WaitVisible("#sent-again"))
+	if status := text("#delivery-status"); status != "pending" {
+		t.Errorf("after Send again the delivery is %q, want pending", status)
+	}
+	saveScreenshot(t, "admin-app-webhook.png", get(t, ctx, chromedp.FullScreenshot(100)))
 	do("log out", chromedp.Click(".logout button"), chromedp.WaitVisible("#key"))
 	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/login") {
 		t.Errorf("after logout at %s", url)

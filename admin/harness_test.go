@@ -36,7 +36,8 @@ type dash struct {
 	clock   *billingtest.Clock
 }
 
-func start(t *testing.T) *dash {
+// start starts the dashboard; options set more of its handler's fields.
+func start(t *testing.T, options ...func(*admin.Handler, *store.DB)) *dash {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	db := storetest.Open(t, logger)
@@ -46,7 +47,11 @@ func start(t *testing.T) *dash {
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
 	d := &dash{t: t, db: db, clock: billingtest.NewClock(time.Now())}
-	h, err := admin.New(&admin.Handler{Service: svc, Store: db, APIKey: apiKey, Logger: logger, Now: d.clock.Now})
+	h := &admin.Handler{Service: svc, Store: db, APIKey: apiKey, Logger: logger, Now: d.clock.Now}
+	for _, o := range options {
+		o(h, db)
+	}
+	h, err = admin.New(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +61,9 @@ func start(t *testing.T) *dash {
 	t.Cleanup(d.srv.Close)
 	return d
 }
+
+// withAppWebhooks gives the dashboard the database's app webhook deliveries.
+func withAppWebhooks(h *admin.Handler, db *store.DB) { h.AppWebhooks = db }
 
 // send delivers an event through the webhook endpoint and returns its id.
 func (d *dash) send(o trigger.Options, wantCode int) string {

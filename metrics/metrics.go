@@ -1,7 +1,8 @@
 // Package metrics exposes the service's Prometheus metrics: webhook events
 // by type and outcome, their processing time, refused deliveries, failed
 // events waiting for a retry, credits granted and spent, HTTP requests by
-// route and status, client connections, and the database pool.
+// route and status, client connections, the database pool, and the app's
+// messages and their webhook deliveries.
 package metrics
 
 import (
@@ -18,8 +19,8 @@ import (
 	"github.com/acme/billing/store"
 )
 
-// Metrics collects and serves the metrics. It implements api.Observer and
-// api.ConnObserver.
+// Metrics collects and serves the metrics. It implements api.Observer,
+// api.ConnObserver and appwebhook.Observer.
 type Metrics struct {
 	registry    *prometheus.Registry
 	events      *prometheus.CounterVec
@@ -28,6 +29,7 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	conns       prometheus.Gauge
 	connsClosed *prometheus.CounterVec
+	app         appMetrics
 }
 
 var (
@@ -64,6 +66,7 @@ func New(db *store.DB) *Metrics {
 			Name: "billing_http_connections_closed_total",
 			Help: "Client connections closed to make room: limit (every slot was taken), pressure (quiet for 5 s from 3/4 of BILLING_MAX_CONNS on).",
 		}, []string{"reason"}),
+		app: newAppMetrics(),
 	}
 	// Both reasons are exported from the start, so that alerts see a 0.
 	m.connsClosed.WithLabelValues("limit")
@@ -78,10 +81,12 @@ func New(db *store.DB) *Metrics {
 			Help: "Notification emails not sent yet: waiting, being sent, or failed for good (-1: database unreadable).",
 		}, count(db.UnsentNotifications)),
 		&credits{db: db},
+		&messages{db: db},
 		collectors.NewDBStatsCollector(db.SQL(), "billing"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.registry.MustRegister(m.app.collectors()...)
 	return m
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/appwebhook"
 	"github.com/acme/billing/metrics"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
@@ -36,6 +37,15 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	plans, _ := billing.NewPlans([]billing.Plan{{ID: "pro", StripePriceIDs: []string{"price_TestPro"}, MonthlyCredits: 1000}})
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
 	m := metrics.New(db)
+	m.WatchAppWebhooks(db)
+	ctx := t.Context()
+	// Two endpoints: one gets the messages below, one is disabled.
+	if err := db.SyncEndpoints(ctx, []string{"https://app.example/hooks", "https://gone.example/hooks"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DisableEndpoint(ctx, "https://gone.example/hooks", "answered 410 Gone", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	srv := &api.Server{Service: svc, Logger: logger, Ready: db.Ready, APIKey: "metrics-test-api-key",
 		Verifier: &webhook.Verifier{Secrets: []string{secret}, Tolerance: 5 * time.Minute, Mode: billing.ModeTest},
 		Observer: m, Metrics: m.Handler()}
@@ -79,46 +89,25 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		t.Fatalf("consume: %v %v", resp, err)
 	}
 
+	dispatched, err := db.Dispatch(ctx, "https://app.example/hooks", nil, 100, time.Now())
+	if err != nil || dispatched < 2 {
+		t.Fatalf("dispatched %d (%v), want a delivery of each message", dispatched, err)
+	}
+	// The sender's reports: an endpoint's URL may hold a token, which
+	// stays out of the label.
+	const endpoint = "https://hooks:pa55word@app.example/billing?token=t0ken"
+	m.Attempted(endpoint, appwebhook.OutcomeRetried, 2*time.Second)
+	m.Attempted(endpoint, appwebhook.OutcomeDelivered, 80*time.Millisecond)
+	m.Delivered(5 * time.Second)
+
 	resp, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("scrape is not Prometheus text: %v\n%s", err, body)
-	}
-	value := func(name string, labels ...string) float64 {
-		f, ok := families[name]
-		if !ok {
-			t.Errorf("no metric %s", name)
-			return -1
-		}
-	metric:
-		for _, mt := range f.Metric {
-			have := map[string]string{}
-			for _, l := range mt.Label {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metric
-				}
-			}
-			switch {
-			case mt.Counter != nil:
-				return mt.Counter.GetValue()
-			case mt.Gauge != nil:
-				return mt.Gauge.GetValue()
-			case mt.Histogram != nil:
-				return float64(mt.Histogram.GetSampleCount())
-			}
-		}
-		t.Errorf("no %s%v", name, labels)
-		return -1
-	}
+	families := parse(t, body)
+	value := func(name string, labels ...string) float64 { return value(t, families, name, labels...) }
 	for _, tt := range []struct {
 		name   string
 		labels []string
@@ -133,6 +122,15 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		{"billing_webhook_refused_total", []string{"reason", "too_old"}, 1},
 		{"billing_webhook_refused_total", []string{"reason", "from_future"}, 1},
 		{"billing_webhook_failed_events", nil, 1},
+		{"billing_app_messages_total", []string{"type", "payment.succeeded"}, 1},
+		{"billing_app_messages_total", []string{"type", "invoice.payment_failed"}, 1},
+		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing?…", "outcome", "retried"}, 1},
+		{"billing_app_deliveries_total", []string{"endpoint", "https://app.example/billing?…", "outcome", "delivered"}, 1},
+		{"billing_app_delivery_duration_seconds", nil, 2},
+		{"billing_app_delivery_lag_seconds", nil, 1},
+		{"billing_app_deliveries_pending", nil, float64(dispatched)}, // every message, to the enabled endpoint
+		{"billing_app_deliveries_failed", nil, 0},
+		{"billing_app_endpoints_disabled", nil, 1},
 		{"billing_email_unsent", nil, 1},
 		{"billing_credits_granted_total", nil, 500},
 		{"billing_credits_spent_total", nil, 120},
@@ -157,10 +155,56 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	if value("go_sql_max_open_connections", "db_name", "billing") < 1 {
 		t.Error("no database pool metrics")
 	}
-	if strings.Contains(string(body), secret) {
-		t.Error("a secret is in the metrics")
+	for _, s := range []string{secret, "pa55word", "t0ken"} {
+		if strings.Contains(string(body), s) {
+			t.Errorf("a secret, %s, is in the metrics", s)
+		}
 	}
 	checkAlertRules(t, families)
+}
+
+// parse reads a scrape with Prometheus' own text parser.
+func parse(t *testing.T, body []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("scrape is not Prometheus text: %v\n%s", err, body)
+	}
+	return families
+}
+
+// value is the value of the metric with these label pairs: a counter's or
+// a gauge's, a histogram's count of samples.
+func value(t *testing.T, families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	t.Helper()
+	f, ok := families[name]
+	if !ok {
+		t.Errorf("no metric %s", name)
+		return -1
+	}
+metric:
+	for _, mt := range f.Metric {
+		have := map[string]string{}
+		for _, l := range mt.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue metric
+			}
+		}
+		switch {
+		case mt.Counter != nil:
+			return mt.Counter.GetValue()
+		case mt.Gauge != nil:
+			return mt.Gauge.GetValue()
+		case mt.Histogram != nil:
+			return float64(mt.Histogram.GetSampleCount())
+		}
+	}
+	t.Errorf("no %s%v", name, labels)
+	return -1
 }
 
 // checkAlertRules checks that every metric the sample alert rules use is
@@ -192,6 +236,7 @@ func checkAlertRules(t *testing.T, families map[string]*dto.MetricFamily) {
 func TestUnreadableDatabaseShowsMinusOne(t *testing.T) {
 	db := storetest.OpenURL(t, storetest.URL(t), slog.New(slog.DiscardHandler))
 	m := metrics.New(db)
+	m.WatchAppWebhooks(db)
 	db.Close()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -203,7 +248,8 @@ func TestUnreadableDatabaseShowsMinusOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"billing_webhook_failed_events", "billing_email_unsent"} {
+	for _, name := range []string{"billing_webhook_failed_events", "billing_email_unsent",
+		"billing_app_deliveries_pending", "billing_app_deliveries_failed", "billing_app_endpoints_disabled"} {
 		f, ok := families[name]
 		if !ok || len(f.Metric) != 1 || f.Metric[0].GetGauge().GetValue() != -1 {
 			t.Errorf("%s = %v, want -1", name, f)

@@ -160,11 +160,49 @@ func (db *DB) FeedEnd(ctx context.Context) (string, error) {
 	return c.String(), err
 }
 
-// PruneMessages implements billing.Feed.
+// PruneMessages implements billing.Feed. It adds what it deletes to
+// app_messages_pruned in the same transaction, so that MessageCounts never
+// goes down.
 func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM app_messages WHERE created_at < $1`, sec(before))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := db.InTx(ctx, func(btx billing.Tx) error {
+		t := btx.(*tx)
+		if db.Postgres() {
+			// The rows this statement deletes are the rows it counts, even
+			// with another instance pruning at the same time.
+			return t.QueryRowContext(ctx, `WITH gone AS (DELETE FROM app_messages WHERE created_at < $1 RETURNING type),
+				counted AS (INSERT INTO app_messages_pruned (type, pruned) SELECT type, count(*) FROM gone GROUP BY type
+					ON CONFLICT (type) DO UPDATE SET pruned = app_messages_pruned.pruned + excluded.pruned)
+				SELECT count(*) FROM gone`, sec(before)).Scan(&n)
+		}
+		// SQLite has one writer: what this transaction counts stays until it deletes it.
+		if _, err := t.exec(ctx, `INSERT INTO app_messages_pruned (type, pruned)
+			SELECT type, n FROM (SELECT type, count(*) AS n FROM app_messages WHERE created_at < $1 GROUP BY type) WHERE true
+			ON CONFLICT (type) DO UPDATE SET pruned = app_messages_pruned.pruned + excluded.pruned`, sec(before)); err != nil {
+			return err
+		}
+		res, err := t.exec(ctx, `DELETE FROM app_messages WHERE created_at < $1`, sec(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// MessageCount is how many messages of a type were ever written.
+type MessageCount struct {
+	Type string
+	N    int64
+}
+
+// MessageCounts returns how many messages of each type were ever written,
+// those kept and those pruned, by type.
+func (db *DB) MessageCounts(ctx context.Context) ([]MessageCount, error) {
+	return queryAll(ctx, db.read, func(s scanner) (MessageCount, error) {
+		var c MessageCount
+		return c, s.Scan(&c.Type, &c.N)
+	}, `SELECT type, SUM(n) FROM (SELECT type, count(*) AS n FROM app_messages GROUP BY type
+		UNION ALL SELECT type, pruned FROM app_messages_pruned) counts GROUP BY type ORDER BY type`)
 }
