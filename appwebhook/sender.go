@@ -1,10 +1,8 @@
 package appwebhook
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,8 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // UserAgent is sent with every delivery; the API refuses requests that
@@ -78,6 +74,8 @@ type Sender struct {
 	Jitter func() float64
 	Poll   time.Duration // default DefaultPoll
 	Lease  time.Duration // default DefaultLease
+	// Observer, when set, is told each attempt's outcome (metrics).
+	Observer Observer
 }
 
 // Run delivers until ctx ends. It returns once an attempt under way is
@@ -133,8 +131,27 @@ func (s *Sender) Step(ctx context.Context) (delivered int, err error) {
 		if err := s.Store.SettleDelivery(context.WithoutCancel(ctx), d, a); err != nil {
 			return delivered, err
 		}
+		s.observe(d, a)
 	}
 	return delivered, nil
+}
+
+// observe tells the Observer how an attempt ended.
+func (s *Sender) observe(d *Delivery, a Attempt) {
+	if s.Observer == nil {
+		return
+	}
+	outcome := OutcomeRetried
+	switch {
+	case d.Status == StatusDelivered:
+		outcome = OutcomeDelivered
+		s.Observer.Delivered(d.DeliveredAt.Sub(d.CreatedAt))
+	case d.Status == StatusFailed:
+		outcome = OutcomeFailed
+	case a.Status == http.StatusGone:
+		outcome = OutcomeDisabled
+	}
+	s.Observer.Attempted(d.Endpoint, outcome, a.Duration)
 }
 
 // attempt sends d once and sets its outcome.
@@ -178,23 +195,10 @@ func (s *Sender) attempt(ctx context.Context, d *Delivery) Attempt {
 // post sends d's body signed at t and returns the status and the start of
 // the response.
 func (s *Sender) post(ctx context.Context, d *Delivery, t time.Time) (int, string, error) {
-	wh, err := standardwebhooks.NewWebhook(s.Secret)
-	if err != nil {
-		return 0, "", errors.New("the signing secret is not whsec_ and base64")
-	}
-	sig, err := wh.Sign(d.MessageID, t, d.Body)
+	req, err := NewRequest(ctx, d.Endpoint, s.Secret, d.MessageID, d.Body, t)
 	if err != nil {
 		return 0, "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, bytes.NewReader(d.Body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(standardwebhooks.HeaderWebhookID, d.MessageID)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(t.Unix(), 10))
-	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	client := s.Client
 	if client == nil {
 		client = NewClient()

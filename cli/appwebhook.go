@@ -1,34 +1,19 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/acme/billing/appwebhook"
 
 	"github.com/acme/billing"
 )
-
-// Where the app webhook secret comes from when neither --secret nor
-// BILLING_APP_WEBHOOK_SECRET gives it.
-const (
-	envAppWebhookSecret    = "BILLING_APP_WEBHOOK_SECRET"
-	devAppWebhookSecretKey = "dev_app_webhook_secret"
-)
-
-// forwardTimeout is a delivery's: a receiver slower than this fails.
-const forwardTimeout = 15 * time.Second
 
 // appWebhooksListen prints each app message as it commits, from the feed,
 // and with --forward-to posts it signed, as `stripe listen` does for
@@ -39,7 +24,7 @@ func appWebhooksListen(ctx context.Context, env *Env, args []string) error {
 	after := fs.String("after", "", "start after this feed cursor, 0-0 for every message kept (default: from now on)")
 	types := fs.String("types", "", "only these message types, comma-separated")
 	workspace := fs.String("workspace", "", "only this workspace's messages")
-	secret := fs.String("secret", "", "signing secret, whsec_ + base64 (default "+envAppWebhookSecret+", else a stored development one)")
+	secret := fs.String("secret", "", "signing secret, whsec_ + base64 (default BILLING_APP_WEBHOOK_SECRET, else the development one serve uses)")
 	every := fs.Duration("interval", 500*time.Millisecond, "how often to read the feed")
 	return withApp(ctx, env, fs, args, 0, func(a *app, _ []string) error {
 		q := billing.FeedQuery{After: *after, Limit: billing.MaxFeedLimit, WorkspaceID: *workspace}
@@ -133,75 +118,41 @@ func (l *listener) show(ctx context.Context, m billing.Message) {
 
 // forwarder posts messages signed as the service's own deliveries are.
 type forwarder struct {
-	url    string
-	wh     *standardwebhooks.Webhook
-	client *http.Client
+	url, secret string
+	client      *http.Client
 }
 
-// forwarder checks the target and finds the secret: --secret, else
-// BILLING_APP_WEBHOOK_SECRET, else the development secret stored in the
-// database (generated on first use), which it prints so that the receiver
-// can be configured with it.
+// forwarder checks the target and finds the secret: --secret, else the
+// service's own (BILLING_APP_WEBHOOK_SECRET, else the development secret
+// serve uses), which it prints when it is the development one so that the
+// receiver can be configured with it.
 func (a *app) forwarder(ctx context.Context, env *Env, target, secret string) (*forwarder, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, billing.Errorf(billing.EINVALID, "--forward-to %q: want an absolute http or https URL", target)
 	}
-	field := "--secret"
-	if secret == "" {
-		field, secret = envAppWebhookSecret, env.Getenv(envAppWebhookSecret)
-	}
-	if secret == "" {
-		if secret, err = devAppWebhookSecret(ctx, a); err != nil {
+	if secret != "" {
+		if err := appwebhook.CheckSecret(secret); err != nil {
+			return nil, billing.Errorf(billing.EINVALID, "--secret: %v", err)
+		}
+	} else {
+		var dev bool
+		if secret, dev, err = a.appWebhookSecret(ctx); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(env.Stderr, "Your app webhook signing secret is %s (set %s to choose your own)\n", secret, envAppWebhookSecret)
+		if dev {
+			fmt.Fprintf(env.Stderr, "Your app webhook signing secret is %s (set BILLING_APP_WEBHOOK_SECRET to choose your own)\n", secret)
+		}
 	}
-	wh, err := newSigner(field, secret)
-	if err != nil {
-		return nil, err
-	}
-	return &forwarder{url: target, wh: wh, client: &http.Client{Timeout: forwardTimeout,
-		// A redirect is the receiver's answer, as for the service's deliveries.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}, nil
-}
-
-// devAppWebhookSecret is the Standard Webhooks form of a development secret:
-// whsec_ and the base64 of 24 random bytes.
-func devAppWebhookSecret(ctx context.Context, a *app) (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return a.db.InitSetting(ctx, devAppWebhookSecretKey, "whsec_"+base64.StdEncoding.EncodeToString(b))
-}
-
-// newSigner checks a Standard Webhooks secret, whsec_ and the base64 of 24
-// to 64 bytes, without printing it.
-func newSigner(field, secret string) (*standardwebhooks.Webhook, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if !strings.HasPrefix(secret, "whsec_") || err != nil || len(key) < 24 || len(key) > 64 {
-		return nil, billing.Errorf(billing.EINVALID, "%s: want whsec_ followed by the base64 of 24 to 64 bytes", field)
-	}
-	return standardwebhooks.NewWebhookRaw(key)
+	return &forwarder{url: target, secret: secret, client: appwebhook.NewClient()}, nil
 }
 
 // post sends m once and returns the receiver's status.
 func (f *forwarder) post(ctx context.Context, m billing.Message) (int, error) {
-	now := time.Now()
-	sig, err := f.wh.Sign(m.ID, now, m.Body)
+	req, err := appwebhook.NewRequest(ctx, f.url, f.secret, m.ID, m.Body, time.Now())
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(m.Body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(standardwebhooks.HeaderWebhookID, m.ID)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return 0, err

@@ -294,8 +294,8 @@ func TestAppWebhooksListenRejectsBadFlags(t *testing.T) {
 		{[]string{"--after", "yesterday"}, "", `after "yesterday" is not a cursor`},
 		{[]string{"--interval", "0s"}, "", "--interval must be positive"},
 		{[]string{"--forward-to", "localhost:3000/hook"}, "", `--forward-to "localhost:3000/hook": want an absolute http or https URL`},
-		{[]string{"--forward-to", "http://127.0.0.1:1/", "--secret", "sk_not_this"}, "", "--secret: want whsec_ followed by the base64"},
-		{[]string{"--forward-to", "http://127.0.0.1:1/"}, "whsec_c2hvcnQ=", "BILLING_APP_WEBHOOK_SECRET: want whsec_"},
+		{[]string{"--forward-to", "http://127.0.0.1:1/", "--secret", "sk_not_this"}, "", "--secret: want whsec_ and the base64"},
+		{[]string{"--forward-to", "http://127.0.0.1:1/"}, "whsec_c2hvcnQ=", "BILLING_APP_WEBHOOK_SECRET whsec_****: want whsec_ and the base64"},
 	}
 	for _, tt := range tests {
 		var out billingtest.Buffer

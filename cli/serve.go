@@ -55,8 +55,13 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	m := metrics.New(a.db)
+	var deliveries appwebhook.Store // nil: the dashboard says how to set app webhooks up
+	if len(a.cfg.AppWebhookURLs) > 0 {
+		deliveries = a.db
+		m.WatchAppWebhooks(a.db)
+	}
 	dashboard, err := admin.New(&admin.Handler{Service: a.svc, Store: a.db, APIKey: key, Logger: a.logger,
-		EmailEnabled: a.cfg.SMTPURL != ""})
+		EmailEnabled: a.cfg.SMTPURL != "", AppWebhooks: deliveries})
 	if err != nil {
 		return err
 	}
@@ -95,7 +100,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	defer a.grantDueMonths(ctx, monthlyGrantsEvery)()
 	defer a.checkEntitlements(ctx, entitlementsEvery)()
 	defer a.pruneMessages(ctx, pruneEvery)()
-	stopAppWebhooks, err := a.startAppWebhooks(ctx, env.Stdout)
+	stopAppWebhooks, err := a.startAppWebhooks(ctx, env.Stdout, m)
 	if err != nil {
 		return err
 	}
@@ -195,7 +200,7 @@ func (a *app) periodically(ctx context.Context, every time.Duration, fn func(ctx
 
 // startAppWebhooks starts the app webhooks' sender when an endpoint is
 // configured; the returned stop waits for an attempt under way.
-func (a *app) startAppWebhooks(ctx context.Context, out io.Writer) (stop func(), err error) {
+func (a *app) startAppWebhooks(ctx context.Context, out io.Writer, obs appwebhook.Observer) (stop func(), err error) {
 	if len(a.cfg.AppWebhookURLs) == 0 {
 		return func() {}, nil
 	}
@@ -209,7 +214,7 @@ func (a *app) startAppWebhooks(ctx context.Context, out io.Writer) (stop func(),
 		fmt.Fprintf(out, "App webhooks to %s, signed with %s\n", strings.Join(a.cfg.AppWebhookURLs, ", "), secret)
 	}
 	s := &appwebhook.Sender{Store: a.db, URLs: a.cfg.AppWebhookURLs, Types: a.cfg.AppWebhookTypes, Secret: secret,
-		Client: appwebhook.NewClient(), Logger: a.logger}
+		Client: appwebhook.NewClient(), Logger: a.logger, Observer: obs}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -17,6 +17,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/appwebhook"
 	"github.com/acme/billing/redact"
 )
 
@@ -353,9 +354,6 @@ func (c *Config) validateKeys() error {
 	return nil
 }
 
-// minAppSecret is the least number of random bytes of an app webhook secret.
-const minAppSecret = 24
-
 // loadAppWebhooks reads the app's webhooks, the credits.low threshold and
 // the feed's retention; it runs after validateKeys, which sets the mode.
 func (c *Config) loadAppWebhooks(get func(string) string) error {
@@ -367,9 +365,8 @@ func (c *Config) loadAppWebhooks(get func(string) string) error {
 	}
 	c.AppWebhookSecret = get("BILLING_APP_WEBHOOK_SECRET")
 	if s := c.AppWebhookSecret; s != "" {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
-		if !strings.HasPrefix(s, "whsec_") || err != nil || len(key) < minAppSecret {
-			return fmt.Errorf("BILLING_APP_WEBHOOK_SECRET %s: want whsec_ and the base64 of at least %d random bytes (openssl rand -base64 32)", redact.Mask(s), minAppSecret)
+		if err := appwebhook.CheckSecret(s); err != nil {
+			return fmt.Errorf("BILLING_APP_WEBHOOK_SECRET %s: %w", redact.Mask(s), err)
 		}
 	}
 	if c.Mode == billing.ModeLive && len(c.AppWebhookURLs) > 0 && c.AppWebhookSecret == "" {
