@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -372,9 +373,14 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 		gone.answer = func(string) int { return answer }
 		moved.srv.Config.Handler = http.RedirectHandler(target.srv.URL, http.StatusFound)
 		s := newSender(db, c, gone, moved)
+		obs := &outcomes{}
+		s.Observer = obs
 		start(t, s)
 		ids := addMessages(t, db, 1, billing.MsgPaymentSucceeded)
 		step(t, s)
+		if got, want := obs.sorted(), slices.Sorted(slices.Values([]string{gone.srv.URL + " disabled", moved.srv.URL + " retried"})); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the observer was told %v, want %v", got, want)
+		}
 		eps, err := db.Endpoints(ctx)
 		if err != nil || len(eps) != 2 {
 			t.Fatal(eps, err)
@@ -406,7 +412,47 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 		if got, want := gone.ids(), append(ids, append(ids, more...)...); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("once enabled the endpoint got %v, want %v", got, want)
 		}
+		if n := obs.count(gone.srv.URL + " delivered"); n != 2 || obs.delivered != 2 {
+			t.Errorf("the observer was told of %d deliveries to %s (and %d lags), want 2", n, gone.srv.URL, obs.delivered)
+		}
 	})
+}
+
+// outcomes is an Observer that keeps what it is told.
+type outcomes struct {
+	mu        sync.Mutex
+	seen      []string
+	delivered int
+}
+
+func (o *outcomes) Attempted(endpoint, outcome string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, endpoint+" "+outcome)
+}
+
+func (o *outcomes) Delivered(time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.delivered++
+}
+
+func (o *outcomes) sorted() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Sorted(slices.Values(o.seen))
+}
+
+func (o *outcomes) count(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, v := range o.seen {
+		if v == s {
+			n++
+		}
+	}
+	return n
 }
 
 // A sender that crashed mid-attempt (claimed, never settled) loses
