@@ -3,12 +3,14 @@ package appwebhook
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -27,6 +29,8 @@ const (
 	RetryFor = 72 * time.Hour
 	// DefaultPoll is how often Run looks for new messages when idle.
 	DefaultPoll = time.Second
+	// DefaultWorkers is a sender's attempts at once.
+	DefaultWorkers = 4
 	// dispatchBatch is how many messages one Dispatch turns into deliveries.
 	dispatchBatch = 500
 	// maxResponse is how much of a response an attempt keeps.
@@ -74,6 +78,9 @@ type Sender struct {
 	Jitter func() float64
 	Poll   time.Duration // default DefaultPoll
 	Lease  time.Duration // default DefaultLease
+	// Workers is how many attempts one sender makes at once; default
+	// DefaultWorkers.
+	Workers int
 	// Observer, when set, is told each attempt's outcome (metrics).
 	Observer Observer
 }
@@ -117,6 +124,26 @@ func (s *Sender) Step(ctx context.Context) (delivered int, err error) {
 			}
 		}
 	}
+	// Several attempts at once, so that a slow endpoint holds up only
+	// the workers waiting on it.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for range cmp.Or(s.Workers, DefaultWorkers) {
+		wg.Go(func() {
+			n, err := s.sendDue(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			delivered += n
+			errs = append(errs, err)
+		})
+	}
+	wg.Wait()
+	return delivered, errors.Join(errs...)
+}
+
+// sendDue claims and attempts deliveries until none is due.
+func (s *Sender) sendDue(ctx context.Context) (delivered int, err error) {
 	for ctx.Err() == nil {
 		d, err := s.Store.ClaimDelivery(ctx, s.now(), cmp.Or(s.Lease, DefaultLease))
 		if err != nil || d == nil {

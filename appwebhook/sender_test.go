@@ -270,7 +270,7 @@ func TestSenderDeliversSignedToEveryEndpoint(t *testing.T) {
 			t.Errorf("Step delivered %d, want 3 messages to each of 2 endpoints", n)
 		}
 		for _, r := range []*receiver{r1, r2} {
-			if got := r.ids(); fmt.Sprint(got) != fmt.Sprint(want) {
+			if got := r.ids(); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 				t.Errorf("%s got %v, want %v (not %v, older than the endpoint)", r.srv.URL, got, want, before)
 			}
 		}
@@ -378,7 +378,7 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 		start(t, s)
 		ids := addMessages(t, db, 1, billing.MsgPaymentSucceeded)
 		step(t, s)
-		if got, want := obs.sorted(), slices.Sorted(slices.Values([]string{gone.srv.URL + " disabled", moved.srv.URL + " retried"})); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := obs.sorted(), sorted([]string{gone.srv.URL + " disabled", moved.srv.URL + " retried"}); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("the observer was told %v, want %v", got, want)
 		}
 		eps, err := db.Endpoints(ctx)
@@ -409,7 +409,7 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		step(t, s)
-		if got, want := gone.ids(), append(ids, append(ids, more...)...); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := gone.ids(), append(ids, append(ids, more...)...); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 			t.Errorf("once enabled the endpoint got %v, want %v", got, want)
 		}
 		if n := obs.count(gone.srv.URL + " delivered"); n != 2 || obs.delivered != 2 {
@@ -417,6 +417,10 @@ func TestSenderGoneAndRedirect(t *testing.T) {
 		}
 	})
 }
+
+// sorted is a sorted copy: attempts run at once (Sender.Workers), so
+// messages may arrive in any order.
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 // outcomes is an Observer that keeps what it is told.
 type outcomes struct {
@@ -440,7 +444,7 @@ func (o *outcomes) Delivered(time.Duration) {
 func (o *outcomes) sorted() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.Sorted(slices.Values(o.seen))
+	return sorted(o.seen)
 }
 
 func (o *outcomes) count(s string) int {
@@ -546,4 +550,40 @@ func TestSenderTwoInstances(t *testing.T) {
 	if pending, failed, err := db2.Backlog(context.Background()); err != nil || pending != 0 || failed != 0 {
 		t.Errorf("backlog %d pending, %d failed (%v); want none", pending, failed, err)
 	}
+}
+
+// A slow endpoint holds up only the attempts waiting on it: the other
+// endpoint's messages arrive while it still answers nothing.
+func TestSenderSlowEndpointHoldsUpNoOther(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		db := openDB(t, url)
+		slow, fast := newReceiver(t), newReceiver(t)
+		release := make(chan struct{})
+		slow.answer = func(string) int { <-release; return http.StatusOK }
+		s := newSender(db, nil, slow, fast)
+		start(t, s)
+		ids := addMessages(t, db, 3, billing.MsgInvoicePaid)
+		done := make(chan int)
+		go func() {
+			n, err := s.Step(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			done <- n
+		}()
+		deadline := time.After(10 * time.Second)
+		for len(fast.ids()) < len(ids) {
+			select {
+			case <-deadline:
+				close(release)
+				<-done
+				t.Fatalf("the fast endpoint got %v while the slow one held its attempts, want %v", fast.ids(), ids)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(release)
+		if n := <-done; n != 2*len(ids) {
+			t.Errorf("Step delivered %d, want %d", n, 2*len(ids))
+		}
+	})
 }
