@@ -335,6 +335,8 @@ func (r *recorder) entitlementMessage(ctx context.Context, mark *WorkspaceMark, 
 		sub = nil
 	case err != nil:
 		return nil, err
+	case stub(sub):
+		return nil, nil // told once the subscription's own event says its plan
 	}
 	we := r.s.entitlementOf(sub, bal)
 	sig := we.signature()
@@ -387,8 +389,8 @@ func (r *recorder) subscriptionChanges(ctx context.Context) ([]*change[Subscript
 			continue
 		}
 		c := *ch
-		if c.before != nil && (c.before.WorkspaceID != c.after.WorkspaceID || r.attachedNow(c.after)) {
-			c.before = nil // new to this workspace
+		if c.before != nil && (c.before.WorkspaceID != c.after.WorkspaceID || r.attachedNow(c.after) || stub(c.before)) {
+			c.before = nil // new to this workspace, or to the app
 		}
 		out = append(out, &c)
 	}
@@ -419,12 +421,17 @@ func (r *recorder) attachedNow(s *Subscription) bool {
 	return false
 }
 
+// stub reports whether a subscription is known only from its checkout,
+// which names no price: the app is told of it once its own event says what
+// it is, so that subscription.activated always carries the plan.
+func stub(s *Subscription) bool { return s.PriceID == "" }
+
 func live(status string) bool { return status == SubActive || status == SubTrialing }
 
 // subscriptionMessages tells how a subscription changed.
 func (r *recorder) subscriptionMessages(ch *change[Subscription]) []draft {
 	b, a := ch.before, ch.after
-	if a.WorkspaceID == "" {
+	if a.WorkspaceID == "" || stub(a) {
 		return nil
 	}
 	view := ViewSubscription(a, r.s.Entitle(a).Entitled)

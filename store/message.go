@@ -106,10 +106,12 @@ func (db *DB) Feed(ctx context.Context, q billing.FeedQuery) (*billing.FeedPage,
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	txid, where, order := `0`, `position > `+arg(after.position), `position`
+	var txid, where, order string
 	if db.Postgres() {
 		txid, order = `txid::text::bigint`, `txid, position`
 		where = `(txid, position) > (` + arg(strconv.FormatInt(after.txid, 10)) + `::text::xid8, ` + arg(after.position) + `)` + visible
+	} else {
+		txid, where, order = `0`, `position > `+arg(after.position), `position`
 	}
 	if q.WorkspaceID != "" {
 		where += ` AND workspace_id = ` + arg(q.WorkspaceID)

@@ -1,0 +1,318 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
+	"github.com/acme/billing/trigger"
+)
+
+// appMessage is a message as the feed serves it.
+type appMessage struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	CreatedAt   string          `json:"created_at"`
+	WorkspaceID string          `json:"workspace_id"`
+	Sequence    int64           `json:"sequence"`
+	Data        json.RawMessage `json:"data"`
+	Previous    json.RawMessage `json:"previous"`
+}
+
+type feedPage struct {
+	Data    []appMessage `json:"data"`
+	Next    string       `json:"next"`
+	HasMore bool         `json:"has_more"`
+}
+
+// feedReader follows the feed as an app would, and checks what every
+// message promises: an id of its own, a time, and a sequence one above the
+// workspace's last.
+type feedReader struct {
+	h     *harness
+	query url.Values // filters; after and limit are the reader's
+	after string
+	limit int
+	seen  map[string]bool
+	seq   map[string]int64
+}
+
+func (h *harness) feed(query url.Values) *feedReader {
+	return &feedReader{h: h, query: query, limit: 3, seen: map[string]bool{}, seq: map[string]int64{}}
+}
+
+// page asks for one page after f.after.
+func (f *feedReader) page() feedPage {
+	f.h.t.Helper()
+	q := url.Values{"after": {f.after}, "limit": {strconv.Itoa(f.limit)}}
+	for k, v := range f.query {
+		q[k] = v
+	}
+	var p feedPage
+	if code := f.h.get("/api/billing/events/feed?"+q.Encode(), &p); code != http.StatusOK {
+		f.h.t.Fatalf("GET feed after %q: %d", f.after, code)
+	}
+	return p
+}
+
+// read returns the messages committed since the last read, following next
+// page by page. An unfiltered reader reads until it has every message
+// stored: on PostgreSQL a committed message is served only once every
+// transaction older than it, on the whole server, has ended, and the
+// server is shared with other tests.
+func (f *feedReader) read() []appMessage {
+	f.h.t.Helper()
+	var out []appMessage
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		p := f.page()
+		if len(p.Data) == 0 {
+			if p.Next != f.after || p.HasMore {
+				f.h.t.Errorf("empty page after %q: next %q, has_more %v; want next = after", f.after, p.Next, p.HasMore)
+			}
+			if len(f.query) > 0 || len(f.seen) >= f.h.count("app_messages") {
+				return out
+			}
+			if time.Now().After(deadline) {
+				f.h.t.Fatalf("the feed served %d messages of the %d stored", len(f.seen), f.h.count("app_messages"))
+			}
+			time.Sleep(10 * time.Millisecond) // polls the horizon: no event tells when it moves
+			continue
+		}
+		for _, m := range p.Data {
+			f.check(m)
+		}
+		out = append(out, p.Data...)
+		f.after = p.Next
+	}
+}
+
+func (f *feedReader) check(m appMessage) {
+	t := f.h.t
+	t.Helper()
+	if !strings.HasPrefix(m.ID, "msg_") || len(m.ID) != len("msg_")+26 || f.seen[m.ID] {
+		t.Errorf("message id %q: want msg_ and 26 characters, once", m.ID)
+	}
+	f.seen[m.ID] = true
+	if !billing.IsMessageType(m.Type) {
+		t.Errorf("message %s: type %q", m.ID, m.Type)
+	}
+	if _, err := time.Parse(time.RFC3339, m.CreatedAt); err != nil {
+		t.Errorf("message %s: created_at %q: %v", m.ID, m.CreatedAt, err)
+	}
+	if want := f.seq[m.WorkspaceID] + 1; m.Sequence != want && f.query.Get("types") == "" {
+		t.Errorf("message %s (%s) of %s: sequence %d, want %d", m.ID, m.Type, m.WorkspaceID, m.Sequence, want)
+	}
+	f.seq[m.WorkspaceID] = m.Sequence
+}
+
+// types lists the messages' types, sorted: the order of one transaction's
+// messages is the rules', not a promise.
+func types(ms []appMessage) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Type)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sameJSON reports whether two JSON values are the same value.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// listItem finds in a list of the app API the object whose field is id.
+func (h *harness) listItem(path, field, id string) json.RawMessage {
+	h.t.Helper()
+	var items []map[string]json.RawMessage
+	if code := h.get(path, &items); code != http.StatusOK {
+		h.t.Fatalf("GET %s: %d", path, code)
+	}
+	for _, it := range items {
+		var v string
+		if json.Unmarshal(it[field], &v) == nil && v == id {
+			b, _ := json.Marshal(it)
+			return b
+		}
+	}
+	h.t.Fatalf("GET %s: no %s %s", path, field, id)
+	return nil
+}
+
+// checkData asserts that a message's data is what the app API answers now
+// for the object it tells of.
+func (h *harness) checkData(m appMessage) {
+	h.t.Helper()
+	ws := "/api/billing/workspaces/" + m.WorkspaceID
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		h.t.Fatalf("message %s data: %v", m.Type, err)
+	}
+	id := func(field string) string {
+		var s string
+		_ = json.Unmarshal(d[field], &s)
+		return s
+	}
+	var want json.RawMessage
+	switch typ := m.Type; {
+	case strings.HasPrefix(typ, "subscription."):
+		want = h.listItem(ws+"/subscriptions", "stripe_subscription_id", id("stripe_subscription_id"))
+	case strings.HasPrefix(typ, "invoice."):
+		want = h.listItem(ws+"/invoices", "stripe_invoice_id", id("stripe_invoice_id"))
+	case strings.HasPrefix(typ, "payment."):
+		want = h.listItem(ws+"/payments", "stripe_payment_intent_id", id("stripe_payment_intent_id"))
+	case typ == billing.MsgEntitlementsChanged:
+		var e json.RawMessage
+		h.get(ws+"/entitlements", &e)
+		want = e
+	case strings.HasPrefix(typ, "credits."):
+		var w struct {
+			Credits json.RawMessage `json:"credits"`
+		}
+		h.get(ws, &w)
+		if !sameJSON(d["credits"], w.Credits) {
+			h.t.Errorf("%s credits = %s, want the balance after the change %s", typ, d["credits"], w.Credits)
+		}
+		if typ == billing.MsgCreditsLow {
+			return
+		}
+		var entry struct {
+			Key string `json:"idempotency_key"`
+		}
+		_ = json.Unmarshal(d["entry"], &entry)
+		if got, want := d["entry"], h.listItem(ws+"/credits/ledger", "idempotency_key", entry.Key); !sameJSON(got, want) {
+			h.t.Errorf("%s entry = %s, want the ledger's %s", typ, got, want)
+		}
+		return
+	}
+	if !sameJSON(m.Data, want) {
+		h.t.Errorf("%s data = %s\nwant the app API's %s", m.Type, m.Data, want)
+	}
+}
+
+// step is one Stripe event, or one act of the app or of time, and the
+// messages it must cause.
+type step struct {
+	name string
+	do   func(h *harness)
+	want []string
+	// previous is the previous field of the message of that type.
+	previous map[string]string
+}
+
+func event(o trigger.Options) func(h *harness) {
+	return func(h *harness) { h.deliver(o, billing.StatusProcessed) }
+}
+
+// runSteps runs steps in order, each checked against the feed.
+func runSteps(t *testing.T, h *harness, f *feedReader, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		s.do(h)
+		got := f.read()
+		want := slices.Clone(s.want)
+		slices.Sort(want)
+		if g := types(got); !slices.Equal(g, want) {
+			t.Errorf("%s: messages %v, want %v", s.name, g, want)
+		}
+		for _, m := range got {
+			h.checkData(m)
+			if p, ok := s.previous[m.Type]; ok && !sameJSON(m.Previous, json.RawMessage(p)) {
+				t.Errorf("%s: %s previous = %s, want %s", s.name, m.Type, m.Previous, p)
+			} else if !ok && len(m.Previous) > 0 && m.Type != billing.MsgEntitlementsChanged {
+				t.Errorf("%s: %s has previous %s, want none", s.name, m.Type, m.Previous)
+			}
+		}
+	}
+}
+
+// TestMessagesOfASubscriptionsLife follows one workspace through Stripe's
+// events of a real subscription's life, and the grace of a failed renewal
+// running out, and checks each message the app is told, its body against
+// the app API, and the feed's sequence.
+func TestMessagesOfASubscriptionsLife(t *testing.T) {
+	clock := billingtest.NewClock(at(time.Hour))
+	h := setupAt(t, clock)
+	const ws, day = "ws_msg", 24 * time.Hour
+	f := h.feed(nil)
+	o := func(typ string, d time.Duration, set map[string]any) trigger.Options {
+		return trigger.Options{Type: typ, Workspace: ws, Created: at(d), Set: set}
+	}
+	team := func(o trigger.Options) trigger.Options { o.PriceID = "price_TestTeam"; return o }
+	feb := map[string]any{"data.object.items.data.0.current_period_start": 1769904000,
+		"data.object.items.data.0.current_period_end": 1772323200}
+	renewal := func(id string, start int64, kv ...any) map[string]any {
+		m := map[string]any{"data.object.id": id, "data.object.billing_reason": "subscription_cycle",
+			"data.object.lines.data.0.period.start": start, "data.object.lines.data.0.period.end": start + 28*86400}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	const (
+		activated, updated, canceling, resumed = billing.MsgSubscriptionActivated, billing.MsgSubscriptionUpdated,
+			billing.MsgSubscriptionCanceling, billing.MsgSubscriptionResumed
+		pastDue, canceled, invoicePaid, invoiceFailed = billing.MsgSubscriptionPastDue, billing.MsgSubscriptionCanceled,
+			billing.MsgInvoicePaid, billing.MsgInvoicePaymentFailed
+		paymentOK, paymentFailed, granted, expired = billing.MsgPaymentSucceeded, billing.MsgPaymentFailed,
+			billing.MsgCreditsGranted, billing.MsgCreditsExpired
+		takenBack, entitlements = billing.MsgCreditsTakenBack, billing.MsgEntitlementsChanged
+	)
+	checkEntitlements := func(h *harness) {
+		if _, err := h.svc.CheckEntitlements(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runSteps(t, h, f, []step{
+		// Checkout alone names no price: the app hears of the subscription
+		// from its own event, with its plan.
+		{"checkout", event(o("checkout.session.completed", 0, nil)), nil, nil},
+		{"subscription created", event(o("customer.subscription.created", time.Second, nil)),
+			[]string{activated, entitlements, granted},
+			map[string]string{entitlements: `{"entitled":false,"reason":"no_subscription","plan":null}`}},
+		{"first invoice paid", event(o("invoice.paid", 2*time.Second, nil)), []string{invoicePaid}, nil},
+		{"credits bought", event(trigger.Options{Type: "checkout.session.completed", Variant: "payment", Workspace: ws, Created: at(day)}),
+			[]string{paymentOK, granted}, nil},
+		{"its payment intent succeeded", event(o("payment_intent.succeeded", day+time.Second, nil)), nil, nil},
+		{"upgrade to team", event(team(o("customer.subscription.updated", 2*day, nil))),
+			[]string{updated, entitlements, granted},
+			map[string]string{updated: `{"plan":"pro","price":"price_TestPro"}`,
+				entitlements: `{"entitled":true,"reason":"active","plan":"pro"}`}},
+		{"seats", event(team(o("customer.subscription.updated", 3*day, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3}))),
+			[]string{updated}, map[string]string{updated: `{"quantity":1}`}},
+		{"cancel at period end", event(team(o("customer.subscription.updated", 4*day, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3, "data.object.cancel_at_period_end": true}))),
+			[]string{canceling, entitlements},
+			map[string]string{entitlements: `{"entitled":true,"reason":"active","plan":"team"}`}},
+		{"resumed", event(team(o("customer.subscription.updated", 5*day, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3}))),
+			[]string{resumed, entitlements},
+			map[string]string{entitlements: `{"entitled":true,"reason":"canceling","plan":"team"}`}},
+		// A renewal changes the period and the credits, not the entitlement.
+		{"renewal paid", event(team(o("invoice.paid", 31*day, renewal("in_Feb", 1769904000)))), []string{invoicePaid, expired, granted}, nil},
+		{"renewal's subscription update", event(team(o("customer.subscription.updated", 31*day+time.Second, merge(feb, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3})))), nil, nil},
+		{"next renewal fails", event(team(o("invoice.payment_failed", 59*day, renewal("in_Mar", 1772323200)))),
+			[]string{invoiceFailed, pastDue, entitlements},
+			map[string]string{entitlements: `{"entitled":true,"reason":"active","plan":"team"}`}},
+		{"its subscription update", event(team(o("customer.subscription.updated", 59*day+time.Second, merge(feb, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3, "data.object.status": "past_due"})))), nil, nil},
+		{"second attempt fails", event(team(o("invoice.payment_failed", 62*day, renewal("in_Mar", 1772323200, "data.object.attempt_count", 2)))),
+			[]string{invoiceFailed}, nil},
+		{"a card declined", event(o("payment_intent.payment_failed", 63*day, map[string]any{"data.object.id": "pi_Declined"})),
+			[]string{paymentFailed}, nil},
+		{"the grace runs out", func(h *harness) { clock.Add(59*day + billing.DefaultPastDueGrace); checkEntitlements(h) },
+			[]string{entitlements}, map[string]string{entitlements: `{"entitled":true,"reason":"past_due_grace","plan":"team"}`}},
+		{"checked again", checkEntitlements, nil, nil},
+		{"refund of the credits", event(o("charge.refunded", 70*day, nil)), []string{takenBack}, nil},
+		// The subscription's credits end with it.
+		{"canceled", event(team(o("customer.subscription.deleted", 80*day, map[string]any{"data.object.quantity": 3, "data.object.items.data.0.quantity": 3}))),
+			[]string{canceled, entitlements, expired},
+			map[string]string{entitlements: `{"entitled":false,"reason":"past_due","plan":"team"}`}},
+	})
+}
