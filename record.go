@@ -301,7 +301,7 @@ func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft
 			}
 			drafts = append(drafts, d...)
 		}
-		drafts = append(drafts, r.s.creditsLowMessage(mark, bal)...)
+		drafts = append(drafts, r.s.creditsLowMessage(mark, bal, t.credit[ws])...)
 	}
 	now := r.s.now()
 	for _, d := range drafts {
@@ -364,13 +364,15 @@ func (r *recorder) entitlementMessage(ctx context.Context, mark *WorkspaceMark, 
 }
 
 // creditsLowMessage tells once per crossing that a workspace's balance
-// fell below Service.CreditsLow, and re-arms when it is back above.
-func (s *Service) creditsLowMessage(mark *WorkspaceMark, bal Balance) []draft {
+// fell below Service.CreditsLow, and re-arms when it is back above. Only a
+// transaction that moved the credits can make them fall: a workspace that
+// never had any, met first by its subscription, is marked low silently.
+func (s *Service) creditsLowMessage(mark *WorkspaceMark, bal Balance, moved bool) []draft {
 	if s.CreditsLow <= 0 {
 		return nil
 	}
 	low := bal.Total() < s.CreditsLow
-	crossed := low && !mark.CreditsLow
+	crossed := low && !mark.CreditsLow && moved
 	mark.CreditsLow = low
 	if !crossed {
 		return nil
