@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/acme/billing"
 	"github.com/acme/billing/billingtest"
+	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 )
 
@@ -315,4 +318,149 @@ func TestMessagesOfASubscriptionsLife(t *testing.T) {
 			[]string{canceled, entitlements, expired},
 			map[string]string{entitlements: `{"entitled":false,"reason":"past_due","plan":"team"}`}},
 	})
+}
+
+// TestMessagesOfTrialsAndLinks: a trial's conversion is an update, not an
+// activation, and an incomplete subscription's first payment is; a
+// subscription first seen without a workspace is activated when checkout
+// links it; what has no workspace tells nothing. The workspaces' events
+// interleave, and each workspace's sequence counts on its own.
+func TestMessagesOfTrialsAndLinks(t *testing.T) {
+	clock := billingtest.NewClock(at(time.Hour))
+	h := setupAt(t, clock)
+	f := h.feed(nil)
+	const day = 24 * time.Hour
+	trialEnd := at(14 * day).Unix()
+	trial := func(typ string, d time.Duration, set map[string]any) func(*harness) {
+		return event(trigger.Options{Type: typ, Workspace: "ws_trial", Created: at(d),
+			Set: merge(map[string]any{"data.object.trial_end": trialEnd, "data.object.trial_start": t0.Unix()}, set)})
+	}
+	inc := func(typ string, d time.Duration, set map[string]any) func(*harness) {
+		return event(trigger.Options{Type: typ, Workspace: "ws_inc", Created: at(d), Set: set})
+	}
+	// The customer's subscription names no workspace: only checkout does.
+	unlinked := func(typ string, d time.Duration) func(*harness) {
+		return event(trigger.Options{Type: typ, Workspace: "ws_late", Created: at(d), Set: map[string]any{"data.object.metadata": map[string]any{},
+			"data.object.lines.data.0.metadata": map[string]any{}, "data.object.parent.subscription_details.metadata": map[string]any{}}})
+	}
+	const (
+		activated, updated, trialWillEnd = billing.MsgSubscriptionActivated, billing.MsgSubscriptionUpdated, billing.MsgSubscriptionTrialWillEnd
+		entitlements, granted                = billing.MsgEntitlementsChanged, billing.MsgCreditsGranted
+	)
+	runSteps(t, h, f, []step{
+		{"trial starts", trial("customer.subscription.created", 0, map[string]any{"data.object.status": "trialing"}),
+			[]string{activated, entitlements}, nil},
+		{"incomplete subscription", inc("customer.subscription.created", 0, map[string]any{"data.object.status": "incomplete"}),
+			[]string{entitlements}, map[string]string{entitlements: `{"entitled":false,"reason":"no_subscription","plan":null}`}},
+		{"subscription of a customer no workspace claims yet", unlinked("customer.subscription.created", 0), nil, nil},
+		{"its invoice paid", unlinked("invoice.paid", time.Second), nil, nil},
+		{"trial will end", trial("customer.subscription.trial_will_end", 11*day, map[string]any{"data.object.status": "trialing"}),
+			[]string{trialWillEnd}, nil},
+		{"the same reminder by another event", trial("customer.subscription.trial_will_end", 11*day+time.Second, map[string]any{"data.object.status": "trialing"}),
+			nil, nil},
+		{"incomplete paid", inc("customer.subscription.updated", time.Second, nil),
+			[]string{activated, entitlements}, map[string]string{entitlements: `{"entitled":false,"reason":"incomplete","plan":"pro"}`}},
+		{"checkout links the customer", event(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_late", Created: at(2 * time.Second)}),
+			[]string{activated, entitlements, granted}, nil},
+		{"trial converts", trial("customer.subscription.updated", 14*day, map[string]any{"data.object.status": "active"}),
+			[]string{updated, entitlements},
+			map[string]string{updated: `{"status":"trialing"}`, entitlements: `{"entitled":true,"reason":"trialing","plan":"pro"}`}},
+	})
+	for ws, want := range map[string]int64{"ws_trial": 5, "ws_inc": 3, "ws_late": 3} {
+		if f.seq[ws] != want {
+			t.Errorf("%s: last sequence %d, want %d", ws, f.seq[ws], want)
+		}
+	}
+	var orphans int
+	if err := h.sqlDB().QueryRow(`SELECT COUNT(*) FROM app_messages WHERE workspace_id = ''`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Errorf("%d messages without a workspace (%v)", orphans, err)
+	}
+}
+
+// setupWith is setup with options on the service.
+func setupWith(t *testing.T, opts ...func(*billing.Service)) *harness {
+	t.Helper()
+	t.Parallel()
+	logs := &billingtest.Buffer{}
+	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs, opts...)
+}
+
+// credits.low is told once per crossing of the threshold: a second spend
+// below it says nothing, a top-up above it re-arms it.
+func TestMessageCreditsLow(t *testing.T) {
+	h := setupWith(t, func(s *billing.Service) { s.CreditsLow = 300 })
+	f := h.feed(nil)
+	consume := func(amount int, key string) func(*harness) {
+		return func(h *harness) { h.mustConsume("ws_1", fmt.Sprintf(`{"amount":%d,"idempotency_key":%q}`, amount, key), 200) }
+	}
+	low := billing.MsgCreditsLow
+	runSteps(t, h, f, []step{
+		// No credits yet is not a fall.
+		{"subscribed", event(trigger.Options{Type: "customer.subscription.created", Created: at(0)}),
+			[]string{billing.MsgSubscriptionActivated, billing.MsgEntitlementsChanged}, nil},
+		{"first period paid", event(trigger.Options{Type: "invoice.paid", Created: at(time.Second)}),
+			[]string{billing.MsgInvoicePaid, billing.MsgCreditsGranted}, nil},
+		{"spent to 200", consume(800, "a"), []string{low}, nil},
+		{"spent to 150", consume(50, "b"), nil, nil},
+		{"the same spend again", consume(50, "b"), nil, nil},
+		{"bought 500", event(trigger.Options{Type: "payment_intent.succeeded", Created: at(2 * time.Second)}),
+			[]string{billing.MsgPaymentSucceeded, billing.MsgCreditsGranted}, nil},
+		{"spent to 250", consume(400, "c"), []string{low}, nil},
+	})
+	var d struct {
+		Credits   billing.CreditsView `json:"credits"`
+		Threshold int64               `json:"threshold"`
+	}
+	all := h.feed(nil).read()
+	_ = json.Unmarshal(all[len(all)-1].Data, &d)
+	if d.Threshold != 300 || d.Credits.Balance != 250 {
+		t.Errorf("last credits.low data = %+v, want the balance 250 and the threshold 300", d)
+	}
+}
+
+// Messages are derived from state: an event delivered twice, replayed, or
+// older than what was applied changes nothing and says nothing.
+func TestMessagesNotRepeated(t *testing.T) {
+	h := setup(t)
+	f := h.feed(nil)
+	var payloads [][]byte
+	var ids []string
+	for i, o := range []trigger.Options{
+		{Type: "customer.subscription.created"},
+		{Type: "invoice.paid"},
+		{Type: "payment_intent.succeeded"},
+		{Type: "payment_intent.payment_failed", Set: map[string]any{"data.object.id": "pi_Declined"}},
+		{Type: "invoice.payment_failed", Set: map[string]any{"data.object.id": "in_Mar"}},
+		{Type: "customer.subscription.updated", Set: map[string]any{"data.object.cancel_at_period_end": true}},
+		{Type: "charge.refunded"},
+	} {
+		o.Created = at(time.Duration(i) * time.Second)
+		o.EventID = fmt.Sprintf("evt_once_%d", i)
+		p := h.build(o)
+		if r := h.send(p); r.Code != http.StatusOK || r.Status != "processed" {
+			t.Fatalf("%s: %d %s", o.Type, r.Code, r.Status)
+		}
+		payloads, ids = append(payloads, p), append(ids, o.EventID)
+	}
+	if n := len(f.read()); n < 10 {
+		t.Fatalf("the events made %d messages", n)
+	}
+	for i, p := range payloads {
+		if r := h.send(p); r.Code != http.StatusOK || r.Status != "duplicate" {
+			t.Errorf("%s again: %d %s, want duplicate", ids[i], r.Code, r.Status)
+		}
+		if _, err := h.svc.Replay(t.Context(), ids[i]); err != nil {
+			t.Errorf("replay %s: %v", ids[i], err)
+		}
+		if got := f.read(); len(got) > 0 {
+			t.Errorf("%s delivered again and replayed: %v", ids[i], types(got))
+		}
+	}
+	// Stripe's second event of one change, and an event older than the last.
+	h.deliver(trigger.Options{Type: "invoice.payment_succeeded", Created: at(time.Second)}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "customer.subscription.updated", Created: at(time.Second),
+		Set: map[string]any{"data.object.status": "past_due"}}, billing.StatusStale)
+	if got := f.read(); len(got) > 0 {
+		t.Errorf("a second event of one change and a stale one: %v", types(got))
+	}
 }
