@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,7 +346,7 @@ func TestMessagesOfTrialsAndLinks(t *testing.T) {
 	}
 	const (
 		activated, updated, trialWillEnd = billing.MsgSubscriptionActivated, billing.MsgSubscriptionUpdated, billing.MsgSubscriptionTrialWillEnd
-		entitlements, granted                = billing.MsgEntitlementsChanged, billing.MsgCreditsGranted
+		entitlements, granted            = billing.MsgEntitlementsChanged, billing.MsgCreditsGranted
 	)
 	runSteps(t, h, f, []step{
 		{"trial starts", trial("customer.subscription.created", 0, map[string]any{"data.object.status": "trialing"}),
@@ -391,7 +392,9 @@ func TestMessageCreditsLow(t *testing.T) {
 	h := setupWith(t, func(s *billing.Service) { s.CreditsLow = 300 })
 	f := h.feed(nil)
 	consume := func(amount int, key string) func(*harness) {
-		return func(h *harness) { h.mustConsume("ws_1", fmt.Sprintf(`{"amount":%d,"idempotency_key":%q}`, amount, key), 200) }
+		return func(h *harness) {
+			h.mustConsume("ws_1", fmt.Sprintf(`{"amount":%d,"idempotency_key":%q}`, amount, key), 200)
+		}
 	}
 	low := billing.MsgCreditsLow
 	runSteps(t, h, f, []step{
@@ -462,5 +465,180 @@ func TestMessagesNotRepeated(t *testing.T) {
 		Set: map[string]any{"data.object.status": "past_due"}}, billing.StatusStale)
 	if got := f.read(); len(got) > 0 {
 		t.Errorf("a second event of one change and a stale one: %v", types(got))
+	}
+}
+
+// failFinishing makes the events named doomed fail as they are marked
+// processed, the last write of their transaction, after the rules and the
+// messages: a real failure inside the event's savepoint. It returns the
+// repair.
+func failFinishing(t *testing.T, h *harness, doomed ...string) (repair func()) {
+	t.Helper()
+	ids := "'" + strings.Join(doomed, "', '") + "'"
+	stmts := []string{`CREATE TRIGGER fail_finish BEFORE UPDATE ON events FOR EACH ROW
+		WHEN (NEW.status = 'processed' AND NEW.id IN (` + ids + `)) EXECUTE FUNCTION fail_finish()`}
+	drop := `DROP TRIGGER fail_finish ON events`
+	if storetest.Postgres() {
+		stmts = append([]string{`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`}, stmts...)
+	} else {
+		stmts = []string{`CREATE TRIGGER fail_finish BEFORE UPDATE ON events FOR EACH ROW
+			WHEN NEW.status = 'processed' AND NEW.id IN (` + ids + `) BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+		drop = `DROP TRIGGER fail_finish`
+	}
+	for _, s := range stmts {
+		mustExec(t, h.sqlDB(), s)
+	}
+	return func() { mustExec(t, h.sqlDB(), drop) }
+}
+
+// An event that fails after its rules ran sends nothing; its retry sends
+// its messages once.
+func TestMessagesOfAFailedEventRolledBack(t *testing.T) {
+	h := setup(t)
+	f := h.feed(nil)
+	p := h.build(trigger.Options{Type: "customer.subscription.created", EventID: "evt_doomed", Created: at(0)})
+	repair := failFinishing(t, h, "evt_doomed")
+	if r := h.send(p); r.Code == http.StatusOK {
+		t.Fatalf("the doomed event answered %d %s", r.Code, r.Status)
+	}
+	if n, m := h.count("app_messages"), h.count("app_marks"); n != 0 || m != 0 {
+		t.Errorf("after a failed event: %d messages, %d marks, want none", n, m)
+	}
+	repair()
+	if r := h.send(p); r.Code != http.StatusOK || r.Status != "processed" {
+		t.Fatalf("retry: %d %s", r.Code, r.Status)
+	}
+	want := []string{billing.MsgEntitlementsChanged, billing.MsgSubscriptionActivated}
+	if got := types(f.read()); !slices.Equal(got, want) {
+		t.Errorf("retry's messages %v, want %v", got, want)
+	}
+}
+
+// In a group commit, the event that fails sends nothing and the others'
+// messages commit. On SQLite the writer is held while the events queue,
+// so that they share one batch.
+func TestMessagesOfABatchWithAFailure(t *testing.T) {
+	h := setup(t)
+	f := h.feed(nil)
+	repair := failFinishing(t, h, "evt_doomed")
+	defer repair()
+	var release func()
+	if !storetest.Postgres() {
+		conn, err := h.sqlDB().Conn(t.Context()) // the writer's only connection
+		if err != nil {
+			t.Fatal(err)
+		}
+		release = func() { conn.Close() }
+	}
+	workspaces := []string{"ws_b0", "ws_b1", "ws_doomed", "ws_b3"}
+	codes := make([]int, len(workspaces))
+	var wg sync.WaitGroup
+	for i, ws := range workspaces {
+		o := trigger.Options{Type: "customer.subscription.created", Workspace: ws, Created: at(0)}
+		if ws == "ws_doomed" {
+			o.EventID = "evt_doomed"
+		}
+		p := h.build(o)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = post(h.srv.Client(), h.srv.URL, p)
+		}()
+	}
+	if release != nil {
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(h.logs.String(), "Received Stripe webhook") < len(workspaces); {
+			if time.Now().After(deadline) {
+				t.Fatal("the events never arrived")
+			}
+			time.Sleep(time.Millisecond) // polls the log: the queue tells no one
+		}
+		release()
+	}
+	wg.Wait()
+	byWS := map[string][]string{}
+	for _, m := range f.read() {
+		byWS[m.WorkspaceID] = append(byWS[m.WorkspaceID], m.Type)
+	}
+	for i, ws := range workspaces {
+		switch {
+		case ws == "ws_doomed" && (codes[i] == http.StatusOK || len(byWS[ws]) > 0):
+			t.Errorf("the failed event: %d, messages %v; want an error and none", codes[i], byWS[ws])
+		case ws != "ws_doomed" && (codes[i] != http.StatusOK || len(byWS[ws]) != 2):
+			t.Errorf("%s: %d, messages %v; want 200 and two", ws, codes[i], byWS[ws])
+		}
+	}
+}
+
+// The feed pages with limit and next, filters by workspace and type, and
+// refuses a bad query with a message naming the parameter.
+func TestFeedQueries(t *testing.T) {
+	h := setup(t)
+	for _, ws := range []string{"ws_a", "ws_b"} {
+		h.deliver(trigger.Options{Type: "customer.subscription.created", Workspace: ws, Created: at(0)}, billing.StatusProcessed)
+		h.deliver(trigger.Options{Type: "invoice.paid", Workspace: ws, Created: at(time.Second)}, billing.StatusProcessed)
+	}
+	all := h.feed(nil).read() // pages of 3
+	if len(all) != 8 {
+		t.Fatalf("%d messages, want 8: %v", len(all), types(all))
+	}
+	filtered := func(q url.Values) []string {
+		f := h.feed(q)
+		var ids []string
+		for _, m := range f.read() {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	}
+	pick := func(keep func(appMessage) bool) []string {
+		var ids []string
+		for _, m := range all {
+			if keep(m) {
+				ids = append(ids, m.ID)
+			}
+		}
+		return ids
+	}
+	for _, tt := range []struct {
+		query url.Values
+		keep  func(appMessage) bool
+	}{
+		{url.Values{"workspace": {"ws_b"}}, func(m appMessage) bool { return m.WorkspaceID == "ws_b" }},
+		{url.Values{"types": {"invoice.paid,credits.granted"}}, func(m appMessage) bool {
+			return m.Type == billing.MsgInvoicePaid || m.Type == billing.MsgCreditsGranted
+		}},
+		{url.Values{"workspace": {"ws_a"}, "types": {"subscription.activated"}}, func(m appMessage) bool {
+			return m.WorkspaceID == "ws_a" && m.Type == billing.MsgSubscriptionActivated
+		}},
+		{url.Values{"workspace": {"ws_none"}}, func(appMessage) bool { return false }},
+	} {
+		if got, want := filtered(tt.query), pick(tt.keep); !slices.Equal(got, want) {
+			t.Errorf("feed?%s = %v, want %v", tt.query.Encode(), got, want)
+		}
+	}
+	var p feedPage
+	h.get("/api/billing/events/feed?limit=4", &p)
+	if len(p.Data) != 4 || !p.HasMore || p.Data[3].ID != all[3].ID {
+		t.Errorf("limit=4: %d messages, has_more %v", len(p.Data), p.HasMore)
+	}
+	for _, tt := range []struct{ query, mention string }{
+		{"limit=0", "limit"}, {"limit=1001", "limit"}, {"limit=ten", "limit"},
+		{"types=invoice.paid,invoice.sent", "types"}, {"types=", ""},
+		{"after=12", "after"}, {"after=a-1", "after"}, {"after=-1-2", "after"},
+		{"workspace=" + url.QueryEscape("ws a"), "workspace"},
+	} {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		code := h.get("/api/billing/events/feed?"+tt.query, &e)
+		if tt.mention == "" {
+			if code != http.StatusOK {
+				t.Errorf("feed?%s: %d, want 200", tt.query, code)
+			}
+			continue
+		}
+		if code != http.StatusBadRequest || !strings.Contains(e.Error.Message, tt.mention) {
+			t.Errorf("feed?%s: %d %+v, want 400 naming %s", tt.query, code, e.Error, tt.mention)
+		}
 	}
 }
