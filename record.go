@@ -301,7 +301,7 @@ func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft
 			}
 			drafts = append(drafts, d...)
 		}
-		drafts = append(drafts, r.s.creditsLowMessage(mark, bal)...)
+		drafts = append(drafts, r.s.creditsLowMessage(mark, bal, t.credit[ws])...)
 	}
 	now := r.s.now()
 	for _, d := range drafts {
@@ -335,6 +335,8 @@ func (r *recorder) entitlementMessage(ctx context.Context, mark *WorkspaceMark, 
 		sub = nil
 	case err != nil:
 		return nil, err
+	case stub(sub):
+		return nil, nil // told once the subscription's own event says its plan
 	}
 	we := r.s.entitlementOf(sub, bal)
 	sig := we.signature()
@@ -362,13 +364,15 @@ func (r *recorder) entitlementMessage(ctx context.Context, mark *WorkspaceMark, 
 }
 
 // creditsLowMessage tells once per crossing that a workspace's balance
-// fell below Service.CreditsLow, and re-arms when it is back above.
-func (s *Service) creditsLowMessage(mark *WorkspaceMark, bal Balance) []draft {
+// fell below Service.CreditsLow, and re-arms when it is back above. Only a
+// transaction that moved the credits can make them fall: a workspace that
+// never had any, met first by its subscription, is marked low silently.
+func (s *Service) creditsLowMessage(mark *WorkspaceMark, bal Balance, moved bool) []draft {
 	if s.CreditsLow <= 0 {
 		return nil
 	}
 	low := bal.Total() < s.CreditsLow
-	crossed := low && !mark.CreditsLow
+	crossed := low && !mark.CreditsLow && moved
 	mark.CreditsLow = low
 	if !crossed {
 		return nil
@@ -387,8 +391,8 @@ func (r *recorder) subscriptionChanges(ctx context.Context) ([]*change[Subscript
 			continue
 		}
 		c := *ch
-		if c.before != nil && (c.before.WorkspaceID != c.after.WorkspaceID || r.attachedNow(c.after)) {
-			c.before = nil // new to this workspace
+		if c.before != nil && (c.before.WorkspaceID != c.after.WorkspaceID || r.attachedNow(c.after) || stub(c.before)) {
+			c.before = nil // new to this workspace, or to the app
 		}
 		out = append(out, &c)
 	}
@@ -419,12 +423,17 @@ func (r *recorder) attachedNow(s *Subscription) bool {
 	return false
 }
 
+// stub reports whether a subscription is known only from its checkout,
+// which names no price: the app is told of it once its own event says what
+// it is, so that subscription.activated always carries the plan.
+func stub(s *Subscription) bool { return s.PriceID == "" }
+
 func live(status string) bool { return status == SubActive || status == SubTrialing }
 
 // subscriptionMessages tells how a subscription changed.
 func (r *recorder) subscriptionMessages(ch *change[Subscription]) []draft {
 	b, a := ch.before, ch.after
-	if a.WorkspaceID == "" {
+	if a.WorkspaceID == "" || stub(a) {
 		return nil
 	}
 	view := ViewSubscription(a, r.s.Entitle(a).Entitled)

@@ -15,10 +15,7 @@ import (
 // setupAt is setup with the service's clock at clock.
 func setupAt(t *testing.T, clock *billingtest.Clock) *harness {
 	t.Helper()
-	t.Parallel()
-	logs := &billingtest.Buffer{}
-	return serve(t, storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil))), logs,
-		func(s *billing.Service) { s.Now = clock.Now })
+	return setupWith(t, func(s *billing.Service) { s.Now = clock.Now })
 }
 
 // subscriptionView is the read model's subscription, every field.

@@ -1,8 +1,13 @@
 package store_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,5 +53,206 @@ func TestMessageCountsSurvivePruning(t *testing.T) {
 	var kept int
 	if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM app_messages`).Scan(&kept); err != nil || kept != 2 {
 		t.Errorf("%d messages kept (%v), want the 2 recent ones", kept, err)
+	}
+}
+
+// addMessage writes one message of ws in tx.
+func addMessage(ctx context.Context, tx billing.Tx, id, ws string) error {
+	_, err := tx.AddMessage(ctx, &billing.Message{ID: id, Type: billing.MsgInvoicePaid, WorkspaceID: ws,
+		Sequence: 1, CreatedAt: time.Now(), Body: []byte(`{"id":"` + id + `"}`)})
+	return err
+}
+
+// follow reads the feed after *after until a page is empty, and returns
+// the ids read.
+func follow(t *testing.T, db *store.DB, after *string, limit int) []string {
+	t.Helper()
+	var ids []string
+	for {
+		page, err := db.Feed(context.Background(), billing.FeedQuery{After: *after, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Messages) == 0 {
+			if page.Next != *after {
+				t.Fatalf("empty page after %q: next %q", *after, page.Next)
+			}
+			return ids
+		}
+		for _, m := range page.Messages {
+			ids = append(ids, m.ID)
+		}
+		*after = page.Next
+	}
+}
+
+// drain follows the feed until it has read n messages in all: another
+// test's transaction, anywhere on the server, may hold the horizon back.
+func drain(t *testing.T, db *store.DB, after *string, got []string, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); len(got) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the feed served %d of %d messages", len(got), n)
+		}
+		got = append(got, follow(t, db, after, 7)...)
+		time.Sleep(5 * time.Millisecond) // polls the horizon: nothing signals it
+	}
+	return got
+}
+
+// The classic outbox gap: a transaction that wrote a message commits after
+// a later one's message was read. The feed holds the later message back
+// until the earlier transaction ended, and then serves both in order; a
+// reader ordering by position alone passes the late one over for good.
+func TestFeedServesALateCommit(t *testing.T) {
+	t.Parallel()
+	url := storetest.PostgresURL(t)
+	a := storetest.OpenURL(t, url, slog.New(slog.DiscardHandler)) // migrates
+	b, reader := openPG(t, url), openPG(t, url)
+	ctx := context.Background()
+
+	added, commit, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	release := func() { once.Do(func() { close(commit) }) }
+	defer release() // a failing test still ends the transaction, so that Close returns
+	go func() {
+		done <- a.InTx(ctx, func(tx billing.Tx) error {
+			if err := addMessage(ctx, tx, "msg_early", "ws_a"); err != nil {
+				return err
+			}
+			close(added)
+			<-commit
+			return nil
+		})
+	}()
+	select {
+	case <-added:
+	case err := <-done:
+		t.Fatalf("the earlier transaction: %v", err)
+	}
+	if err := b.InTx(ctx, func(tx billing.Tx) error { return addMessage(ctx, tx, "msg_later", "ws_b") }); err != nil {
+		t.Fatal(err)
+	}
+	var after, naive string
+	var naiveIDs []string
+	naiveRead := func() {
+		rows, err := reader.SQL().Query(`SELECT position, id FROM app_messages WHERE position > $1 ORDER BY position`, naive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&naive, &id); err != nil {
+				t.Fatal(err)
+			}
+			naiveIDs = append(naiveIDs, id)
+		}
+	}
+	naive = "0"
+	if got := follow(t, reader, &after, 10); len(got) != 0 {
+		t.Errorf("while the earlier transaction runs the feed served %v, want nothing", got)
+	}
+	naiveRead()
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, reader, &after, nil, 2); !slices.Equal(got, []string{"msg_early", "msg_later"}) {
+		t.Errorf("the feed served %v, want msg_early then msg_later", got)
+	}
+	naiveRead()
+	if !slices.Equal(naiveIDs, []string{"msg_later"}) {
+		t.Errorf("a reader by position alone read %v: the scenario did not make the gap it is meant to", naiveIDs)
+	}
+}
+
+// Many writers on two handles commit in any order, some roll back, while a
+// reader follows next: it ends with every committed message exactly once.
+func TestFeedUnderConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	url := storetest.PostgresURL(t)
+	dbs := []*store.DB{storetest.OpenURL(t, url, slog.New(slog.DiscardHandler)), openPG(t, url)}
+	reader := openPG(t, url)
+	ctx := context.Background()
+	const writers, txs = 8, 40
+	errRollback := errors.New("rolled back on purpose")
+
+	var mu sync.Mutex
+	committed := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range txs {
+				var ids []string
+				err := dbs[w%2].InTx(ctx, func(tx billing.Tx) error {
+					ids = ids[:0]
+					for k := range 1 + rand.IntN(3) {
+						id := fmt.Sprintf("msg_%d_%d_%d", w, i, k)
+						if err := addMessage(ctx, tx, id, fmt.Sprintf("ws_%d", w)); err != nil {
+							return err
+						}
+						ids = append(ids, id)
+						// Holds the transaction open a while so that commits
+						// overtake each other.
+						time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+					}
+					if i%7 == 3 {
+						return errRollback
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errRollback) {
+					t.Error(err)
+					return
+				}
+				if err == nil {
+					mu.Lock()
+					for _, id := range ids {
+						committed[id] = true
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	var got []string
+	var after string
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			page, err := reader.Feed(ctx, billing.FeedQuery{After: after, Limit: 5})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, m := range page.Messages {
+				got = append(got, m.ID)
+			}
+			after = page.Next
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-readerDone
+	got = drain(t, reader, &after, got, len(committed))
+	seen := map[string]bool{}
+	for _, id := range got {
+		if seen[id] || !committed[id] {
+			t.Errorf("the reader read %s twice, or one never committed", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != len(committed) {
+		t.Errorf("the reader read %d messages of the %d committed", len(seen), len(committed))
 	}
 }
