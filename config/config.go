@@ -388,8 +388,10 @@ func (c *Config) loadAppWebhooks(get func(string) string) error {
 	c.FeedRetention = billing.DefaultFeedRetention
 	if v := get("BILLING_FEED_RETENTION"); v != "" {
 		d, err := parseSeconds(v)
-		if err != nil || d < time.Hour {
-			return fmt.Errorf("BILLING_FEED_RETENTION %q: want a duration of at least 1h, such as 30d or 72h", v)
+		// Shorter than the retries, a message would go before its delivery
+		// is settled: the app would lose it from the feed while it waits.
+		if err != nil || d < appwebhook.RetryFor {
+			return fmt.Errorf("BILLING_FEED_RETENTION %q: want a duration of at least 3d (the app webhooks' retries), such as 30d or 72h", v)
 		}
 		c.FeedRetention = d
 	}

@@ -279,7 +279,7 @@ func TestAppWebhookSettings(t *testing.T) {
 		{"credits low negative", map[string]string{"BILLING_CREDITS_LOW": "-1"}, false, `BILLING_CREDITS_LOW "-1": want a whole number`},
 		{"credits low over max", map[string]string{"BILLING_CREDITS_LOW": "1000000000000000001"}, false, "BILLING_CREDITS_LOW"},
 		{"retention days", map[string]string{"BILLING_FEED_RETENTION": "7d"}, false, ""},
-		{"retention too short", map[string]string{"BILLING_FEED_RETENTION": "30m"}, false, `BILLING_FEED_RETENTION "30m": want a duration of at least 1h`},
+		{"retention too short", map[string]string{"BILLING_FEED_RETENTION": "71h"}, false, `BILLING_FEED_RETENTION "71h": want a duration of at least 3d`},
 		{"retention word", map[string]string{"BILLING_FEED_RETENTION": "forever"}, false, "BILLING_FEED_RETENTION"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,12 +302,12 @@ func TestAppWebhookSettings(t *testing.T) {
 	}
 	c, err := load(t, map[string]string{"BILLING_APP_WEBHOOK_URL": "https://a.example.com/h,https://u:pw@b.example.com/h",
 		"BILLING_APP_WEBHOOK_SECRET": good, "BILLING_APP_WEBHOOK_TYPES": "invoice.paid", "BILLING_CREDITS_LOW": "50",
-		"BILLING_FEED_RETENTION": "2h"}, "")
+		"BILLING_FEED_RETENTION": "72h"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.AppWebhookURLs) != 2 || c.AppWebhookSecret != good || !slices.Equal(c.AppWebhookTypes, []string{"invoice.paid"}) ||
-		c.CreditsLow != 50 || c.FeedRetention != 2*time.Hour {
+		c.CreditsLow != 50 || c.FeedRetention != 72*time.Hour {
 		t.Errorf("config = %+v", c)
 	}
 	if s := c.Secrets(); !slices.Contains(s, good) || !slices.Contains(s, "pw") {

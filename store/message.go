@@ -160,9 +160,16 @@ func (db *DB) FeedEnd(ctx context.Context) (string, error) {
 	return c.String(), err
 }
 
-// PruneMessages implements billing.Feed. It adds what it deletes to
-// app_messages_pruned in the same transaction, so that MessageCounts never
-// goes down.
+// prunable are the messages PruneMessages deletes: written before $1 and
+// owed to no endpoint.
+const prunable = `created_at < $1 AND NOT EXISTS (SELECT 1 FROM app_deliveries d
+	WHERE d.message = app_messages.position AND d.status IN ('pending', 'sending'))`
+
+// PruneMessages implements billing.Feed. A message still owed to an
+// endpoint (a delivery pending or being sent, e.g. to an endpoint disabled
+// by a 410) is kept until it is delivered or fails. It adds what it deletes
+// to app_messages_pruned in the same transaction, so that MessageCounts
+// never goes down.
 func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := db.InTx(ctx, func(btx billing.Tx) error {
@@ -170,18 +177,18 @@ func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error
 		if db.Postgres() {
 			// The rows this statement deletes are the rows it counts, even
 			// with another instance pruning at the same time.
-			return t.QueryRowContext(ctx, `WITH gone AS (DELETE FROM app_messages WHERE created_at < $1 RETURNING type),
+			return t.QueryRowContext(ctx, `WITH gone AS (DELETE FROM app_messages WHERE `+prunable+` RETURNING type),
 				counted AS (INSERT INTO app_messages_pruned (type, pruned) SELECT type, count(*) FROM gone GROUP BY type
 					ON CONFLICT (type) DO UPDATE SET pruned = app_messages_pruned.pruned + excluded.pruned)
 				SELECT count(*) FROM gone`, sec(before)).Scan(&n)
 		}
 		// SQLite has one writer: what this transaction counts stays until it deletes it.
 		if _, err := t.exec(ctx, `INSERT INTO app_messages_pruned (type, pruned)
-			SELECT type, n FROM (SELECT type, count(*) AS n FROM app_messages WHERE created_at < $1 GROUP BY type) WHERE true
+			SELECT type, n FROM (SELECT type, count(*) AS n FROM app_messages WHERE `+prunable+` GROUP BY type) WHERE true
 			ON CONFLICT (type) DO UPDATE SET pruned = app_messages_pruned.pruned + excluded.pruned`, sec(before)); err != nil {
 			return err
 		}
-		res, err := t.exec(ctx, `DELETE FROM app_messages WHERE created_at < $1`, sec(before))
+		res, err := t.exec(ctx, `DELETE FROM app_messages WHERE `+prunable, sec(before))
 		if err != nil {
 			return err
 		}

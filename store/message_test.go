@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/appwebhook"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 )
@@ -254,5 +255,53 @@ func TestFeedUnderConcurrentWriters(t *testing.T) {
 	}
 	if len(seen) != len(committed) {
 		t.Errorf("the reader read %d messages of the %d committed", len(seen), len(committed))
+	}
+}
+
+// A message still owed to an endpoint outlives the retention: pruning it
+// would lose it for an endpoint disabled by a 410, or mid-retry. Once its
+// delivery ends, it goes.
+func TestPruneKeepsMessagesStillOwed(t *testing.T) {
+	ctx := t.Context()
+	db := storetest.Open(t, slog.New(slog.DiscardHandler))
+	t0 := time.Unix(1767225600, 0)
+	const url = "https://app.example.com/hook"
+	if err := db.SyncEndpoints(ctx, []string{url}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(tx billing.Tx) error {
+		_, err := tx.AddMessage(ctx, &billing.Message{ID: "msg_1", Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
+			Sequence: 1, CreatedAt: t0, Body: []byte(`{}`)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n == 0; { // on PostgreSQL the feed waits for older transactions of other tests
+		var err error
+		if n, err = db.Dispatch(ctx, url, nil, 10, t0); err != nil || time.Now().After(deadline) {
+			t.Fatalf("dispatch: %d, %v", n, err)
+		}
+	}
+	if err := db.DisableEndpoint(ctx, url, "answered 410 Gone", t0); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.AddDate(0, 2, 0)
+	if n, err := db.PruneMessages(ctx, later); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) while its delivery waits for the endpoint, want 0", n, err)
+	}
+	if err := db.EnableEndpoint(ctx, url, later); err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.ClaimDelivery(ctx, later, time.Minute)
+	if err != nil || d == nil {
+		t.Fatalf("claim: %v, %v", d, err)
+	}
+	d.Status, d.DeliveredAt = appwebhook.StatusDelivered, later
+	if err := db.SettleDelivery(ctx, d, appwebhook.Attempt{DeliveryID: d.ID, At: later, Status: 204}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PruneMessages(ctx, later); err != nil || n != 1 {
+		t.Errorf("pruned %d (%v) once delivered, want 1", n, err)
 	}
 }
