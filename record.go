@@ -284,16 +284,18 @@ func (r *recorder) write(ctx context.Context, drafts []draft, t *touched, balanc
 }
 
 func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft, t *touched, balance func(string) (Balance, error)) error {
+	// The workspace's row is locked before its mark, as consumption and
+	// adjustments lock them, so that no two transactions wait on each other.
+	bal, err := balance(ws)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
 	mark, err := r.Tx.WorkspaceMark(ctx, ws)
 	if err != nil {
 		return err
 	}
 	before := *mark
 	if t.entitlement[ws] || t.credit[ws] {
-		bal, err := balance(ws)
-		if err != nil {
-			return err
-		}
 		if t.entitlement[ws] {
 			d, err := r.entitlementMessage(ctx, mark, bal)
 			if err != nil {
@@ -336,7 +338,10 @@ func (r *recorder) entitlementMessage(ctx context.Context, mark *WorkspaceMark, 
 	case err != nil:
 		return nil, err
 	case stub(sub):
-		return nil, nil // told once the subscription's own event says its plan
+		// Told once the subscription's own event says its plan; until then
+		// nothing changes by time.
+		mark.Until = time.Time{}
+		return nil, nil
 	}
 	we := r.s.entitlementOf(sub, bal)
 	sig := we.signature()
