@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -117,7 +118,7 @@ func (s *Sender) Step(ctx context.Context) (delivered int, err error) {
 		for {
 			n, err := s.Store.Dispatch(ctx, u, s.Types, dispatchBatch, s.now())
 			if err != nil {
-				return 0, fmt.Errorf("dispatch to %s: %w", u, err)
+				return 0, fmt.Errorf("dispatch to %s: %w", Redact(u), err)
 			}
 			if n < dispatchBatch {
 				break
@@ -187,10 +188,11 @@ func (s *Sender) attempt(ctx context.Context, d *Delivery) Attempt {
 	a := Attempt{DeliveryID: d.ID, At: start}
 	status, body, err := s.post(ctx, d, start)
 	a.Duration, a.Status, a.Response = s.now().Sub(start), status, body
-	log := s.Logger.With("endpoint", d.Endpoint, "message", d.MessageID, "type", d.MessageType, "attempt", d.Attempts)
+	log := s.Logger.With("endpoint", Redact(d.Endpoint), "message", d.MessageID, "type", d.MessageType, "attempt", d.Attempts)
 	switch {
 	case err != nil:
-		a.Error = err.Error()
+		// net/http quotes the whole URL, where a token may be.
+		a.Error = strings.ReplaceAll(err.Error(), d.Endpoint, Redact(d.Endpoint))
 	case status >= 200 && status < 300:
 		d.Status, d.DeliveredAt, d.LastStatus, d.LastError = StatusDelivered, s.now(), status, ""
 		log.Info("App webhook delivered", "status", status)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -584,6 +585,34 @@ func TestSenderSlowEndpointHoldsUpNoOther(t *testing.T) {
 		close(release)
 		if n := <-done; n != 2*len(ids) {
 			t.Errorf("Step delivered %d, want %d", n, 2*len(ids))
+		}
+	})
+}
+
+// A token in an endpoint's URL stays out of the logs and of the errors the
+// dashboard shows, even when net/http quotes the URL in its error.
+func TestSenderKeepsURLTokensOut(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		db := openDB(t, url)
+		var logs billingtest.Buffer
+		s := newSender(db, nil)
+		s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		s.URLs = []string{"http://127.0.0.1:1/hook?token=s3cr3t-t0ken"} // nothing listens on port 1
+		start(t, s)
+		addMessages(t, db, 1, billing.MsgInvoicePaid)
+		step(t, s)
+		ds := deliveries(t, db)
+		if len(ds) != 1 || ds[0].LastError == "" {
+			t.Fatalf("deliveries %+v, want one failed attempt", ds)
+		}
+		attempts, err := db.Attempts(t.Context(), ds[0].ID)
+		if err != nil || len(attempts) != 1 {
+			t.Fatal(attempts, err)
+		}
+		for what, text := range map[string]string{"log": logs.String(), "last_error": ds[0].LastError, "attempt": attempts[0].Error} {
+			if strings.Contains(text, "s3cr3t") || !strings.Contains(text, "127.0.0.1:1/hook") {
+				t.Errorf("%s %q: want the endpoint shown without its token", what, text)
+			}
 		}
 	})
 }

@@ -493,11 +493,12 @@ func (c *Config) LogValue() slog.Value {
 	)
 }
 
-// redactURLs hides the passwords of URLs.
+// redactURLs shows URLs without their user info and query values, where a
+// token may be.
 func redactURLs(urls []string) []string {
 	out := make([]string, len(urls))
 	for i, u := range urls {
-		out[i] = redact.DSN(u)
+		out[i] = appwebhook.Redact(u)
 	}
 	return out
 }
