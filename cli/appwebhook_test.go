@@ -194,10 +194,12 @@ func (s *service) trigger(args ...string) {
 func TestAppWebhooksListen(t *testing.T) {
 	s := startService(t)
 	s.run("workspaces", "create", "ws_1")
+	// A checkout names no price: the subscription's own event tells it.
 	s.trigger("checkout.session.completed", "--workspace", "ws_1")
+	s.trigger("customer.subscription.created", "--workspace", "ws_1")
 	before, _ := feedIDs(t, s.env["DATABASE_URL"], "")
 	if len(before) == 0 {
-		t.Fatal("the checkout wrote no message")
+		t.Fatal("the subscription wrote no message")
 	}
 
 	r := newAppReceiver(t, func() string { return appSecret })
@@ -268,9 +270,10 @@ func TestAppWebhooksListenReportsFailures(t *testing.T) {
 	env := map[string]string{"BILLING_APP_WEBHOOK_SECRET": appSecret}
 	a, b := s.listen(env, "--forward-to", failing.URL), s.listen(env, "--forward-to", gone.URL)
 	s.trigger("checkout.session.completed", "--workspace", "ws_1")
+	s.trigger("customer.subscription.created", "--workspace", "ws_1")
 	want, _ := feedIDs(t, s.env["DATABASE_URL"], a.cursor)
 	if len(want) == 0 {
-		t.Fatal("the checkout wrote no message")
+		t.Fatal("the subscription wrote no message")
 	}
 	a.stderr.waitFor(t, "<-- [500] POST "+failing.URL, len(want))
 	b.stderr.waitFor(t, "<-- error: POST "+gone.URL, len(want))
