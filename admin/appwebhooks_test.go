@@ -166,6 +166,18 @@ func TestAppWebhookActions(t *testing.T) {
 	if e := endpoint(t, d, goneURL); !e.DisabledAt.IsZero() {
 		t.Errorf("after Enable the endpoint is %+v, want enabled", e)
 	}
+	// Removed from the configuration, it comes back only with it: a crafted
+	// Enable is refused, and it stays removed.
+	if err := d.db.SyncEndpoints(ctx, []string{appURL}, d.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r = d.do(c, http.MethodPost, "/admin/app-webhooks/enable", url.Values{"csrf": {token}, "endpoint": {key[1]}})
+	if r.code != http.StatusConflict || !strings.Contains(r.body, "not in BILLING_APP_WEBHOOK_URL") {
+		t.Errorf("enable of a removed endpoint: %d %s, want 409 saying it is not configured", r.code, r.body)
+	}
+	if e := endpoint(t, d, goneURL); e.DisabledReason != appwebhook.ReasonRemoved {
+		t.Errorf("after a refused Enable the removed endpoint is %+v", e)
+	}
 }
 
 func endpoint(t *testing.T, d *dash, u string) appwebhook.Endpoint {

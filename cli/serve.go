@@ -50,6 +50,9 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.db.CheckFeedClock(ctx); err != nil {
+		return err
+	}
 	key, devKey, err := a.apiKey(ctx)
 	if err != nil {
 		return err

@@ -191,10 +191,20 @@ func (db *DB) DisableEndpoint(ctx context.Context, url, reason string, now time.
 func (db *DB) EnableEndpoint(ctx context.Context, url string, now time.Time) error {
 	return db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
-		if err := changeEndpoint(ctx, t, url, `UPDATE app_endpoints SET disabled_at = 0, disabled_reason = '' WHERE url = $1`); err != nil {
+		// One removed from the configuration comes back only with it: no
+		// instance would know to send to it.
+		err := changeEndpoint(ctx, t, url, `UPDATE app_endpoints SET disabled_at = 0, disabled_reason = ''
+			WHERE url = $1 AND disabled_reason <> $2`, appwebhook.ReasonRemoved)
+		if billing.ErrorCode(err) == billing.ENOTFOUND {
+			var removed bool
+			if t.QueryRowContext(ctx, `SELECT TRUE FROM app_endpoints WHERE url = $1`, url).Scan(&removed) == nil {
+				return billing.Errorf(billing.ECONFLICT, "app webhook endpoint %s is not in BILLING_APP_WEBHOOK_URL: add it there to send to it again", appwebhook.Redact(url))
+			}
+		}
+		if err != nil {
 			return err
 		}
-		_, err := t.exec(ctx, `UPDATE app_deliveries SET next_attempt_at = $2, attempts = 0, first_attempt_at = 0
+		_, err = t.exec(ctx, `UPDATE app_deliveries SET next_attempt_at = $2, attempts = 0, first_attempt_at = 0
 			WHERE endpoint = $1 AND status = $3`, url, sec(now), appwebhook.StatusPending)
 		return err
 	})

@@ -213,3 +213,25 @@ func (db *DB) MessageCounts(ctx context.Context) ([]MessageCount, error) {
 	}, `SELECT type, SUM(n) FROM (SELECT type, count(*) AS n FROM app_messages GROUP BY type
 		UNION ALL SELECT type, pruned FROM app_messages_pruned) counts GROUP BY type ORDER BY type`)
 }
+
+// CheckFeedClock refuses a PostgreSQL database whose messages carry
+// transaction ids the server has not reached: one restored from a dump of
+// another server (or moved by logical replication). New messages would sort
+// before every cursor, and the feed and the app webhooks would pass over
+// them.
+func (db *DB) CheckFeedClock(ctx context.Context) error {
+	if !db.Postgres() {
+		return nil
+	}
+	var ahead bool
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE(max(txid) >= pg_snapshot_xmax(pg_current_snapshot()), FALSE)
+		FROM app_messages`).Scan(&ahead)
+	if err != nil || !ahead {
+		return err
+	}
+	return billing.Errorf(billing.ECONFLICT, "the app's messages carry transaction ids ahead of this PostgreSQL server "+
+		"(was the database restored from another server?): new messages would be passed over. "+
+		"Run UPDATE app_messages SET txid = '1'; UPDATE app_endpoints SET cursor = ''; "+
+		"then start again: every message kept is sent again (receivers de-duplicate by webhook-id), "+
+		"and feed readers start again without a cursor (README: the feed after a move)")
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -303,5 +304,59 @@ func TestPruneKeepsMessagesStillOwed(t *testing.T) {
 	}
 	if n, err := db.PruneMessages(ctx, later); err != nil || n != 1 {
 		t.Errorf("pruned %d (%v) once delivered, want 1", n, err)
+	}
+}
+
+// A database restored onto another PostgreSQL server carries transaction
+// ids that server has not reached: CheckFeedClock refuses it, and the reset
+// it gives makes the feed serve new messages again, after the old ones.
+func TestFeedClockAfterAMove(t *testing.T) {
+	ctx := t.Context()
+	db := storetest.OpenURL(t, storetest.PostgresURL(t), slog.New(slog.DiscardHandler)) // transaction ids are PostgreSQL's
+	add := func(id string) {
+		t.Helper()
+		if err := db.InTx(ctx, func(tx billing.Tx) error {
+			_, err := tx.AddMessage(ctx, &billing.Message{ID: id, Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
+				Sequence: 1, CreatedAt: time.Now(), Body: []byte(`{}`)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("msg_old")
+	if err := db.CheckFeedClock(ctx); err != nil {
+		t.Fatalf("a database written here: %v", err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE app_messages SET txid = '999999999999'`); err != nil { // as restored
+		t.Fatal(err)
+	}
+	err := db.CheckFeedClock(ctx)
+	if err == nil || !strings.Contains(err.Error(), "UPDATE app_messages SET txid = '1'") {
+		t.Fatalf("CheckFeedClock = %v, want a refusal that says how to reset", err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE app_messages SET txid = '1'; UPDATE app_endpoints SET cursor = ''`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckFeedClock(ctx); err != nil {
+		t.Fatalf("after the reset: %v", err)
+	}
+	add("msg_new")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := db.Feed(ctx, billing.FeedQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Messages {
+			ids = append(ids, m.ID)
+		}
+		if fmt.Sprint(ids) == "[msg_old msg_new]" {
+			break
+		}
+		if time.Now().After(deadline) { // the feed waits for older transactions of other tests
+			t.Fatalf("feed after the reset: %v, want the old message then the new one", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,7 +1,7 @@
 // Command receiver is an example of the app's side of billing's app
 // webhooks: it verifies each request with the Standard Webhooks library,
-// drops a message it already has (by webhook-id) or one older than what it
-// knows of the workspace (by sequence), and logs the rest.
+// drops a message it already has (by webhook-id) or a state older than the
+// one it applied (by sequence), and logs the rest.
 //
 //	BILLING_APP_WEBHOOK_SECRET=whsec_… go run ./examples/receiver -addr :3000
 //	billing app-webhooks listen --forward-to http://localhost:3000/webhooks/billing
@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,8 @@ type Receiver struct {
 	// first, to forget the oldest.
 	seen  map[string]bool
 	order []string
-	// last is each workspace's newest sequence applied.
+	// last is, by workspace and state (see stateOf), the newest sequence
+	// applied.
 	last map[string]int64
 }
 
@@ -115,14 +117,35 @@ func (r *Receiver) accept(m message) string {
 		return "Duplicate, ignored"
 	}
 	r.remember(m.ID)
-	// data is the object's whole state after the change: an older message
-	// than one applied would only take the state back.
-	if m.Sequence <= r.last[m.WorkspaceID] {
-		return "Older than the workspace's last message, ignored"
+	if state := stateOf(m); state != "" {
+		// data is that state after the change: an older message than one
+		// applied would only take it back.
+		key := m.WorkspaceID + " " + state
+		if m.Sequence <= r.last[key] {
+			return "Older than the state applied, ignored"
+		}
+		r.last[key] = m.Sequence
 	}
-	r.last[m.WorkspaceID] = m.Sequence
 	// The app's work goes here: provision, lock, send a welcome mail…
 	return "Received"
+}
+
+// stateOf names the state a message overwrites: a subscription, or the
+// workspace's entitlement. Other messages are facts (a payment, credits
+// granted), each applied once whatever its sequence: deliveries are not
+// ordered, so an older fact may arrive after a newer one.
+func stateOf(m message) string {
+	switch {
+	case strings.HasPrefix(m.Type, "subscription."):
+		var sub struct {
+			ID string `json:"stripe_subscription_id"`
+		}
+		_ = json.Unmarshal(m.Data, &sub)
+		return "subscription " + sub.ID
+	case m.Type == "entitlements.changed":
+		return "entitlements"
+	}
+	return ""
 }
 
 func (r *Receiver) remember(id string) {

@@ -25,15 +25,21 @@ type request struct {
 	key      string
 	id, ws   string
 	sequence int64
-	ts       time.Time
+	// typ is the message's type, subscription.updated of sub_1 when "".
+	typ string
+	ts  time.Time
 	// tamper changes the body after signing.
 	tamper bool
 }
 
 func (q request) send(t *testing.T, url string) int {
 	t.Helper()
-	body := fmt.Appendf(nil, `{"id":%q,"type":"subscription.updated","created_at":"2026-12-01T00:00:00Z","workspace_id":%q,"sequence":%d,"data":{}}`,
-		q.id, q.ws, q.sequence)
+	typ, data := q.typ, `{"stripe_subscription_id":"sub_1"}`
+	if typ == "" {
+		typ = "subscription.updated"
+	}
+	body := fmt.Appendf(nil, `{"id":%q,"type":%q,"created_at":"2026-12-01T00:00:00Z","workspace_id":%q,"sequence":%d,"data":%s}`,
+		q.id, typ, q.ws, q.sequence, data)
 	wh, err := standardwebhooks.NewWebhook(q.key)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +49,7 @@ func (q request) send(t *testing.T, url string) int {
 		t.Fatal(err)
 	}
 	if q.tamper {
-		body = bytes.Replace(body, []byte(`"data":{}`), []byte(`"data":{"plan":"team"}`), 1)
+		body = bytes.Replace(body, []byte(`"sub_1"`), []byte(`"sub_2"`), 1)
 	}
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set(standardwebhooks.HeaderWebhookID, q.id)
@@ -97,11 +103,14 @@ func TestReceiver(t *testing.T) {
 		{"tampered", request{key: secret, id: "msg_2", ws: "ws_1", sequence: 3, ts: now, tamper: true}, 400, "Rejected a request that does not verify"},
 		{"too old", request{key: secret, id: "msg_2", ws: "ws_1", sequence: 3, ts: now.Add(-6 * time.Minute)}, 400, "Rejected a request that does not verify"},
 		{"duplicate", request{key: secret, id: "msg_1", ws: "ws_1", sequence: 2, ts: now.Add(time.Minute)}, 200, "Duplicate, ignored"},
-		{"older sequence", request{key: secret, id: "msg_3", ws: "ws_1", sequence: 1, ts: now}, 200, "Older than the workspace's last message, ignored"},
-		{"same sequence, another id", request{key: secret, id: "msg_4", ws: "ws_1", sequence: 2, ts: now}, 200, "Older than the workspace's last message, ignored"},
+		{"older sequence", request{key: secret, id: "msg_3", ws: "ws_1", sequence: 1, ts: now}, 200, "Older than the state applied, ignored"},
+		{"same sequence, another id", request{key: secret, id: "msg_4", ws: "ws_1", sequence: 2, ts: now}, 200, "Older than the state applied, ignored"},
 		{"another workspace", request{key: secret, id: "msg_5", ws: "ws_2", sequence: 1, ts: now}, 200, "Received"},
 		{"newer, after a gap", request{key: secret, id: "msg_6", ws: "ws_1", sequence: 5, ts: now}, 200, "Received"},
-		{"the one the gap skipped", request{key: secret, id: "msg_7", ws: "ws_1", sequence: 4, ts: now}, 200, "Older than the workspace's last message, ignored"},
+		{"the one the gap skipped", request{key: secret, id: "msg_7", ws: "ws_1", sequence: 4, ts: now}, 200, "Older than the state applied, ignored"},
+		{"an older fact", request{key: secret, id: "msg_9", ws: "ws_1", sequence: 3, ts: now, typ: "credits.granted"}, 200, "Received"},
+		{"an older entitlement, the first", request{key: secret, id: "msg_10", ws: "ws_1", sequence: 3, ts: now, typ: "entitlements.changed"}, 200, "Received"},
+		{"an entitlement older still", request{key: secret, id: "msg_11", ws: "ws_1", sequence: 2, ts: now, typ: "entitlements.changed"}, 200, "Older than the state applied, ignored"},
 	} {
 		if status := tt.req.send(t, url); status != tt.status || lastLog(t, log) != tt.log {
 			t.Errorf("%s: %d %q, want %d %q", tt.name, status, lastLog(t, log), tt.status, tt.log)
