@@ -40,8 +40,7 @@ func (db *DB) SyncEndpoints(ctx context.Context, urls []string, now time.Time) e
 		for _, u := range rows {
 			var err error
 			if slices.Contains(urls, u) {
-				_, err = t.exec(ctx, `UPDATE app_endpoints SET disabled_at = 0, disabled_reason = ''
-					WHERE url = $1 AND disabled_reason = $2`, u, appwebhook.ReasonRemoved)
+				err = readdEndpoint(ctx, t, u, now)
 			} else {
 				_, err = t.exec(ctx, `UPDATE app_endpoints SET disabled_at = $2, disabled_reason = $3
 					WHERE url = $1 AND disabled_at = 0`, u, sec(now), appwebhook.ReasonRemoved)
@@ -52,6 +51,30 @@ func (db *DB) SyncEndpoints(ctx context.Context, urls []string, now time.Time) e
 		}
 		return nil
 	})
+}
+
+// readdEndpoint enables an endpoint that was removed from the
+// configuration and is back. What it missed meanwhile is sent (its cursor
+// stayed), and its waiting deliveries get a new round of attempts, as when
+// an operator enables one: their 3 days were spent while it was removed.
+func readdEndpoint(ctx context.Context, t *tx, url string, now time.Time) error {
+	res, err := t.exec(ctx, `UPDATE app_endpoints SET disabled_at = 0, disabled_reason = ''
+		WHERE url = $1 AND disabled_reason = $2`, url, appwebhook.ReasonRemoved)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return restartDeliveries(ctx, t, url, now)
+}
+
+// restartDeliveries makes an endpoint's waiting deliveries due now, for a
+// new round of attempts.
+func restartDeliveries(ctx context.Context, t *tx, url string, now time.Time) error {
+	_, err := t.exec(ctx, `UPDATE app_deliveries SET next_attempt_at = $2, attempts = 0, first_attempt_at = 0
+		WHERE endpoint = $1 AND status = $3`, url, sec(now), appwebhook.StatusPending)
+	return err
 }
 
 // errMoved ends a dispatch whose cursor another instance moved meanwhile.
@@ -204,9 +227,7 @@ func (db *DB) EnableEndpoint(ctx context.Context, url string, now time.Time) err
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, `UPDATE app_deliveries SET next_attempt_at = $2, attempts = 0, first_attempt_at = 0
-			WHERE endpoint = $1 AND status = $3`, url, sec(now), appwebhook.StatusPending)
-		return err
+		return restartDeliveries(ctx, t, url, now)
 	})
 }
 

@@ -360,3 +360,48 @@ func TestFeedClockAfterAMove(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// An endpoint removed from the configuration and added back gets a new
+// round of attempts for what waited, rather than failing it at once for
+// the days it was away.
+func TestEndpointAddedBackRetriesAfresh(t *testing.T) {
+	ctx := t.Context()
+	db := storetest.Open(t, slog.New(slog.DiscardHandler))
+	t0 := time.Unix(1767225600, 0)
+	const url = "https://app.example.com/hook"
+	if err := db.SyncEndpoints(ctx, []string{url}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(tx billing.Tx) error {
+		_, err := tx.AddMessage(ctx, &billing.Message{ID: "msg_1", Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
+			Sequence: 1, CreatedAt: t0, Body: []byte(`{}`)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n == 0; { // on PostgreSQL the feed waits for older transactions of other tests
+		var err error
+		if n, err = db.Dispatch(ctx, url, nil, 10, t0); err != nil || time.Now().After(deadline) {
+			t.Fatalf("dispatch: %d, %v", n, err)
+		}
+	}
+	d, err := db.ClaimDelivery(ctx, t0, time.Minute)
+	if err != nil || d == nil {
+		t.Fatalf("claim: %v, %v", d, err)
+	}
+	d.Status, d.NextAttemptAt, d.FirstAttemptAt = appwebhook.StatusPending, t0.Add(5*time.Second), t0
+	if err := db.SettleDelivery(ctx, d, appwebhook.Attempt{DeliveryID: d.ID, At: t0, Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	back := t0.AddDate(0, 0, 5)
+	for _, urls := range [][]string{nil, {url}} { // removed, then back five days later
+		if err := db.SyncEndpoints(ctx, urls, back); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Delivery(ctx, d.ID)
+	if err != nil || got.Attempts != 0 || !got.FirstAttemptAt.IsZero() || !got.NextAttemptAt.Equal(back) {
+		t.Errorf("delivery once its endpoint is back: %+v (%v), want a new round due now", got, err)
+	}
+}
