@@ -125,6 +125,8 @@ type WorkspaceMark struct {
 	// a cancellation running out); zero for never.
 	Until      time.Time
 	CreditsLow bool
+	// Credits is the workspace's balance, read with the mark.
+	Credits Balance
 }
 
 // FeedQuery selects messages of the feed.

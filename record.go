@@ -154,6 +154,9 @@ func (r *recorder) ask(typ, key, objectID string) {
 type draft struct {
 	typ, key, workspaceID string
 	data, previous        any
+	// entry, for a credits message, is its ledger entry: data is the entry
+	// with the balance once written.
+	entry *LedgerEntry
 }
 
 // flush writes the messages of what the transaction changed, by
@@ -181,28 +184,13 @@ func (r *recorder) flush(ctx context.Context) error {
 		}
 		add(d...)
 	}
-	balances := map[string]*Balance{}
-	balance := func(ws string) (Balance, error) {
-		if b, ok := balances[ws]; ok {
-			return *b, nil
-		}
-		b, err := r.Tx.Balance(ctx, ws)
-		balances[ws] = &b
-		return b, err
-	}
 	for i := range r.ledger {
 		e := &r.ledger[i]
-		typ := ledgerMessageType(e)
-		if typ == "" {
-			continue
+		if typ := ledgerMessageType(e); typ != "" {
+			add(draft{typ: typ, workspaceID: e.WorkspaceID, entry: e})
 		}
-		bal, err := balance(e.WorkspaceID)
-		if err != nil {
-			return err
-		}
-		add(draft{typ: typ, workspaceID: e.WorkspaceID, data: creditsChange{Entry: ViewLedgerEntry(e), Credits: ViewCredits(bal)}})
 	}
-	return r.write(ctx, drafts, r.touched(subs), balance)
+	return r.write(ctx, drafts, r.touched(subs))
 }
 
 // creditsChange is the data of a credits message: the ledger entry and the
@@ -244,6 +232,9 @@ func (t *touched) add(ws string, entitlement bool) {
 func (r *recorder) touched(subs []*change[Subscription]) *touched {
 	t := &touched{entitlement: map[string]bool{}, credit: map[string]bool{}}
 	for _, ch := range subs {
+		if !entitlementMoved(ch.before, ch.after) {
+			continue
+		}
 		t.add(ch.after.WorkspaceID, true)
 		if ch.before != nil {
 			t.add(ch.before.WorkspaceID, true)
@@ -266,7 +257,7 @@ func (r *recorder) touched(subs []*change[Subscription]) *touched {
 // write gives each draft its workspace's next sequence number, checks each
 // touched workspace against what it was last told, and stores the messages
 // and the marks.
-func (r *recorder) write(ctx context.Context, drafts []draft, t *touched, balance func(string) (Balance, error)) error {
+func (r *recorder) write(ctx context.Context, drafts []draft, t *touched) error {
 	byWS := map[string][]draft{}
 	order := t.order
 	for _, d := range drafts {
@@ -276,44 +267,72 @@ func (r *recorder) write(ctx context.Context, drafts []draft, t *touched, balanc
 		byWS[d.workspaceID] = append(byWS[d.workspaceID], d)
 	}
 	for _, ws := range order {
-		if err := r.writeWorkspace(ctx, ws, byWS[ws], t, balance); err != nil {
+		if err := r.writeWorkspace(ctx, ws, byWS[ws], t); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft, t *touched, balance func(string) (Balance, error)) error {
-	// The workspace's row is locked before its mark, as consumption and
-	// adjustments lock them, so that no two transactions wait on each other.
-	bal, err := balance(ws)
-	if err != nil && !isNotFound(err) {
-		return err
-	}
+func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft, t *touched) error {
 	mark, err := r.Tx.WorkspaceMark(ctx, ws)
+	if isNotFound(err) {
+		// Stripe named a workspace the app never created, in an object
+		// stored before the workspace row existed.
+		if err = r.Tx.EnsureWorkspace(ctx, ws, r.s.now()); err == nil {
+			mark, err = r.Tx.WorkspaceMark(ctx, ws)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	before := *mark
-	if t.entitlement[ws] || t.credit[ws] {
-		if t.entitlement[ws] {
-			d, err := r.entitlementMessage(ctx, mark, bal)
-			if err != nil {
-				return err
-			}
-			drafts = append(drafts, d...)
+	before, bal := *mark, mark.Credits
+	if t.entitlement[ws] {
+		d, err := r.entitlementMessage(ctx, mark, bal)
+		if err != nil {
+			return err
 		}
+		drafts = append(drafts, d...)
+	}
+	if t.entitlement[ws] || t.credit[ws] {
 		drafts = append(drafts, r.s.creditsLowMessage(mark, bal, t.credit[ws])...)
 	}
+	if err := r.addMessages(ctx, mark, drafts); err != nil {
+		return err
+	}
+	if *mark == before {
+		return nil
+	}
+	return r.Tx.SaveWorkspaceMark(ctx, mark)
+}
+
+// addMessages stores a workspace's drafts with the sequence numbers after
+// the mark's, and moves the mark on. A keyed message already stored takes
+// no number; those between keyed ones are written in one statement.
+func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts []draft) error {
 	now := r.s.now()
+	var batch []*Message
 	for _, d := range drafts {
-		m := &Message{ID: newMessageID(), Key: d.key, Type: d.typ, WorkspaceID: ws, Sequence: mark.Sequence + 1, CreatedAt: now}
-		body, err := json.Marshal(messageBody{ID: m.ID, Type: m.Type, CreatedAt: *RFC3339(now), WorkspaceID: ws,
+		if d.entry != nil {
+			d.data = creditsChange{Entry: ViewLedgerEntry(d.entry), Credits: ViewCredits(mark.Credits)}
+		}
+		m := &Message{ID: newMessageID(), Key: d.key, Type: d.typ, WorkspaceID: mark.WorkspaceID, Sequence: mark.Sequence + 1, CreatedAt: now}
+		body, err := json.Marshal(messageBody{ID: m.ID, Type: m.Type, CreatedAt: *RFC3339(now), WorkspaceID: m.WorkspaceID,
 			Sequence: m.Sequence, Data: d.data, Previous: d.previous})
 		if err != nil {
 			return err
 		}
 		m.Body = body
+		if m.Key == "" {
+			batch = append(batch, m)
+			mark.Sequence = m.Sequence
+			continue
+		}
+		// Written in the order of their numbers, so that the feed has them so.
+		if err := r.Tx.AddMessages(ctx, batch); err != nil {
+			return err
+		}
+		batch = nil
 		inserted, err := r.Tx.AddMessage(ctx, m)
 		if err != nil {
 			return err
@@ -322,10 +341,17 @@ func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft
 			mark.Sequence = m.Sequence
 		}
 	}
-	if *mark == before {
-		return nil
-	}
-	return r.Tx.SaveWorkspaceMark(ctx, mark)
+	return r.Tx.AddMessages(ctx, batch)
+}
+
+// entitlementMoved reports whether a subscription's change can change the
+// entitlement of its workspace: what Entitle reads of it, its workspace, or
+// its being new there. (The workspace's current subscription could also
+// change by a tie on current_period_end between two live subscriptions,
+// which one live subscription per workspace rules out.)
+func entitlementMoved(b, a *Subscription) bool {
+	return b == nil || b.WorkspaceID != a.WorkspaceID || b.Status != a.Status || b.PlanID != a.PlanID ||
+		!b.cancelsAt().Equal(a.cancelsAt()) || !b.PastDueSince.Equal(a.PastDueSince) || stub(b) != stub(a)
 }
 
 // entitlementMessage compares a workspace's entitlement now with the one

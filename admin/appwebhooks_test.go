@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/appwebhook"
+	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
 )
 
@@ -29,9 +30,7 @@ func (d *dash) appDeliveries() {
 	d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_a"}, http.StatusOK)
 	d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_a"}, http.StatusOK)
 	for _, u := range []string{appURL, goneURL} {
-		if n, err := d.db.Dispatch(ctx, u, nil, 100, d.clock.Now()); err != nil || n == 0 {
-			d.t.Fatalf("dispatch to %s: %d %v", u, n, err)
-		}
+		storetest.Dispatch(d.t, d.db, u, 1, d.clock.Now())
 	}
 }
 

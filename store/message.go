@@ -14,19 +14,17 @@ import (
 
 var _ billing.Feed = (*DB)(nil)
 
-// WorkspaceMark implements billing.Tx.
+// WorkspaceMark implements billing.Tx: the mark lives on the workspace's
+// row, read with its credits and locked as Balance locks it.
 func (t *tx) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.WorkspaceMark, error) {
 	m := &billing.WorkspaceMark{WorkspaceID: workspaceID}
-	var until int64
+	var until, lotStart int64
 	var low int
-	// An upsert rather than SELECT … FOR UPDATE: it locks the row even when
-	// it is new, so two first messages of a workspace cannot both take
-	// sequence 1.
-	err := t.QueryRowContext(ctx, `INSERT INTO app_marks (workspace_id) VALUES ($1)
-		ON CONFLICT (workspace_id) DO UPDATE SET workspace_id = excluded.workspace_id
-		RETURNING sequence, entitlement, until, credits_low`, workspaceID).Scan(&m.Sequence, &m.Entitlement, &until, &low)
-	m.Until, m.CreditsLow = billing.Unix(until), low == 1
-	return m, err
+	err := t.QueryRowContext(ctx, `SELECT message_sequence, announced_entitlement, announced_until, credits_low,
+		`+balanceColumns+`, sub_lot_key, sub_lot_start FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).
+		Scan(&m.Sequence, &m.Entitlement, &until, &low, &m.Credits.Subscription, &m.Credits.Purchased, &m.Credits.Lot, &lotStart)
+	m.Until, m.CreditsLow, m.Credits.LotStart = billing.Unix(until), low == 1, billing.Unix(lotStart)
+	return m, notFound(err, "workspace", workspaceID)
 }
 
 // SaveWorkspaceMark implements billing.Tx.
@@ -35,8 +33,8 @@ func (t *tx) SaveWorkspaceMark(ctx context.Context, m *billing.WorkspaceMark) er
 	if m.CreditsLow {
 		low = 1
 	}
-	_, err := t.exec(ctx, `UPDATE app_marks SET sequence = $2, entitlement = $3, until = $4, credits_low = $5
-		WHERE workspace_id = $1`, m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
+	_, err := t.exec(ctx, `UPDATE workspaces SET message_sequence = $2, announced_entitlement = $3, announced_until = $4,
+		credits_low = $5 WHERE id = $1`, m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
 	return err
 }
 
@@ -52,12 +50,32 @@ func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	return n == 1, err
 }
 
+// AddMessages implements billing.Tx in one statement.
+func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO app_messages (id, type, workspace_id, sequence, created_at, body) VALUES `)
+	args := make([]any, 0, 6*len(ms))
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+		args = append(args, m.ID, m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body))
+	}
+	_, err := t.exec(ctx, b.String(), args...)
+	return err
+}
+
 // DueEntitlementChecks implements billing.Store.
 func (db *DB) DueEntitlementChecks(ctx context.Context, now time.Time) ([]string, error) {
 	return queryAll(ctx, db.read, func(s scanner) (string, error) {
 		var ws string
 		return ws, s.Scan(&ws)
-	}, `SELECT workspace_id FROM app_marks WHERE until > 0 AND until <= $1 ORDER BY until LIMIT 1000`, sec(now))
+	}, `SELECT id FROM workspaces WHERE announced_until > 0 AND announced_until <= $1 ORDER BY announced_until LIMIT 1000`, sec(now))
 }
 
 // cursor is a place in the feed: after the message at (txid, position).

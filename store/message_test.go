@@ -277,13 +277,7 @@ func TestPruneKeepsMessagesStillOwed(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for n := 0; n == 0; { // on PostgreSQL the feed waits for older transactions of other tests
-		var err error
-		if n, err = db.Dispatch(ctx, url, nil, 10, t0); err != nil || time.Now().After(deadline) {
-			t.Fatalf("dispatch: %d, %v", n, err)
-		}
-	}
+	storetest.Dispatch(t, db, url, 1, t0)
 	if err := db.DisableEndpoint(ctx, url, "answered 410 Gone", t0); err != nil {
 		t.Fatal(err)
 	}
@@ -379,13 +373,7 @@ func TestEndpointAddedBackRetriesAfresh(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for n := 0; n == 0; { // on PostgreSQL the feed waits for older transactions of other tests
-		var err error
-		if n, err = db.Dispatch(ctx, url, nil, 10, t0); err != nil || time.Now().After(deadline) {
-			t.Fatalf("dispatch: %d, %v", n, err)
-		}
-	}
+	storetest.Dispatch(t, db, url, 1, t0)
 	d, err := db.ClaimDelivery(ctx, t0, time.Minute)
 	if err != nil || d == nil {
 		t.Fatalf("claim: %v, %v", d, err)

@@ -239,3 +239,25 @@ func Break(t testing.TB, db *store.DB, table, msg string) (repair func()) {
 		}
 	}
 }
+
+// Dispatch turns the feed's messages into deliveries to url, as the sender
+// does, until at least want are, and returns how many. On PostgreSQL the
+// feed serves a message only once every older transaction on the server has
+// ended, and other packages' tests share the server: it waits up to 30 s.
+func Dispatch(t testing.TB, db *store.DB, url string, want int, now time.Time) int {
+	t.Helper()
+	deadline, n := time.Now().Add(30*time.Second), 0
+	for {
+		got, err := db.Dispatch(context.Background(), url, nil, 1000, now)
+		if err != nil {
+			t.Fatalf("dispatch to %s: %v", url, err)
+		}
+		if n += got; n >= want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dispatched %d messages to %s in 30 s, want %d", n, url, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

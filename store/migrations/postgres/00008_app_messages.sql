@@ -18,18 +18,20 @@ CREATE TABLE app_messages (
 CREATE INDEX app_messages_feed ON app_messages (txid, position);
 CREATE INDEX app_messages_workspace ON app_messages (workspace_id, sequence);
 CREATE INDEX app_messages_created ON app_messages (created_at);
--- app_marks is what the app was last told of each workspace: its last
--- sequence number, the entitlement announced and until when it holds, and
--- whether its credits were low.
-CREATE TABLE app_marks (
-    workspace_id TEXT PRIMARY KEY,
-    sequence     BIGINT NOT NULL DEFAULT 0,
-    entitlement  TEXT NOT NULL DEFAULT '',
-    until        BIGINT NOT NULL DEFAULT 0,
-    credits_low  INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX app_marks_until ON app_marks (until) WHERE until > 0;
+-- What the app was last told of each workspace, kept on its row so that
+-- the row lock a transaction takes to change its credits also orders its
+-- messages: the last sequence number given, the entitlement announced and
+-- until when it holds, and whether its credits were low.
+ALTER TABLE workspaces ADD COLUMN message_sequence BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN announced_entitlement TEXT NOT NULL DEFAULT '';
+ALTER TABLE workspaces ADD COLUMN announced_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN credits_low INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX workspaces_announced_until ON workspaces (announced_until) WHERE announced_until > 0;
 
 -- +goose Down
-DROP TABLE app_marks;
+DROP INDEX workspaces_announced_until;
+ALTER TABLE workspaces DROP COLUMN credits_low;
+ALTER TABLE workspaces DROP COLUMN announced_until;
+ALTER TABLE workspaces DROP COLUMN announced_entitlement;
+ALTER TABLE workspaces DROP COLUMN message_sequence;
 DROP TABLE app_messages;
