@@ -41,7 +41,7 @@ func (t *tx) SaveWorkspaceMark(ctx context.Context, m *billing.WorkspaceMark) er
 // AddMessage implements billing.Tx.
 func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	res, err := t.exec(ctx, `INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
 		m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body))
 	if err != nil {
 		return false, err
