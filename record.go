@@ -297,19 +297,21 @@ func (r *recorder) writeWorkspace(ctx context.Context, ws string, drafts []draft
 	if t.entitlement[ws] || t.credit[ws] {
 		drafts = append(drafts, r.s.creditsLowMessage(mark, bal, t.credit[ws])...)
 	}
-	if err := r.addMessages(ctx, mark, drafts); err != nil {
+	batch, err := r.addMessages(ctx, mark, drafts)
+	if err != nil {
 		return err
 	}
 	if *mark == before {
-		return nil
+		return r.Tx.AddMessages(ctx, batch, nil)
 	}
-	return r.Tx.SaveWorkspaceMark(ctx, mark)
+	return r.Tx.AddMessages(ctx, batch, mark)
 }
 
-// addMessages stores a workspace's drafts with the sequence numbers after
-// the mark's, and moves the mark on. A keyed message already stored takes
-// no number; those between keyed ones are written in one statement.
-func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts []draft) error {
+// addMessages gives a workspace's drafts the sequence numbers after the
+// mark's, and moves the mark on. A keyed message is stored at once (one
+// already stored takes no number); it returns the last ones after the last
+// keyed one, for the caller to store with the mark.
+func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts []draft) ([]*Message, error) {
 	now := r.s.now()
 	var batch []*Message
 	for _, d := range drafts {
@@ -320,7 +322,7 @@ func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts 
 		body, err := json.Marshal(messageBody{ID: m.ID, Type: m.Type, CreatedAt: *RFC3339(now), WorkspaceID: m.WorkspaceID,
 			Sequence: m.Sequence, Data: d.data, Previous: d.previous})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		m.Body = body
 		if m.Key == "" {
@@ -329,19 +331,19 @@ func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts 
 			continue
 		}
 		// Written in the order of their numbers, so that the feed has them so.
-		if err := r.Tx.AddMessages(ctx, batch); err != nil {
-			return err
+		if err := r.Tx.AddMessages(ctx, batch, nil); err != nil {
+			return nil, err
 		}
 		batch = nil
 		inserted, err := r.Tx.AddMessage(ctx, m)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if inserted {
 			mark.Sequence = m.Sequence
 		}
 	}
-	return r.Tx.AddMessages(ctx, batch)
+	return batch, nil
 }
 
 // entitlementMoved reports whether a subscription's change can change the

@@ -110,14 +110,14 @@ type Tx interface {
 	AddNotification(ctx context.Context, n *Notification) error
 	// WorkspaceMark returns what the app was last told of a workspace, with
 	// its credits, locking it as Balance does until the transaction ends, or
-	// ENOTFOUND; SaveWorkspaceMark stores it back.
+	// ENOTFOUND.
 	WorkspaceMark(ctx context.Context, workspaceID string) (*WorkspaceMark, error)
-	SaveWorkspaceMark(ctx context.Context, m *WorkspaceMark) error
 	// AddMessage stores a message for the app; one whose Key is stored
 	// already is not added: inserted is false.
 	AddMessage(ctx context.Context, m *Message) (inserted bool, err error)
-	// AddMessages stores messages without keys at once.
-	AddMessages(ctx context.Context, ms []*Message) error
+	// AddMessages stores messages without keys and, unless it is nil, the
+	// workspace's mark, at once.
+	AddMessages(ctx context.Context, ms []*Message, mark *WorkspaceMark) error
 
 	// DiscardNotifications keeps the pending notifications about a Stripe
 	// object from being sent, saying why.

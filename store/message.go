@@ -27,17 +27,6 @@ func (t *tx) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.Wo
 	return m, notFound(err, "workspace", workspaceID)
 }
 
-// SaveWorkspaceMark implements billing.Tx.
-func (t *tx) SaveWorkspaceMark(ctx context.Context, m *billing.WorkspaceMark) error {
-	low := 0
-	if m.CreditsLow {
-		low = 1
-	}
-	_, err := t.exec(ctx, `UPDATE workspaces SET message_sequence = $2, announced_entitlement = $3, announced_until = $4,
-		credits_low = $5 WHERE id = $1`, m.WorkspaceID, m.Sequence, m.Entitlement, sec(m.Until), low)
-	return err
-}
-
 // AddMessage implements billing.Tx.
 func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	res, err := t.exec(ctx, `INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
@@ -50,10 +39,42 @@ func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	return n == 1, err
 }
 
-// AddMessages implements billing.Tx in one statement.
-func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message) error {
+// AddMessages implements billing.Tx: on PostgreSQL the messages and the
+// mark go in one statement, one round trip.
+func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message, mark *billing.WorkspaceMark) error {
+	insert, args := messagesInsert(ms)
+	if mark == nil {
+		if insert == "" {
+			return nil
+		}
+		_, err := t.exec(ctx, insert, args...)
+		return err
+	}
+	low := 0
+	if mark.CreditsLow {
+		low = 1
+	}
+	markArgs := []any{mark.WorkspaceID, mark.Sequence, mark.Entitlement, sec(mark.Until), low}
+	switch {
+	case insert == "":
+		_, err := t.exec(ctx, markUpdate(0), markArgs...)
+		return err
+	case t.db.Postgres():
+		// A data-modifying WITH runs whether or not the UPDATE reads it.
+		_, err := t.exec(ctx, `WITH added AS (`+insert+`) `+markUpdate(len(args)), append(args, markArgs...)...)
+		return err
+	}
+	if _, err := t.exec(ctx, insert, args...); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, markUpdate(0), markArgs...)
+	return err
+}
+
+// messagesInsert is the INSERT of ms, "" for none.
+func messagesInsert(ms []*billing.Message) (string, []any) {
 	if len(ms) == 0 {
-		return nil
+		return "", nil
 	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO app_messages (id, type, workspace_id, sequence, created_at, body) VALUES `)
@@ -66,8 +87,14 @@ func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message) error {
 		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
 		args = append(args, m.ID, m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body))
 	}
-	_, err := t.exec(ctx, b.String(), args...)
-	return err
+	return b.String(), args
+}
+
+// markUpdate stores a mark whose five values are the parameters after the
+// first n: the workspace, sequence, entitlement, until and credits_low.
+func markUpdate(n int) string {
+	return fmt.Sprintf(`UPDATE workspaces SET message_sequence = $%d, announced_entitlement = $%d, announced_until = $%d,
+		credits_low = $%d WHERE id = $%d`, n+2, n+3, n+4, n+5, n+1)
 }
 
 // DueEntitlementChecks implements billing.Store.
