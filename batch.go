@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Group commit. A durable commit costs an fsync (SQLite) or a WAL flush and
@@ -26,6 +27,17 @@ type batcher struct {
 	queue    chan *request
 	maxBatch int
 	wg       sync.WaitGroup
+	// Transactions run and the events they held, for BatchStats.
+	batches, events atomic.Int64
+}
+
+// BatchStats reports how many shared transactions the writers ran and how
+// many events they held, since StartBatching; zero without batching.
+func (s *Service) BatchStats() (batches, events int64) {
+	if s.batch == nil {
+		return 0, 0
+	}
+	return s.batch.batches.Load(), s.batch.events.Load()
 }
 
 // StartBatching starts writers goroutines that apply queued events in
@@ -99,6 +111,8 @@ func (b *batcher) run(batch []*request) {
 			return r.err
 		}
 	}
+	b.batches.Add(1)
+	b.events.Add(int64(len(batch)))
 	errs := b.s.Store.InBatch(context.Background(), keys, fns)
 	for i, r := range batch {
 		if errs[i] != nil {

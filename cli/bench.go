@@ -85,7 +85,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	for _, c := range concurrency {
-		var perSecond, ratios, p99s, decodeOnly, storeOnly []float64
+		var perSecond, ratios, p99s, decodeOnly, storeOnly, trips, sizes []float64
 		for i := range *runs {
 			l := benchLevel{concurrency: c, prefix: fmt.Sprintf("bench%s_c%d_%d", hex.EncodeToString(run), c, i),
 				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey}, stages: *stages}
@@ -95,6 +95,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 			perSecond = append(perSecond, l.got.PerSecond())
 			ratios = append(ratios, l.got.PerSecond()/l.ceiling.PerSecond())
 			p99s = append(p99s, float64(l.got.Quantile(0.99)))
+			trips, sizes = append(trips, l.commits.tripsPerDelivery()), append(sizes, l.commits.perBatch())
 			if *stages {
 				decodeOnly = append(decodeOnly, l.decodeOnly.PerSecond()/l.ceiling.PerSecond())
 				storeOnly = append(storeOnly, l.storeOnly.PerSecond()/l.ceiling.PerSecond())
@@ -103,6 +104,10 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 		if *runs > 1 {
 			fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: %.0f events/s, %.0f %% of the ceiling, p99 %s\n",
 				*runs, c, median(perSecond), 100*median(ratios), time.Duration(median(p99s)).Round(10*time.Microsecond))
+			if *url == "" {
+				fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: %.1f events per group commit, %.1f round trips to the database per delivery\n",
+					*runs, c, median(sizes), median(trips))
+			}
 			if *stages {
 				fmt.Fprintf(env.Stdout, "median of %d runs at concurrency %d: decode only %.0f %%, store only %.0f %% of the ceiling\n",
 					*runs, c, 100*median(decodeOnly), 100*median(storeOnly))
@@ -138,6 +143,38 @@ type benchLevel struct {
 	stages      bool
 	// The ceiling, the service, and with stages its two parts.
 	ceiling, got, decodeOnly, storeOnly *bench.Result
+	// commits is what the service's database did during got (in this
+	// process only).
+	commits commitStats
+}
+
+// commitStats counts a run's group commits and round trips to the database.
+type commitStats struct {
+	deliveries, batches, events, trips int64
+}
+
+// measure counts what svc and db do while run runs.
+func measure(svc *billing.Service, db *store.DB, deliveries int, run func()) commitStats {
+	b0, e0 := svc.BatchStats()
+	t0 := db.RoundTrips()
+	run()
+	b1, e1 := svc.BatchStats()
+	return commitStats{deliveries: int64(deliveries), batches: b1 - b0, events: e1 - e0, trips: db.RoundTrips() - t0}
+}
+
+func (c commitStats) perBatch() float64 { return float64(c.events) / float64(max(c.batches, 1)) }
+
+func (c commitStats) tripsPerDelivery() float64 {
+	return float64(c.trips) / float64(max(c.deliveries, 1))
+}
+
+func (c commitStats) String() string {
+	s := fmt.Sprintf("%d events in %d group commits, %.1f each", c.events, c.batches, c.perBatch())
+	if c.trips > 0 {
+		s += fmt.Sprintf("; %d round trips to PostgreSQL, %.1f per delivery, %.1f per group commit",
+			c.trips, c.tripsPerDelivery(), float64(c.trips)/float64(max(c.batches, 1)))
+	}
+	return s
 }
 
 func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dups float64, price, database string, history int) error {
@@ -163,7 +200,13 @@ func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dup
 			return err
 		}
 	}
-	l.got = bench.Run(ctx, l.target.url, l.target.secret, w.Deliveries, l.concurrency)
+	if t := l.target; t.svc != nil {
+		l.commits = measure(t.svc, t.db, len(w.Deliveries), func() {
+			l.got = bench.Run(ctx, t.url, t.secret, w.Deliveries, l.concurrency)
+		})
+	} else {
+		l.got = bench.Run(ctx, l.target.url, l.target.secret, w.Deliveries, l.concurrency)
+	}
 	fmt.Fprintf(out, "concurrency %d, %d deliveries (%d events, %d duplicates), %s\n", l.concurrency, len(w.Deliveries),
 		w.Unique, len(w.Deliveries)-w.Unique, l.target.name)
 	fmt.Fprintf(out, "  verify-only ceiling %s\n", l.ceiling)
@@ -172,6 +215,9 @@ func (l *benchLevel) run(ctx context.Context, out io.Writer, workspaces int, dup
 		fmt.Fprintf(out, "  store only          %s  (%.0f %% of the ceiling)\n", l.storeOnly, 100*l.storeOnly.PerSecond()/l.ceiling.PerSecond())
 	}
 	fmt.Fprintf(out, "  billing             %s\n", l.got)
+	if l.target.svc != nil {
+		fmt.Fprintf(out, "  database            %s\n", l.commits)
+	}
 	fmt.Fprintf(out, "  ratio to ceiling    %.0f %% of events/s; p99 %.1fx\n",
 		100*l.got.PerSecond()/l.ceiling.PerSecond(), float64(l.got.Quantile(0.99))/float64(l.ceiling.Quantile(0.99)))
 	bad, err := l.target.check(w.Workspaces)
@@ -197,6 +243,9 @@ func median(xs []float64) float64 {
 type benchTarget struct {
 	url, secret, apiKey, name string
 	decoder                   billing.Decoder // default webhook.Decoder
+	// The service and its database, when it runs in this process.
+	svc *billing.Service
+	db  *store.DB
 }
 
 // start runs the service in this process on a fresh database holding
@@ -236,6 +285,7 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string, history int
 	hs := api.NewHTTPServer(srv.Handler())
 	go hs.Serve(ln)
 	t.url = "http://" + ln.Addr().String() + api.WebhookPath
+	t.svc, t.db = svc, db
 	t.name = db.Name() + " (in this process, durable commits)"
 	return func() {
 		hs.Close()

@@ -20,8 +20,12 @@ func TestBenchSmallRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	code := cli.Run(context.Background(), args, &cli.Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	for _, want := range []string{"verify-only ceiling", "3 of 3 workspaces as expected", "codes map[200:72]",
-		"median of 2 runs at concurrency 4", "peak RSS"} {
+	wants := []string{"verify-only ceiling", "3 of 3 workspaces as expected", "codes map[200:72]",
+		"median of 2 runs at concurrency 4", "peak RSS", "72 events in ", " group commits, ", " events per group commit, "}
+	if storetest.Postgres() {
+		wants = append(wants, " round trips to PostgreSQL, ")
+	}
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,6 +53,7 @@ type DB struct {
 	queued     sync.Map // queries to prepare once the writer is free
 	// redact masks secrets in the error texts the database keeps.
 	redact *redact.Redactor
+	trips  *roundTrips // PostgreSQL's; nil on SQLite
 }
 
 var _ billing.Store = (*DB)(nil)
@@ -149,6 +151,8 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = cmp.Or(opt.Timeout, 5*time.Second)
 	}
+	trips := &roundTrips{}
+	cfg.Tracer = trips
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(cmp.Or(opt.MaxOpenConns, 10))
 	db.SetMaxIdleConns(cmp.Or(opt.MaxIdleConns, 5))
@@ -160,7 +164,35 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return &DB{write: db, read: db, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE",
-		skipLocked: " FOR UPDATE SKIP LOCKED"}, nil
+		skipLocked: " FOR UPDATE SKIP LOCKED", trips: trips}, nil
+}
+
+// roundTrips counts what this process sends PostgreSQL: each statement,
+// and each statement prepared, waits for the server's answer, so each is a
+// round trip (pgx sends one at a time outside a batch).
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// RoundTrips is how many round trips to PostgreSQL this DB has made since
+// it opened; 0 on SQLite, which has no network between them.
+func (db *DB) RoundTrips() int64 {
+	if db.trips == nil {
+		return 0
+	}
+	return db.trips.n.Load()
 }
 
 // misplacedUserInfo reports a PostgreSQL URL that pgx would split where

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,6 +131,34 @@ func TestSQLitePath(t *testing.T) {
 	for _, bad := range []string{"mysql://x", "host=db dbname=billing", "user=billing"} {
 		if _, err := store.SQLitePath(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// RoundTrips counts each statement sent to PostgreSQL, a transaction's
+// BEGIN and COMMIT included, and stays 0 on SQLite.
+func TestRoundTripsAreCounted(t *testing.T) {
+	ctx := t.Context()
+	for _, tt := range []struct {
+		name string
+		url  string
+		want int64
+	}{
+		{"postgres", storetest.PostgresURL(t), 3}, // BEGIN, the UPDATE, COMMIT
+		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "billing.db"), 0},
+	} {
+		db := storetest.OpenURL(t, tt.url, slog.New(slog.DiscardHandler))
+		update := func() {
+			err := db.InTx(ctx, func(tx billing.Tx) error { return tx.SetWorkspaceCustomer(ctx, "ws_none", "cus_none") })
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		update() // prepares the statement on PostgreSQL
+		before := db.RoundTrips()
+		update()
+		if got := db.RoundTrips() - before; got != tt.want {
+			t.Errorf("%s: a transaction of one statement took %d round trips, want %d", tt.name, got, tt.want)
 		}
 	}
 }
