@@ -21,6 +21,7 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/cli"
+	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 )
 
@@ -56,7 +57,7 @@ func (s *service) listen(env map[string]string, args ...string) *listening {
 	case l.cursor = <-ready:
 	case code := <-done:
 		s.t.Fatalf("listen exited %d:\n%s", code, l.stderr)
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		s.t.Fatalf("listen did not start:\n%s", l.stderr)
 	}
 	var once sync.Once
@@ -87,7 +88,7 @@ func (w *watched) Write(p []byte) (int, error) {
 // waitFor waits until the buffer holds n occurrences of s.
 func (w *watched) waitFor(t *testing.T, s string, n int) {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for strings.Count(w.String(), s) < n {
 		select {
 		case <-w.wrote:
@@ -154,7 +155,7 @@ func newAppReceiver(t *testing.T, secret func() string) *appReceiver {
 func (r *appReceiver) wait(t *testing.T, n int) []string {
 	t.Helper()
 	var ids []string
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for len(ids) < n {
 		select {
 		case id := <-r.got:
@@ -171,6 +172,7 @@ func (r *appReceiver) wait(t *testing.T, n int) []string {
 func feedIDs(t *testing.T, databaseURL, cursor string, types ...string) ([]string, string) {
 	t.Helper()
 	db := storetest.OpenURL(t, databaseURL, slog.New(slog.DiscardHandler))
+	awaitVisible(t, db)
 	page, err := db.Feed(context.Background(), billing.FeedQuery{After: cursor, Limit: billing.MaxFeedLimit, Types: types})
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +182,31 @@ func feedIDs(t *testing.T, databaseURL, cursor string, types ...string) ([]strin
 		ids[i] = m.ID
 	}
 	return ids, page.Next
+}
+
+// awaitVisible waits until the feed serves every message committed: on
+// PostgreSQL it waits for older transactions, and other packages' tests
+// share the server.
+func awaitVisible(t *testing.T, db *store.DB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var stored int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM app_messages`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		page, err := db.Feed(context.Background(), billing.FeedQuery{Limit: billing.MaxFeedLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Messages) == stored {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the feed serves %d of %d messages after 30 s", len(page.Messages), stored)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *service) trigger(args ...string) {
