@@ -223,29 +223,8 @@ func addMessages(t *testing.T, db *store.DB, n int, typ string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitFeed(t, db, ids[len(ids)-1])
+	storetest.AwaitFeed(t, db)
 	return ids
-}
-
-// awaitFeed waits until the feed serves message id. On PostgreSQL it
-// serves a message once every transaction older than the oldest still
-// running on the server has ended, and other tests' transactions may be
-// running.
-func awaitFeed(t *testing.T, db *store.DB, id string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		page, err := db.Feed(context.Background(), billing.FeedQuery{Limit: billing.MaxFeedLimit, WorkspaceID: "ws_1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := len(page.Messages); n > 0 && page.Messages[n-1].ID == id {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("message %s not in the feed after 10s", id)
-		}
-		time.Sleep(5 * time.Millisecond) // waiting for other transactions, which no channel tells of
-	}
 }
 
 func deliveries(t *testing.T, db *store.DB) []appwebhook.Delivery {

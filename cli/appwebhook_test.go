@@ -21,7 +21,6 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/cli"
-	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 )
 
@@ -172,7 +171,7 @@ func (r *appReceiver) wait(t *testing.T, n int) []string {
 func feedIDs(t *testing.T, databaseURL, cursor string, types ...string) ([]string, string) {
 	t.Helper()
 	db := storetest.OpenURL(t, databaseURL, slog.New(slog.DiscardHandler))
-	awaitVisible(t, db)
+	storetest.AwaitFeed(t, db)
 	page, err := db.Feed(context.Background(), billing.FeedQuery{After: cursor, Limit: billing.MaxFeedLimit, Types: types})
 	if err != nil {
 		t.Fatal(err)
@@ -182,31 +181,6 @@ func feedIDs(t *testing.T, databaseURL, cursor string, types ...string) ([]strin
 		ids[i] = m.ID
 	}
 	return ids, page.Next
-}
-
-// awaitVisible waits until the feed serves every message committed: on
-// PostgreSQL it waits for older transactions, and other packages' tests
-// share the server.
-func awaitVisible(t *testing.T, db *store.DB) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var stored int
-		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM app_messages`).Scan(&stored); err != nil {
-			t.Fatal(err)
-		}
-		page, err := db.Feed(context.Background(), billing.FeedQuery{Limit: billing.MaxFeedLimit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Messages) == stored {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the feed serves %d of %d messages after 30 s", len(page.Messages), stored)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (s *service) trigger(args ...string) {

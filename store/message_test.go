@@ -263,29 +263,16 @@ func TestFeedUnderConcurrentWriters(t *testing.T) {
 // would lose it for an endpoint disabled by a 410, or mid-retry. Once its
 // delivery ends, it goes.
 func TestPruneKeepsMessagesStillOwed(t *testing.T) {
-	ctx := t.Context()
-	db := storetest.Open(t, slog.New(slog.DiscardHandler))
-	t0 := time.Unix(1767225600, 0)
-	const url = "https://app.example.com/hook"
-	if err := db.SyncEndpoints(ctx, []string{url}, t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.InTx(ctx, func(tx billing.Tx) error {
-		_, err := tx.AddMessage(ctx, &billing.Message{ID: "msg_1", Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
-			Sequence: 1, CreatedAt: t0, Body: []byte(`{}`)})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Dispatch(t, db, url, 1, t0)
-	if err := db.DisableEndpoint(ctx, url, "answered 410 Gone", t0); err != nil {
+	ctx, t0 := t.Context(), time.Unix(1767225600, 0)
+	db := owedMessage(t, t0)
+	if err := db.DisableEndpoint(ctx, owedURL, "answered 410 Gone", t0); err != nil {
 		t.Fatal(err)
 	}
 	later := t0.AddDate(0, 2, 0)
 	if n, err := db.PruneMessages(ctx, later); err != nil || n != 0 {
 		t.Fatalf("pruned %d (%v) while its delivery waits for the endpoint, want 0", n, err)
 	}
-	if err := db.EnableEndpoint(ctx, url, later); err != nil {
+	if err := db.EnableEndpoint(ctx, owedURL, later); err != nil {
 		t.Fatal(err)
 	}
 	d, err := db.ClaimDelivery(ctx, later, time.Minute)
@@ -359,21 +346,8 @@ func TestFeedClockAfterAMove(t *testing.T) {
 // round of attempts for what waited, rather than failing it at once for
 // the days it was away.
 func TestEndpointAddedBackRetriesAfresh(t *testing.T) {
-	ctx := t.Context()
-	db := storetest.Open(t, slog.New(slog.DiscardHandler))
-	t0 := time.Unix(1767225600, 0)
-	const url = "https://app.example.com/hook"
-	if err := db.SyncEndpoints(ctx, []string{url}, t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.InTx(ctx, func(tx billing.Tx) error {
-		_, err := tx.AddMessage(ctx, &billing.Message{ID: "msg_1", Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
-			Sequence: 1, CreatedAt: t0, Body: []byte(`{}`)})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Dispatch(t, db, url, 1, t0)
+	ctx, t0 := t.Context(), time.Unix(1767225600, 0)
+	db := owedMessage(t, t0)
 	d, err := db.ClaimDelivery(ctx, t0, time.Minute)
 	if err != nil || d == nil {
 		t.Fatalf("claim: %v, %v", d, err)
@@ -383,7 +357,7 @@ func TestEndpointAddedBackRetriesAfresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := t0.AddDate(0, 0, 5)
-	for _, urls := range [][]string{nil, {url}} { // removed, then back five days later
+	for _, urls := range [][]string{nil, {owedURL}} { // removed, then back five days later
 		if err := db.SyncEndpoints(ctx, urls, back); err != nil {
 			t.Fatal(err)
 		}
@@ -392,4 +366,27 @@ func TestEndpointAddedBackRetriesAfresh(t *testing.T) {
 	if err != nil || got.Attempts != 0 || !got.FirstAttemptAt.IsZero() || !got.NextAttemptAt.Equal(back) {
 		t.Errorf("delivery once its endpoint is back: %+v (%v), want a new round due now", got, err)
 	}
+}
+
+// owedURL is the endpoint owedMessage registers.
+const owedURL = "https://app.example.com/hook"
+
+// owedMessage opens a database with one endpoint, owedURL, and one message
+// written at t0 and dispatched to it: a delivery pending.
+func owedMessage(t *testing.T, t0 time.Time) *store.DB {
+	t.Helper()
+	ctx := t.Context()
+	db := storetest.Open(t, slog.New(slog.DiscardHandler))
+	if err := db.SyncEndpoints(ctx, []string{owedURL}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(tx billing.Tx) error {
+		_, err := tx.AddMessage(ctx, &billing.Message{ID: "msg_1", Type: billing.MsgInvoicePaid, WorkspaceID: "ws_1",
+			Sequence: 1, CreatedAt: t0, Body: []byte(`{}`)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Dispatch(t, db, owedURL, 1, t0)
+	return db
 }

@@ -27,6 +27,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
+	"github.com/acme/billing"
 	"github.com/acme/billing/redact"
 	"github.com/acme/billing/store"
 )
@@ -241,22 +242,39 @@ func Break(t testing.TB, db *store.DB, table, msg string) (repair func()) {
 }
 
 // Dispatch turns the feed's messages into deliveries to url, as the sender
-// does, until at least want are, and returns how many. On PostgreSQL the
-// feed serves a message only once every older transaction on the server has
-// ended, and other packages' tests share the server: it waits up to 30 s.
+// does, once the feed serves them all (AwaitFeed), and returns how many; it
+// fails the test for fewer than want.
 func Dispatch(t testing.TB, db *store.DB, url string, want int, now time.Time) int {
 	t.Helper()
-	deadline, n := time.Now().Add(30*time.Second), 0
+	AwaitFeed(t, db)
+	n, err := db.Dispatch(context.Background(), url, nil, 1000, now)
+	if err != nil || n < want {
+		t.Fatalf("dispatched %d messages to %s (%v), want %d", n, url, err, want)
+	}
+	return n
+}
+
+// AwaitFeed waits until the feed serves every message committed. On
+// PostgreSQL it serves a message once every older transaction on the
+// server has ended, and other packages' tests share the server; no channel
+// tells of those, so it polls, for up to 30 s.
+func AwaitFeed(t testing.TB, db *store.DB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err := db.Dispatch(context.Background(), url, nil, 1000, now)
-		if err != nil {
-			t.Fatalf("dispatch to %s: %v", url, err)
+		var stored int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM app_messages`).Scan(&stored); err != nil {
+			t.Fatal(err)
 		}
-		if n += got; n >= want {
-			return n
+		page, err := db.Feed(context.Background(), billing.FeedQuery{Limit: billing.MaxFeedLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Messages) == stored {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dispatched %d messages to %s in 30 s, want %d", n, url, want)
+			t.Fatalf("the feed serves %d of %d messages after 30 s", len(page.Messages), stored)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
