@@ -311,3 +311,45 @@ func TestAppWebhooksListenRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// serve tells, from its start on, the entitlements that changed by time
+// while it was down (a past-due grace ran out), and prunes the messages
+// older than BILLING_FEED_RETENTION.
+func TestServeTellsTimeAndPrunes(t *testing.T) {
+	first := startService(t)
+	first.run("workspaces", "create", "ws_1")
+	first.trigger("customer.subscription.created", "--workspace", "ws_1")
+	first.stop()
+	db := storetest.OpenURL(t, first.env["DATABASE_URL"], slog.New(slog.DiscardHandler))
+	// While serve was down: the subscription went past due long ago, its
+	// grace ran out, and its activation passed the retention.
+	for _, q := range []string{
+		`UPDATE subscriptions SET status = 'past_due', past_due_since = 1 WHERE workspace_id = 'ws_1'`,
+		`UPDATE workspaces SET announced_until = 1 WHERE id = 'ws_1'`,
+		`UPDATE app_messages SET created_at = 1 WHERE type = 'subscription.activated'`,
+	} {
+		if _, err := db.SQL().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startService(t, map[string]string{"DATABASE_URL": first.env["DATABASE_URL"]})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		storetest.AwaitFeed(t, db)
+		page, err := db.Feed(t.Context(), billing.FeedQuery{Limit: billing.MaxFeedLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, m := range page.Messages {
+			types = append(types, m.Type)
+		}
+		last := page.Messages[len(page.Messages)-1]
+		told := last.Type == billing.MsgEntitlementsChanged && strings.Contains(string(last.Body), `"reason":"past_due"`)
+		if told && !slices.Contains(types, billing.MsgSubscriptionActivated) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the feed has %v, last %s: want the activation pruned and entitlements.changed to past_due", types, last.Body)
+		}
+	}
+}
