@@ -12,11 +12,12 @@ type Store interface {
 	// Everything an event changes goes through one call, so it is durable
 	// all at once or not at all.
 	InTx(ctx context.Context, fn func(Tx) error) error
-	// InBatch takes the locks on keys (see Tx.Lock), then runs each fn in a
-	// savepoint of one transaction: a fn that returns an error is rolled
-	// back alone. It commits once and returns each fn's error; when the lock
-	// or the commit fails, every fn's error is that one.
-	InBatch(ctx context.Context, keys []string, fns []func(Tx) error) []error
+	// InBatch takes the locks needs names (see Tx.Lock), then runs each fn
+	// in one transaction as if in a savepoint of its own: what a fn that
+	// returns an error changed is undone alone. It commits once and returns
+	// each fn's error; when the locks or the commit fail, every fn's error
+	// is that one. The rows needs names may be read before any fn runs.
+	InBatch(ctx context.Context, needs *Needs, fns []func(Tx) error) []error
 
 	// Workspace returns a workspace or an ENOTFOUND error.
 	Workspace(ctx context.Context, id string) (*Workspace, error)

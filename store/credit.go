@@ -26,7 +26,7 @@ func (db *DB) Ledger(ctx context.Context, workspaceID string) ([]billing.LedgerE
 
 // LedgerEntry implements billing.Tx.
 func (t *tx) LedgerEntry(ctx context.Context, key string) (*billing.LedgerEntry, error) {
-	e, err := scanLedgerEntry(t.QueryRowContext(ctx, `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key = $1`, key))
+	e, err := scanLedgerEntry(t.queryRow(ctx, `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key = $1`, key))
 	if err != nil {
 		return nil, notFound(err, "ledger entry", key)
 	}
@@ -42,16 +42,18 @@ const balanceColumns = `CAST(credits_subscription AS BIGINT), CAST(credits_purch
 func (t *tx) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
 	var b billing.Balance
 	var lotStart int64
-	err := t.QueryRowContext(ctx, `SELECT `+balanceColumns+`, sub_lot_key, sub_lot_start
+	err := t.queryRow(ctx, `SELECT `+balanceColumns+`, sub_lot_key, sub_lot_start
 		FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).Scan(&b.Subscription, &b.Purchased, &b.Lot, &lotStart)
 	b.LotStart = billing.Unix(lotStart)
 	return b, notFound(err, "workspace", workspaceID)
 }
 
 func (t *tx) SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error {
-	_, err := t.exec(ctx, `UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`,
-		workspaceID, key, sec(start))
-	return err
+	return t.run(ctx, setSubscriptionLot(workspaceID, key, start))
+}
+
+func setSubscriptionLot(workspaceID, key string, start time.Time) stmt {
+	return stmt{`UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`, []any{workspaceID, key, sec(start)}}
 }
 
 func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
@@ -65,15 +67,20 @@ func (db *DB) HasLedgerKey(ctx context.Context, key string) (bool, error) {
 
 func hasLedgerKey(ctx context.Context, q querier, key string) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM credit_ledger WHERE idempotency_key = $1`, key).Scan(&n)
 	return n > 0, err
+}
+
+// bucketColumn is the workspaces column of a bucket's balance, "" for none.
+func bucketColumn(b billing.Bucket) string {
+	return map[billing.Bucket]string{billing.BucketSubscription: "credits_subscription", billing.BucketPurchased: "credits_purchased"}[b]
 }
 
 // AppendLedger inserts the entry and moves the cached balance by the same
 // amount in the same transaction; a key already used inserts nothing and
 // moves nothing.
 func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) (bool, error) {
-	column := map[billing.Bucket]string{billing.BucketSubscription: "credits_subscription", billing.BucketPurchased: "credits_purchased"}[e.Bucket]
+	column := bucketColumn(e.Bucket)
 	if column == "" {
 		return false, fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
 	}
@@ -91,28 +98,37 @@ func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) (bool, er
 }
 
 func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {
-	_, err := t.exec(ctx, `INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
+	return t.run(ctx, addPendingGrant(g))
+}
+
+func addPendingGrant(g *billing.Grant) stmt {
+	return stmt{`INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
 			reason, event_id, seq, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_grants), $9)
-		ON CONFLICT (key) DO NOTHING`,
-		g.Key, g.CustomerID, g.SubscriptionID, g.Kind, g.Bucket, g.Amount, g.Reason, g.EventID, sec(g.CreatedAt))
-	return err
+		ON CONFLICT (key) DO NOTHING`, []any{g.Key, g.CustomerID, g.SubscriptionID, g.Kind, g.Bucket, g.Amount, g.Reason, g.EventID, sec(g.CreatedAt)}}
+}
+
+const grantColumns = `key, customer_id, subscription_id, kind, bucket, amount, reason, event_id, created_at`
+
+func scanGrant(s scanner) (billing.Grant, error) {
+	var g billing.Grant
+	var created int64
+	err := s.Scan(&g.Key, &g.CustomerID, &g.SubscriptionID, &g.Kind, &g.Bucket, &g.Amount, &g.Reason, &g.EventID, &created)
+	g.CreatedAt = billing.Unix(created)
+	return g, err
 }
 
 func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billing.Grant, error) {
-	grants, err := queryAll(ctx, t, func(s scanner) (billing.Grant, error) {
-		var g billing.Grant
-		var created int64
-		err := s.Scan(&g.Key, &g.CustomerID, &g.SubscriptionID, &g.Kind, &g.Bucket, &g.Amount, &g.Reason, &g.EventID, &created)
-		g.CreatedAt = billing.Unix(created)
-		return g, err
-	}, `SELECT key, customer_id, subscription_id, kind, bucket, amount, reason, event_id, created_at
+	grants, err := queryAll(ctx, t, scanGrant, `SELECT `+grantColumns+`
 		FROM pending_grants WHERE customer_id = $1 ORDER BY seq`, customerID)
 	if err != nil || len(grants) == 0 {
 		return nil, err
 	}
-	_, err = t.exec(ctx, `DELETE FROM pending_grants WHERE customer_id = $1`, customerID)
-	return grants, err
+	return grants, t.run(ctx, deletePendingGrants(customerID))
+}
+
+func deletePendingGrants(customerID string) stmt {
+	return stmt{`DELETE FROM pending_grants WHERE customer_id = $1`, []any{customerID}}
 }
 
 // CheckBalances returns the workspaces whose cached balance differs from

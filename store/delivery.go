@@ -141,7 +141,7 @@ func (db *DB) ClaimDelivery(ctx context.Context, now time.Time, lease time.Durat
 	err := db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
 		var id int64
-		err := t.QueryRowContext(ctx, `SELECT id FROM app_deliveries
+		err := t.queryRow(ctx, `SELECT id FROM app_deliveries
 			WHERE ((status = $1 AND next_attempt_at <= $3) OR (status = $2 AND claimed_until <= $3))
 			AND endpoint IN (SELECT url FROM app_endpoints WHERE disabled_at = 0)
 			ORDER BY next_attempt_at, id LIMIT 1`+db.skipLocked,
@@ -157,7 +157,7 @@ func (db *DB) ClaimDelivery(ctx context.Context, now time.Time, lease time.Durat
 			WHERE id = $1`, id, appwebhook.StatusSending, sec(now.Add(lease)), sec(now)); err != nil {
 			return err
 		}
-		d, err := scanDelivery(t.QueryRowContext(ctx, deliverySelect+` WHERE d.id = $1`, id))
+		d, err := scanDelivery(t.queryRow(ctx, deliverySelect+` WHERE d.id = $1`, id))
 		claimed = &d
 		return err
 	})
@@ -220,7 +220,7 @@ func (db *DB) EnableEndpoint(ctx context.Context, url string, now time.Time) err
 			WHERE url = $1 AND disabled_reason <> $2`, appwebhook.ReasonRemoved)
 		if billing.ErrorCode(err) == billing.ENOTFOUND {
 			var removed bool
-			if t.QueryRowContext(ctx, `SELECT TRUE FROM app_endpoints WHERE url = $1`, url).Scan(&removed) == nil {
+			if t.queryRow(ctx, `SELECT TRUE FROM app_endpoints WHERE url = $1`, url).Scan(&removed) == nil {
 				return billing.Errorf(billing.ECONFLICT, "app webhook endpoint %s is not in BILLING_APP_WEBHOOK_URL: add it there to send to it again", appwebhook.Redact(url))
 			}
 		}

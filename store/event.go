@@ -99,10 +99,8 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, 
 	// The insert comes first: on PostgreSQL, when a concurrent delivery of
 	// the same event has inserted it, the insert waits for that transaction
 	// and the locking read below then sees its outcome.
-	res, err := t.exec(ctx, `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
-			status, attempts, last_error, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, '', $8) ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt), billing.StatusReceived)
+	insert := insertEvent(e)
+	res, err := t.exec(ctx, insert.query, insert.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,18 +108,32 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, 
 		return nil, nil
 	}
 	prev := &billing.Event{ID: e.ID}
-	err = t.QueryRowContext(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+t.db.forUpdate, e.ID).
+	err = t.queryRow(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+t.db.forUpdate, e.ID).
 		Scan(&prev.Status, &prev.APIVersion, &prev.Payload)
 	if err != nil || prev.Status.Done() {
 		return prev, err
 	}
-	_, err = t.exec(ctx, `UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`,
-		e.ID, e.Payload, e.APIVersion)
-	return prev, err
+	return prev, t.run(ctx, retryEvent(e))
+}
+
+// insertEvent stores an event as received, unless its id is stored.
+func insertEvent(e *billing.Event) stmt {
+	return stmt{`INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+			status, attempts, last_error, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, '', $8) ON CONFLICT (id) DO NOTHING`,
+		[]any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt), billing.StatusReceived}}
+}
+
+// retryEvent counts a new attempt at a stored event not done, with e's body.
+func retryEvent(e *billing.Event) stmt {
+	return stmt{`UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`,
+		[]any{e.ID, e.Payload, e.APIVersion}}
 }
 
 func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
-	_, err := t.exec(ctx, `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`,
-		id, status, sec(at))
-	return err
+	return t.run(ctx, finishEvent(id, status, at))
+}
+
+func finishEvent(id string, status billing.EventStatus, at time.Time) stmt {
+	return stmt{`UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`, []any{id, status, sec(at)}}
 }

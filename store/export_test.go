@@ -21,7 +21,7 @@ var (
 
 // TxExec runs a statement in a transaction InTx started.
 func TxExec(btx billing.Tx, query string, args ...any) error {
-	_, err := btx.(*tx).tx.Exec(query, args...)
+	_, err := btx.(*tx).exec(context.Background(), query, args...)
 	return err
 }
 

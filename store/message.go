@@ -17,21 +17,37 @@ var _ billing.Feed = (*DB)(nil)
 // WorkspaceMark implements billing.Tx: the mark lives on the workspace's
 // row, read with its credits and locked as Balance locks it.
 func (t *tx) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.WorkspaceMark, error) {
-	m := &billing.WorkspaceMark{WorkspaceID: workspaceID}
-	var until, lotStart int64
+	r, err := scanWorkspaceRow(t.queryRow(ctx, `SELECT `+workspaceRowColumns+` FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID))
+	if err != nil {
+		return nil, notFound(err, "workspace", workspaceID)
+	}
+	return &r.mark, nil
+}
+
+// workspaceRowColumns are a workspace's, with its credits and mark.
+const workspaceRowColumns = workspaceColumns + `, ` + balanceColumns + `, sub_lot_key, sub_lot_start,
+	message_sequence, announced_entitlement, announced_until, credits_low`
+
+func scanWorkspaceRow(s scanner) (*workspaceRow, error) {
+	var r workspaceRow
+	var created, lotStart, until int64
 	var low int
-	err := t.QueryRowContext(ctx, `SELECT message_sequence, announced_entitlement, announced_until, credits_low,
-		`+balanceColumns+`, sub_lot_key, sub_lot_start FROM workspaces WHERE id = $1`+t.db.forUpdate, workspaceID).
-		Scan(&m.Sequence, &m.Entitlement, &until, &low, &m.Credits.Subscription, &m.Credits.Purchased, &m.Credits.Lot, &lotStart)
+	m := &r.mark
+	err := s.Scan(&r.w.ID, &r.w.Name, &r.w.Email, &r.w.StripeCustomerID, &created,
+		&m.Credits.Subscription, &m.Credits.Purchased, &m.Credits.Lot, &lotStart,
+		&m.Sequence, &m.Entitlement, &until, &low)
+	if err != nil {
+		return nil, err
+	}
+	r.w.CreatedAt, m.WorkspaceID = billing.Unix(created), r.w.ID
 	m.Until, m.CreditsLow, m.Credits.LotStart = billing.Unix(until), low == 1, billing.Unix(lotStart)
-	return m, notFound(err, "workspace", workspaceID)
+	return &r, nil
 }
 
 // AddMessage implements billing.Tx.
 func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
-	res, err := t.exec(ctx, `INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
-		m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body))
+	insert := addMessage(m)
+	res, err := t.exec(ctx, insert.query, insert.args...)
 	if err != nil {
 		return false, err
 	}
@@ -39,16 +55,26 @@ func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	return n == 1, err
 }
 
-// AddMessages implements billing.Tx: on PostgreSQL the messages and the
-// mark go in one statement, one round trip.
+func addMessage(m *billing.Message) stmt {
+	return stmt{`INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
+		[]any{m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body)}}
+}
+
+// AddMessages implements billing.Tx.
 func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message, mark *billing.WorkspaceMark) error {
+	return t.run(ctx, t.db.addMessages(ms, mark)...)
+}
+
+// addMessages stores messages without keys and the mark, if any: on
+// PostgreSQL in one statement.
+func (db *DB) addMessages(ms []*billing.Message, mark *billing.WorkspaceMark) []stmt {
 	insert, args := messagesInsert(ms)
 	if mark == nil {
 		if insert == "" {
 			return nil
 		}
-		_, err := t.exec(ctx, insert, args...)
-		return err
+		return []stmt{{insert, args}}
 	}
 	low := 0
 	if mark.CreditsLow {
@@ -57,18 +83,12 @@ func (t *tx) AddMessages(ctx context.Context, ms []*billing.Message, mark *billi
 	markArgs := []any{mark.WorkspaceID, mark.Sequence, mark.Entitlement, sec(mark.Until), low}
 	switch {
 	case insert == "":
-		_, err := t.exec(ctx, markUpdate(0), markArgs...)
-		return err
-	case t.db.Postgres():
+		return []stmt{{markUpdate(0), markArgs}}
+	case db.Postgres():
 		// A data-modifying WITH runs whether or not the UPDATE reads it.
-		_, err := t.exec(ctx, `WITH added AS (`+insert+`) `+markUpdate(len(args)), append(args, markArgs...)...)
-		return err
+		return []stmt{{`WITH added AS (` + insert + `) ` + markUpdate(len(args)), append(args, markArgs...)}}
 	}
-	if _, err := t.exec(ctx, insert, args...); err != nil {
-		return err
-	}
-	_, err := t.exec(ctx, markUpdate(0), markArgs...)
-	return err
+	return []stmt{{insert, args}, {markUpdate(0), markArgs}}
 }
 
 // messagesInsert is the INSERT of ms, "" for none.
@@ -222,7 +242,7 @@ func (db *DB) PruneMessages(ctx context.Context, before time.Time) (int64, error
 		if db.Postgres() {
 			// The rows this statement deletes are the rows it counts, even
 			// with another instance pruning at the same time.
-			return t.QueryRowContext(ctx, `WITH gone AS (DELETE FROM app_messages WHERE `+prunable+` RETURNING type),
+			return t.queryRow(ctx, `WITH gone AS (DELETE FROM app_messages WHERE `+prunable+` RETURNING type),
 				counted AS (INSERT INTO app_messages_pruned (type, pruned) SELECT type, count(*) FROM gone GROUP BY type
 					ON CONFLICT (type) DO UPDATE SET pruned = app_messages_pruned.pruned + excluded.pruned)
 				SELECT count(*) FROM gone`, sec(before)).Scan(&n)

@@ -12,20 +12,25 @@ import (
 var _ billing.Outbox = (*DB)(nil)
 
 func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error {
-	_, err := t.exec(ctx, `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`,
-		n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt))
-	return err
+	return t.run(ctx, addNotification(n))
+}
+
+func addNotification(n *billing.Notification) stmt {
+	return stmt{`INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`, []any{n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt)}}
 }
 
 // DiscardNotifications implements billing.Tx. An email being sent right
 // now is discarded too: should that attempt fail, it is not tried again
 // (SettleNotification keeps the discard unless the attempt sent it).
 func (t *tx) DiscardNotifications(ctx context.Context, objectID, reason string) error {
-	_, err := t.exec(ctx, `UPDATE notifications SET status = $3, last_error = $2
+	return t.run(ctx, t.db.discardNotifications(objectID, reason))
+}
+
+func (db *DB) discardNotifications(objectID, reason string) stmt {
+	return stmt{`UPDATE notifications SET status = $3, last_error = $2
 		WHERE object_id = $1 AND status IN ($4, $5)`,
-		objectID, t.db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending)
-	return err
+		[]any{objectID, db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending}}
 }
 
 // notificationSelect reads notifications n with their recipient: the
@@ -52,7 +57,7 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 	err := db.InTx(ctx, func(btx billing.Tx) error {
 		t := btx.(*tx)
 		var id int64
-		err := t.QueryRowContext(ctx, `SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2
+		err := t.queryRow(ctx, `SELECT id FROM notifications WHERE status = $1 AND next_attempt_at <= $2
 			ORDER BY next_attempt_at, id LIMIT 1`+db.skipLocked, billing.NotifyPending, sec(now)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -65,7 +70,7 @@ func (db *DB) ClaimNotification(ctx context.Context, now time.Time) (*billing.No
 			id, billing.NotifySending, sec(now)); err != nil {
 			return err
 		}
-		n, err := scanNotification(t.QueryRowContext(ctx, notificationSelect+` WHERE n.id = $1`, id))
+		n, err := scanNotification(t.queryRow(ctx, notificationSelect+` WHERE n.id = $1`, id))
 		claimed = &n
 		return err
 	})
@@ -142,7 +147,7 @@ func (db *DB) operate(ctx context.Context, id int64, update string, args ...any)
 			return nil
 		}
 		var status billing.NotificationStatus
-		err = t.QueryRowContext(ctx, `SELECT status FROM notifications WHERE id = $1`, id).Scan(&status)
+		err = t.queryRow(ctx, `SELECT status FROM notifications WHERE id = $1`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return billing.Errorf(billing.ENOTFOUND, "no email %d in the outbox", id)
 		}

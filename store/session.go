@@ -31,7 +31,7 @@ func (db *DB) CreateSession(ctx context.Context, tokenHash, remoteAddr string, n
 		if _, err := t.exec(ctx, deleteExpired, sec(now)); err != nil {
 			return err
 		}
-		return t.QueryRowContext(ctx, `INSERT INTO admin_sessions (token_hash, remote_addr, created_at, expires_at)
+		return t.queryRow(ctx, `INSERT INTO admin_sessions (token_hash, remote_addr, created_at, expires_at)
 			VALUES ($1, $2, $3, $4) RETURNING id`, tokenHash, remoteAddr, sec(now), sec(expires)).Scan(&id)
 	})
 	if err != nil {

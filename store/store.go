@@ -13,6 +13,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -41,7 +44,10 @@ type DB struct {
 	write *sql.DB
 	// read serves the read API. On SQLite it is a separate pool that WAL lets
 	// read while a write transaction is open; on PostgreSQL it is write.
-	read    *sql.DB
+	read sqlReader
+	// pool is PostgreSQL's, which transactions use natively; write and read
+	// are database/sql on top of it, for migrations and plain reads.
+	pool    *pgxpool.Pool
 	dialect goose.Dialect
 	name    string // the file, or the PostgreSQL URL without its password
 	// forUpdate locks the rows a read in a transaction will change; SQLite
@@ -54,6 +60,7 @@ type DB struct {
 	// redact masks secrets in the error texts the database keeps.
 	redact *redact.Redactor
 	trips  *roundTrips // PostgreSQL's; nil on SQLite
+	misses atomic.Int64
 }
 
 var _ billing.Store = (*DB)(nil)
@@ -134,7 +141,7 @@ func openSQLite(ctx context.Context, databaseURL string, readOnly bool) (*DB, er
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
-	return &DB{write: write, read: read, dialect: goose.DialectSQLite3, name: path}, nil
+	return &DB{write: write, read: sqlReader{read}, dialect: goose.DialectSQLite3, name: path}, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
@@ -152,39 +159,68 @@ func openPostgres(ctx context.Context, databaseURL string, opt Options) (*DB, er
 		cfg.ConnectTimeout = cmp.Or(opt.Timeout, 5*time.Second)
 	}
 	trips := &roundTrips{}
-	cfg.Tracer = trips
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(cmp.Or(opt.MaxOpenConns, 10))
-	db.SetMaxIdleConns(cmp.Or(opt.MaxIdleConns, 5))
-	db.SetConnMaxLifetime(cmp.Or(opt.ConnMaxLifetime, 30*time.Minute))
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	cfg.DialFunc = trips.dial(cfg.DialFunc)
+	pcfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	pcfg.ConnConfig = cfg
+	pcfg.MaxConns = int32(cmp.Or(opt.MaxOpenConns, 10))
+	pcfg.MinIdleConns = 0
+	pcfg.MaxConnLifetime = cmp.Or(opt.ConnMaxLifetime, 30*time.Minute)
+	pcfg.MaxConnIdleTime = 5 * time.Minute
 	name := fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	return &DB{write: db, read: db, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE",
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	// database/sql borrows from the pool; its own limit only makes its
+	// statistics (billing_go_sql_*) say what the pool allows.
+	db.SetMaxOpenConns(int(pcfg.MaxConns))
+	return &DB{write: db, read: sqlReader{db}, pool: pool, dialect: goose.DialectPostgres, name: name, forUpdate: " FOR UPDATE",
 		skipLocked: " FOR UPDATE SKIP LOCKED", trips: trips}, nil
 }
 
-// roundTrips counts what this process sends PostgreSQL: each statement,
-// and each statement prepared, waits for the server's answer, so each is a
-// round trip (pgx sends one at a time outside a batch).
+// roundTrips counts the round trips to PostgreSQL on the connections'
+// sockets: each time the client writes after it has read, it has waited
+// for the server's answer, whether to one statement or to a pipeline.
 type roundTrips struct{ n atomic.Int64 }
 
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.n.Add(1)
-	return ctx
+func (r *roundTrips) dial(next pgconn.DialFunc) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c, trips: &r.n, read: true}, nil
+	}
 }
 
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	r.n.Add(1)
-	return ctx
+// countingConn counts a round trip at each write that follows a read.
+// A connection is used by one goroutine at a time, so read needs no lock.
+type countingConn struct {
+	net.Conn
+	trips *atomic.Int64
+	read  bool
 }
 
-func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+func (c *countingConn) Write(b []byte) (int, error) {
+	if c.read {
+		c.read = false
+		c.trips.Add(1)
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	c.read = true
+	return c.Conn.Read(b)
+}
 
 // RoundTrips is how many round trips to PostgreSQL this DB has made since
 // it opened; 0 on SQLite, which has no network between them.
@@ -296,8 +332,10 @@ func (db *DB) migrations(ctx context.Context) (*goose.Provider, error) {
 // Close closes the pools.
 func (db *DB) Close() error {
 	db.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
-	if db.read == db.write {
-		return db.write.Close()
+	if db.pool != nil {
+		err := db.write.Close()
+		db.pool.Close()
+		return err
 	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
@@ -328,19 +366,32 @@ func (db *DB) InTx(ctx context.Context, fn func(billing.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(billing.Tx) error) error {
-	defer db.prepareQueued(ctx)
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	c, err := db.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(&tx{tx: sqlTx, db: db}); err != nil {
-		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	defer c.rollback()
+	if err := fn(&tx{c: c, db: db}); err != nil {
+		return err
 	}
-	return nil
+	return c.commit(ctx)
+}
+
+// begin opens a transaction. On PostgreSQL its BEGIN goes out with its
+// first statements; rollback after commit only gives the connection back.
+func (db *DB) begin(ctx context.Context) (conn, error) {
+	if db.pool != nil {
+		c, err := db.pool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("begin: %w", err)
+		}
+		return &pgConn{c: c, begin: true}, nil
+	}
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &sqlConn{tx: sqlTx, db: db}, nil
 }
 
 // Setting returns a value the service keeps for itself, or "" when unset.
@@ -364,7 +415,7 @@ func (db *DB) InitSetting(ctx context.Context, key, value string) (string, error
 
 // tx implements billing.Tx on one SQL transaction.
 type tx struct {
-	tx *sql.Tx
+	c  conn
 	db *DB
 	// locked is the keys Lock took. A batch locks all of its keys before its
 	// first savepoint, so no rollback to a savepoint can release them.
@@ -372,11 +423,6 @@ type tx struct {
 }
 
 type scanner interface{ Scan(dest ...any) error }
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
 
 // sec stores a time as Unix seconds, 0 for the zero time.
 func sec(t time.Time) int64 {
@@ -403,20 +449,25 @@ func notFound(err error, what, id string) error {
 
 // queryAll runs a query and scans each row with scan.
 func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	rs, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer rs.Close()
+	return scanAll(rs, scan)
+}
+
+// scanAll scans each row with scan.
+func scanAll[T any](rs rows, scan func(scanner) (T, error)) ([]T, error) {
 	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
+	for rs.Next() {
+		v, err := scan(rs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, rs.Err()
 }
 
 // Lock implements billing.Tx with PostgreSQL transaction-level advisory
@@ -449,16 +500,15 @@ func (t *tx) Lock(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// SQL is the pool transactions run on, for operations and tests that need
-// plain SQL.
+// SQL is the database/sql pool, for operations and tests that need plain
+// SQL.
 func (db *DB) SQL() *sql.DB { return db.write }
 
 // Postgres reports whether this is a PostgreSQL database.
 func (db *DB) Postgres() bool { return db.dialect == goose.DialectPostgres }
 
 // InBatch implements billing.Store.
-func (db *DB) InBatch(ctx context.Context, keys []string, fns []func(billing.Tx) error) []error {
-	defer db.prepareQueued(ctx)
+func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(billing.Tx) error) []error {
 	errs := make([]error, len(fns))
 	all := func(err error) []error {
 		for i := range errs {
@@ -466,36 +516,28 @@ func (db *DB) InBatch(ctx context.Context, keys []string, fns []func(billing.Tx)
 		}
 		return errs
 	}
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	c, err := db.begin(ctx)
 	if err != nil {
-		return all(fmt.Errorf("begin: %w", err))
-	}
-	t := &tx{tx: sqlTx, db: db}
-	if err := t.Lock(ctx, keys...); err != nil {
-		_ = sqlTx.Rollback()
 		return all(err)
 	}
-	// Each event runs in a savepoint. Releasing one and opening the next is
-	// one round trip, and the commit releases the last.
-	next := `SAVEPOINT event`
-	for i, fn := range fns {
-		if _, err := sqlTx.ExecContext(ctx, next); err != nil {
-			_ = sqlTx.Rollback()
-			return all(err)
-		}
-		next = `RELEASE SAVEPOINT event; SAVEPOINT event`
-		if errs[i] = fn(t); errs[i] != nil {
-			if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT event`); err != nil {
-				_ = sqlTx.Rollback()
-				return all(err)
-			}
-		}
+	defer c.rollback()
+	u := newUnit(&tx{c: c, db: db})
+	if err := u.load(ctx, needs); err != nil {
+		return all(err)
 	}
-	if err := sqlTx.Commit(); err != nil {
-		return all(fmt.Errorf("commit: %w", err))
+	for i, fn := range fns {
+		errs[i] = u.run(fn)
+	}
+	db.misses.Add(int64(u.misses))
+	if err := u.commit(ctx); err != nil {
+		return all(err)
 	}
 	return errs
 }
+
+// Misses counts the reads that group commits could not answer from the
+// rows they read first (see unit): each cost a round trip.
+func (db *DB) Misses() int64 { return db.misses.Load() }
 
 // Writers is how many transactions should write at once: one on SQLite,
 // which has a single writer anyway; a few on PostgreSQL, whose commits
@@ -537,24 +579,23 @@ func (db *DB) prepareQueued(ctx context.Context) {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s := t.db.stmt(query); s != nil {
-		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
-	}
-	return t.tx.ExecContext(ctx, query, args...)
+	return t.c.exec(ctx, query, args...)
 }
 
-// QueryRowContext runs a query in the transaction, prepared once on SQLite.
-func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := t.db.stmt(query); s != nil {
-		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, query, args...)
+func (t *tx) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return t.c.queryRow(ctx, query, args...)
 }
 
-// QueryContext runs a query in the transaction, prepared once on SQLite.
-func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := t.db.stmt(query); s != nil {
-		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+func (t *tx) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return t.c.query(ctx, query, args...)
+}
+
+// run executes statements in order.
+func (t *tx) run(ctx context.Context, ss ...stmt) error {
+	for _, s := range ss {
+		if _, err := t.exec(ctx, s.query, s.args...); err != nil {
+			return err
+		}
 	}
-	return t.tx.QueryContext(ctx, query, args...)
+	return nil
 }

@@ -62,16 +62,20 @@ func subscriptionRow(s scanner) (billing.Subscription, error) {
 }
 
 func (t *tx) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
-	s, err := scanSubscription(t.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, id))
+	s, err := scanSubscription(t.queryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`, id))
 	return s, notFound(err, "subscription", id)
 }
 
 func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) error {
+	return t.run(ctx, saveSubscription(s))
+}
+
+func saveSubscription(s *billing.Subscription) stmt {
 	d := s.Discount
 	if d == nil {
 		d = &billing.Discount{}
 	}
-	_, err := t.exec(ctx, `INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
+	return stmt{`INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
 			item_id, quantity, price_interval, price_interval_count,
 			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
@@ -93,12 +97,10 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 			past_due_since = excluded.past_due_since, paid_period_key = excluded.paid_period_key,
 			paid_period_start = excluded.paid_period_start, period_credits = excluded.period_credits,
 			start_date = excluded.start_date,
-			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`,
-		s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
+			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`, []any{s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
 		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
 		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
-		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt))
-	return err
+		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt)}}
 }

@@ -20,7 +20,7 @@ func scanWorkspace(s scanner) (*billing.Workspace, error) {
 }
 
 func getWorkspace(ctx context.Context, q querier, id string) (*billing.Workspace, error) {
-	w, err := scanWorkspace(q.QueryRowContext(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE id = $1`, id))
+	w, err := scanWorkspace(q.queryRow(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE id = $1`, id))
 	return w, notFound(err, "workspace", id)
 }
 
@@ -56,7 +56,7 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 // currentSubscription is the subscription a workspace's state shows, or
 // ENOTFOUND.
 func currentSubscription(ctx context.Context, q querier, workspaceID string) (*billing.Subscription, error) {
-	sub, err := scanSubscription(q.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+	sub, err := scanSubscription(q.queryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
 		WHERE workspace_id = $1 AND status <> ''
 		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, workspaceID))
 	return sub, notFound(err, "subscription of workspace", workspaceID)
@@ -89,43 +89,61 @@ func (db *DB) Workspaces(ctx context.Context, offset, limit int) ([]billing.Work
 }
 
 func (t *tx) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
-	return getWorkspace(ctx, t.tx, id)
+	return getWorkspace(ctx, t, id)
 }
 
 func (t *tx) EnsureWorkspace(ctx context.Context, id string, at time.Time) error {
-	_, err := t.exec(ctx, `INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, sec(at))
-	return err
+	return t.run(ctx, ensureWorkspace(id, at))
+}
+
+func ensureWorkspace(id string, at time.Time) stmt {
+	return stmt{`INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, []any{id, sec(at)}}
 }
 
 // CreateWorkspace inserts w; when w.ID exists it only fills in a name or
 // email the stored workspace lacks (one made by a Stripe event first).
 func (t *tx) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, error) {
-	res, err := t.exec(ctx, `INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO NOTHING`, w.ID, w.Name, w.Email, sec(w.CreatedAt))
+	insert := createWorkspace(w)
+	res, err := t.exec(ctx, insert.query, insert.args...)
 	if err != nil {
 		return false, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return true, nil
 	}
-	_, err = t.exec(ctx, `UPDATE workspaces SET
+	return false, t.run(ctx, fillWorkspace(w))
+}
+
+func createWorkspace(w *billing.Workspace) stmt {
+	return stmt{`INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO NOTHING`, []any{w.ID, w.Name, w.Email, sec(w.CreatedAt)}}
+}
+
+// fillWorkspace fills in the name and email a stored workspace lacks.
+func fillWorkspace(w *billing.Workspace) stmt {
+	return stmt{`UPDATE workspaces SET
 		name = CASE WHEN name = '' THEN $2 ELSE name END,
-		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, w.ID, w.Name, w.Email)
-	return false, err
+		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, []any{w.ID, w.Name, w.Email}}
 }
 
 func (t *tx) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error {
-	_, err := t.exec(ctx, `UPDATE workspaces SET stripe_customer_id = $2
-		WHERE id = $1 AND stripe_customer_id IS NULL`, workspaceID, customerID)
-	return err
+	return t.run(ctx, setWorkspaceCustomer(workspaceID, customerID))
+}
+
+func setWorkspaceCustomer(workspaceID, customerID string) stmt {
+	return stmt{`UPDATE workspaces SET stripe_customer_id = $2
+		WHERE id = $1 AND stripe_customer_id IS NULL`, []any{workspaceID, customerID}}
 }
 
 func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
+	return t.run(ctx, attachUnlinked(workspaceID, customerID)...)
+}
+
+func attachUnlinked(workspaceID, customerID string) []stmt {
+	var ss []stmt
 	for _, table := range []string{"subscriptions", "invoices", "payments", "notifications"} {
-		if _, err := t.exec(ctx, `UPDATE `+table+` SET workspace_id = $1
-			WHERE workspace_id IS NULL AND customer_id = $2`, workspaceID, customerID); err != nil {
-			return err
-		}
+		ss = append(ss, stmt{`UPDATE ` + table + ` SET workspace_id = $1
+			WHERE workspace_id IS NULL AND customer_id = $2`, []any{workspaceID, customerID}})
 	}
-	return nil
+	return ss
 }
