@@ -182,3 +182,28 @@ func (n *Needs) add(e *Event) {
 		n.Customers = append(n.Customers, o.ID)
 	}
 }
+
+// ProcessAll applies events as one group commit, the way concurrent
+// Process calls share one once batching is started, and returns each
+// one's status and error. It is for callers that hold many events at once:
+// tests and benchmarks of the group commit itself.
+func (s *Service) ProcessAll(ctx context.Context, es []*Event) ([]EventStatus, []error) {
+	statuses, errs := make([]EventStatus, len(es)), make([]error, len(es))
+	var batch []*request
+	for i, e := range es {
+		e.ReceivedAt = s.now()
+		if err := s.Decoder.Decode(e); err != nil {
+			statuses[i], errs[i] = s.fail(ctx, e, err)
+			continue
+		}
+		batch = append(batch, &request{ctx: ctx, e: e, done: make(chan struct{})})
+	}
+	(&batcher{s: s}).run(batch)
+	for i, j := 0, 0; i < len(es); i++ {
+		if errs[i] == nil && statuses[i] == "" {
+			statuses[i], errs[i] = batch[j].status, batch[j].err
+			j++
+		}
+	}
+	return statuses, errs
+}

@@ -468,28 +468,35 @@ func TestMessagesNotRepeated(t *testing.T) {
 	}
 }
 
-// failFinishing makes the events named doomed fail as they are marked
+// failFinishing makes the events named doomed fail as they are written
 // processed, the last write of their transaction, after the rules and the
-// messages: a real failure inside the event's savepoint. It returns the
-// repair.
+// messages: a real failure inside the event's transaction. (A group commit
+// inserts a new event as processed; an event applied alone is updated.) It
+// returns the repair.
 func failFinishing(t *testing.T, h *harness, doomed ...string) (repair func()) {
 	t.Helper()
 	ids := "'" + strings.Join(doomed, "', '") + "'"
-	stmts := []string{`CREATE TRIGGER fail_finish BEFORE UPDATE ON events FOR EACH ROW
+	stmts := []string{`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+		`CREATE TRIGGER fail_finish BEFORE INSERT OR UPDATE ON events FOR EACH ROW
 		WHEN (NEW.status = 'processed' AND NEW.id IN (` + ids + `)) EXECUTE FUNCTION fail_finish()`}
-	drop := `DROP TRIGGER fail_finish ON events`
-	if storetest.Postgres() {
-		stmts = append([]string{`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`}, stmts...)
-	} else {
-		stmts = []string{`CREATE TRIGGER fail_finish BEFORE UPDATE ON events FOR EACH ROW
-			WHEN NEW.status = 'processed' AND NEW.id IN (` + ids + `) BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
-		drop = `DROP TRIGGER fail_finish`
+	drops := []string{`DROP TRIGGER fail_finish ON events`, `DROP FUNCTION fail_finish`}
+	if !storetest.Postgres() {
+		stmts, drops = nil, nil
+		for _, op := range []string{"INSERT", "UPDATE"} {
+			stmts = append(stmts, `CREATE TRIGGER fail_finish_`+op+` BEFORE `+op+` ON events FOR EACH ROW
+			WHEN NEW.status = 'processed' AND NEW.id IN (`+ids+`) BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+			drops = append(drops, `DROP TRIGGER fail_finish_`+op)
+		}
 	}
 	for _, s := range stmts {
 		mustExec(t, h.sqlDB(), s)
 	}
-	return func() { mustExec(t, h.sqlDB(), drop) }
+	return func() {
+		for _, s := range drops {
+			mustExec(t, h.sqlDB(), s)
+		}
+	}
 }
 
 // An event that fails after its rules ran sends nothing; its retry sends

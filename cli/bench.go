@@ -150,16 +150,17 @@ type benchLevel struct {
 
 // commitStats counts a run's group commits and round trips to the database.
 type commitStats struct {
-	deliveries, batches, events, trips int64
+	deliveries, batches, events, trips, misses int64
 }
 
 // measure counts what svc and db do while run runs.
 func measure(svc *billing.Service, db *store.DB, deliveries int, run func()) commitStats {
 	b0, e0 := svc.BatchStats()
-	t0 := db.RoundTrips()
+	t0, m0 := db.RoundTrips(), db.Misses()
 	run()
 	b1, e1 := svc.BatchStats()
-	return commitStats{deliveries: int64(deliveries), batches: b1 - b0, events: e1 - e0, trips: db.RoundTrips() - t0}
+	return commitStats{deliveries: int64(deliveries), batches: b1 - b0, events: e1 - e0,
+		trips: db.RoundTrips() - t0, misses: db.Misses() - m0}
 }
 
 func (c commitStats) perBatch() float64 { return float64(c.events) / float64(max(c.batches, 1)) }
@@ -169,7 +170,7 @@ func (c commitStats) tripsPerDelivery() float64 {
 }
 
 func (c commitStats) String() string {
-	s := fmt.Sprintf("%d events in %d group commits, %.1f each", c.events, c.batches, c.perBatch())
+	s := fmt.Sprintf("%d events in %d group commits, %.1f each, %d reads missed", c.events, c.batches, c.perBatch(), c.misses)
 	if c.trips > 0 {
 		s += fmt.Sprintf("; %d round trips to PostgreSQL, %.1f per delivery, %.1f per group commit",
 			c.trips, c.tripsPerDelivery(), float64(c.trips)/float64(max(c.batches, 1)))

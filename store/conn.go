@@ -15,6 +15,16 @@ import (
 type stmt struct {
 	query string
 	args  []any
+	// expect, when above 0, is how many rows the statement must change.
+	expect int64
+}
+
+// affected checks what a statement changed against what it expected.
+func (s stmt) affected(n int64) error {
+	if s.expect > 0 && n != s.expect {
+		return fmt.Errorf("%s: wrote %d rows of %d: another transaction wrote one first", firstLine(s.query), n, s.expect)
+	}
+	return nil
 }
 
 // query is a query and what reads its rows.
@@ -110,8 +120,12 @@ func (c *sqlConn) query(ctx context.Context, query string, args ...any) (rows, e
 
 func (c *sqlConn) send(ctx context.Context, stmts []stmt, commit bool) error {
 	for _, s := range stmts {
-		if _, err := c.exec(ctx, s.query, s.args...); err != nil {
+		res, err := c.exec(ctx, s.query, s.args...)
+		if err != nil {
 			return stmtError(s, err)
+		}
+		if n, _ := res.RowsAffected(); s.affected(n) != nil {
+			return s.affected(n)
 		}
 	}
 	if commit {
@@ -249,11 +263,18 @@ func (c *pgConn) send(ctx context.Context, stmts []stmt, commit bool) error {
 // readAll reads every result of a sent batch whose stmts start at first.
 func readAll(br pgx.BatchResults, b *pgx.Batch, first int, stmts []stmt) error {
 	for i := range b.QueuedQueries {
-		if _, err := br.Exec(); err != nil {
-			if i >= first && i-first < len(stmts) {
+		tag, err := br.Exec()
+		ours := i >= first && i-first < len(stmts)
+		if err != nil {
+			if ours {
 				return stmtError(stmts[i-first], err)
 			}
 			return fmt.Errorf("%s: %w", b.QueuedQueries[i].SQL, err)
+		}
+		if ours {
+			if err := stmts[i-first].affected(tag.RowsAffected()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -268,11 +289,17 @@ func (c *pgConn) sendQueries(ctx context.Context, stmts []stmt, qs []query) erro
 	br := c.c.SendBatch(ctx, b)
 	defer br.Close()
 	for i := range first + len(stmts) {
-		if _, err := br.Exec(); err != nil {
+		tag, err := br.Exec()
+		if err != nil {
 			if i >= first {
 				return stmtError(stmts[i-first], err)
 			}
 			return fmt.Errorf("begin: %w", err)
+		}
+		if i >= first {
+			if err := stmts[i-first].affected(tag.RowsAffected()); err != nil {
+				return err
+			}
 		}
 	}
 	for _, q := range qs {

@@ -27,8 +27,8 @@ func (t *tx) SaveConsumption(ctx context.Context, c *billing.Consumption) error 
 }
 
 func saveConsumption(c *billing.Consumption) stmt {
-	return stmt{`INSERT INTO consumptions (workspace_id, idempotency_key, amount, reason,
+	return stmt{query: `INSERT INTO consumptions (workspace_id, idempotency_key, amount, reason,
 			from_subscription, from_purchased, balance_subscription, balance_purchased, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, []any{c.WorkspaceID, c.IdempotencyKey, c.Amount, c.Reason, c.FromSubscription, c.FromPurchased,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args: []any{c.WorkspaceID, c.IdempotencyKey, c.Amount, c.Reason, c.FromSubscription, c.FromPurchased,
 		c.Balance.Subscription, c.Balance.Purchased, sec(c.CreatedAt)}}
 }

@@ -53,7 +53,7 @@ func (t *tx) SetSubscriptionLot(ctx context.Context, workspaceID, key string, st
 }
 
 func setSubscriptionLot(workspaceID, key string, start time.Time) stmt {
-	return stmt{`UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`, []any{workspaceID, key, sec(start)}}
+	return stmt{query: `UPDATE workspaces SET sub_lot_key = $2, sub_lot_start = $3 WHERE id = $1`, args: []any{workspaceID, key, sec(start)}}
 }
 
 func (t *tx) HasLedgerKey(ctx context.Context, key string) (bool, error) {
@@ -102,10 +102,10 @@ func (t *tx) AddPendingGrant(ctx context.Context, g *billing.Grant) error {
 }
 
 func addPendingGrant(g *billing.Grant) stmt {
-	return stmt{`INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
+	return stmt{query: `INSERT INTO pending_grants (key, customer_id, subscription_id, kind, bucket, amount,
 			reason, event_id, seq, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_grants), $9)
-		ON CONFLICT (key) DO NOTHING`, []any{g.Key, g.CustomerID, g.SubscriptionID, g.Kind, g.Bucket, g.Amount, g.Reason, g.EventID, sec(g.CreatedAt)}}
+		ON CONFLICT (key) DO NOTHING`, args: []any{g.Key, g.CustomerID, g.SubscriptionID, g.Kind, g.Bucket, g.Amount, g.Reason, g.EventID, sec(g.CreatedAt)}}
 }
 
 const grantColumns = `key, customer_id, subscription_id, kind, bucket, amount, reason, event_id, created_at`
@@ -128,7 +128,7 @@ func (t *tx) TakePendingGrants(ctx context.Context, customerID string) ([]billin
 }
 
 func deletePendingGrants(customerID string) stmt {
-	return stmt{`DELETE FROM pending_grants WHERE customer_id = $1`, []any{customerID}}
+	return stmt{query: `DELETE FROM pending_grants WHERE customer_id = $1`, args: []any{customerID}}
 }
 
 // CheckBalances returns the workspaces whose cached balance differs from

@@ -28,9 +28,4 @@ func (t *tx) SaveCustomer(ctx context.Context, c *billing.Customer) error {
 	return t.run(ctx, saveCustomer(c))
 }
 
-func saveCustomer(c *billing.Customer) stmt {
-	return stmt{`INSERT INTO customers (id, workspace_id, email, name, deleted, last_event_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (id) DO UPDATE SET workspace_id = excluded.workspace_id, email = excluded.email,
-			name = excluded.name, deleted = excluded.deleted, last_event_at = excluded.last_event_at`, []any{c.ID, null(c.WorkspaceID), c.Email, c.Name, c.Deleted, sec(c.LastEventAt)}}
-}
+func saveCustomer(c *billing.Customer) stmt { return customersTable.one(customerValues(c)...) }

@@ -118,16 +118,14 @@ func (t *tx) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, 
 
 // insertEvent stores an event as received, unless its id is stored.
 func insertEvent(e *billing.Event) stmt {
-	return stmt{`INSERT INTO events (id, type, api_version, livemode, created, account, payload,
+	return stmt{query: `INSERT INTO events (id, type, api_version, livemode, created, account, payload,
 			status, attempts, last_error, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, '', $8) ON CONFLICT (id) DO NOTHING`,
-		[]any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt), billing.StatusReceived}}
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, '', $8) ON CONFLICT (id) DO NOTHING`, args: []any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload, sec(e.ReceivedAt), billing.StatusReceived}}
 }
 
 // retryEvent counts a new attempt at a stored event not done, with e's body.
 func retryEvent(e *billing.Event) stmt {
-	return stmt{`UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`,
-		[]any{e.ID, e.Payload, e.APIVersion}}
+	return stmt{query: `UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`, args: []any{e.ID, e.Payload, e.APIVersion}}
 }
 
 func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
@@ -135,5 +133,5 @@ func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventSta
 }
 
 func finishEvent(id string, status billing.EventStatus, at time.Time) stmt {
-	return stmt{`UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`, []any{id, status, sec(at)}}
+	return stmt{query: `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`, args: []any{id, status, sec(at)}}
 }

@@ -39,21 +39,4 @@ func (t *tx) SaveInvoice(ctx context.Context, i *billing.Invoice) error {
 	return t.run(ctx, saveInvoice(i))
 }
 
-func saveInvoice(i *billing.Invoice) stmt {
-	return stmt{`INSERT INTO invoices (id, customer_id, subscription_id, workspace_id, status,
-			billing_reason, amount_due, amount_paid, amount_remaining, currency, attempt_count, next_payment_attempt,
-			number, hosted_invoice_url, invoice_pdf, due_date, period_start, period_end, paid_at, created_at, last_event_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, subscription_id = excluded.subscription_id,
-			workspace_id = excluded.workspace_id, status = excluded.status, billing_reason = excluded.billing_reason,
-			amount_due = excluded.amount_due, amount_paid = excluded.amount_paid,
-			amount_remaining = excluded.amount_remaining, currency = excluded.currency,
-			attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
-			number = excluded.number, hosted_invoice_url = excluded.hosted_invoice_url,
-			invoice_pdf = excluded.invoice_pdf, due_date = excluded.due_date, period_start = excluded.period_start,
-			period_end = excluded.period_end, paid_at = excluded.paid_at, created_at = excluded.created_at,
-			last_event_at = excluded.last_event_at`, []any{i.ID, i.CustomerID, i.SubscriptionID, null(i.WorkspaceID), i.Status, i.BillingReason,
-		i.AmountDue, i.AmountPaid, i.AmountRemaining, i.Currency, i.AttemptCount, sec(i.NextPaymentAttempt),
-		i.Number, i.HostedInvoiceURL, i.InvoicePDF, sec(i.DueDate), sec(i.PeriodStart), sec(i.PeriodEnd),
-		sec(i.PaidAt), sec(i.CreatedAt), sec(i.LastEventAt)}}
-}
+func saveInvoice(i *billing.Invoice) stmt { return invoicesTable.one(invoiceValues(i)...) }

@@ -56,9 +56,8 @@ func (t *tx) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 }
 
 func addMessage(m *billing.Message) stmt {
-	return stmt{`INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
-		[]any{m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body)}}
+	return stmt{query: `INSERT INTO app_messages (id, key, type, workspace_id, sequence, created_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`, args: []any{m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body)}}
 }
 
 // AddMessages implements billing.Tx.
@@ -74,7 +73,7 @@ func (db *DB) addMessages(ms []*billing.Message, mark *billing.WorkspaceMark) []
 		if insert == "" {
 			return nil
 		}
-		return []stmt{{insert, args}}
+		return []stmt{{query: insert, args: args}}
 	}
 	low := 0
 	if mark.CreditsLow {
@@ -83,12 +82,12 @@ func (db *DB) addMessages(ms []*billing.Message, mark *billing.WorkspaceMark) []
 	markArgs := []any{mark.WorkspaceID, mark.Sequence, mark.Entitlement, sec(mark.Until), low}
 	switch {
 	case insert == "":
-		return []stmt{{markUpdate(0), markArgs}}
+		return []stmt{{query: markUpdate(0), args: markArgs}}
 	case db.Postgres():
 		// A data-modifying WITH runs whether or not the UPDATE reads it.
-		return []stmt{{`WITH added AS (` + insert + `) ` + markUpdate(len(args)), append(args, markArgs...)}}
+		return []stmt{{query: `WITH added AS (` + insert + `) ` + markUpdate(len(args)), args: append(args, markArgs...)}}
 	}
-	return []stmt{{insert, args}, {markUpdate(0), markArgs}}
+	return []stmt{{query: insert, args: args}, {query: markUpdate(0), args: markArgs}}
 }
 
 // messagesInsert is the INSERT of ms, "" for none.

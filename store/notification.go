@@ -16,8 +16,8 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 }
 
 func addNotification(n *billing.Notification) stmt {
-	return stmt{`INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`, []any{n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt)}}
+	return stmt{query: `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`, args: []any{n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt)}}
 }
 
 // DiscardNotifications implements billing.Tx. An email being sent right
@@ -28,9 +28,8 @@ func (t *tx) DiscardNotifications(ctx context.Context, objectID, reason string) 
 }
 
 func (db *DB) discardNotifications(objectID, reason string) stmt {
-	return stmt{`UPDATE notifications SET status = $3, last_error = $2
-		WHERE object_id = $1 AND status IN ($4, $5)`,
-		[]any{objectID, db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending}}
+	return stmt{query: `UPDATE notifications SET status = $3, last_error = $2
+		WHERE object_id = $1 AND status IN ($4, $5)`, args: []any{objectID, db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending}}
 }
 
 // notificationSelect reads notifications n with their recipient: the

@@ -526,9 +526,12 @@ func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(bill
 		return all(err)
 	}
 	for i, fn := range fns {
-		errs[i] = u.run(fn)
+		errs[i] = u.run(ctx, fn)
 	}
 	db.misses.Add(int64(u.misses))
+	if u.broken != nil {
+		return all(u.broken)
+	}
 	if err := u.commit(ctx); err != nil {
 		return all(err)
 	}

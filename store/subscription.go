@@ -71,36 +71,5 @@ func (t *tx) SaveSubscription(ctx context.Context, s *billing.Subscription) erro
 }
 
 func saveSubscription(s *billing.Subscription) stmt {
-	d := s.Discount
-	if d == nil {
-		d = &billing.Discount{}
-	}
-	return stmt{`INSERT INTO subscriptions (id, customer_id, workspace_id, status, price_id, plan_id,
-			item_id, quantity, price_interval, price_interval_count,
-			current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
-			trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
-			discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
-			start_date, first_period_paid, last_event_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
-		ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, workspace_id = excluded.workspace_id,
-			status = excluded.status, price_id = excluded.price_id, plan_id = excluded.plan_id,
-			item_id = excluded.item_id, quantity = excluded.quantity, price_interval = excluded.price_interval,
-			price_interval_count = excluded.price_interval_count,
-			current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-			cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
-			canceled_at = excluded.canceled_at, ended_at = excluded.ended_at,
-			trial_start = excluded.trial_start, trial_end = excluded.trial_end,
-			discount_id = excluded.discount_id, discount_coupon = excluded.discount_coupon,
-			discount_percent_off = excluded.discount_percent_off, discount_amount_off = excluded.discount_amount_off,
-			discount_currency = excluded.discount_currency, discount_ends_at = excluded.discount_ends_at,
-			past_due_since = excluded.past_due_since, paid_period_key = excluded.paid_period_key,
-			paid_period_start = excluded.paid_period_start, period_credits = excluded.period_credits,
-			start_date = excluded.start_date,
-			first_period_paid = excluded.first_period_paid, last_event_at = excluded.last_event_at`, []any{s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
-		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
-		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
-		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
-		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
-		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt)}}
+	return subscriptionsTable.one(subscriptionValues(s)...)
 }

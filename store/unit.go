@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,26 +14,40 @@ import (
 
 // unit is the billing.Tx of a group commit (DB.InBatch). In the round trip
 // that begins the transaction and takes its locks, it reads every row its
-// events will need (billing.Needs); the rules then read from memory, each
-// write is kept as a statement, and the statements go out with the COMMIT:
-// two round trips whatever the batch's size. A read it cannot answer (a
-// miss) sends the statements kept so far and then reads, so the answer is
-// what the database holds: the needs change speed, never results.
+// events will need (billing.Needs). The rules then read and write rows in
+// memory, and what they wrote goes out with the COMMIT, each table's rows
+// in one statement on PostgreSQL: two round trips, and a few statements,
+// whatever the batch's size.
 //
-// An event that fails is undone alone: its statements are dropped, the
-// rows it changed in memory restored, and, if a miss had sent some of its
-// statements already (after a SAVEPOINT), the savepoint rolled back.
+// A read that memory cannot answer (a miss) is sent to the database after
+// everything written so far, so it sees what the database would have:
+// the needs change speed, never results. The database must not see half
+// an event, so a miss in an event that has written something undoes the
+// event, writes the others', reads, and runs the event again from its
+// start. An event that fails is undone alone: the rows it changed are
+// restored in memory and its statements dropped, so none of it was sent.
 type unit struct {
 	t    *tx
 	rows known
-	// undo restores rows as they were before the running event.
-	undo []func()
-	// done holds the applied events' statements not sent yet; cur the
-	// running event's; sent says a miss sent some of cur's after SAVEPOINT.
+	// dirty names the rows to write, by table.
+	dirty dirty
+	// ledger and messages are the entries and messages added, to insert.
+	ledger   []*billing.LedgerEntry
+	messages []*billing.Message
+	// done holds the statements with no row in memory (pending grants,
+	// notifications, bulk updates) of applied events; cur the running
+	// event's.
 	done, cur []stmt
-	inEvent   bool
-	sent      bool
-	misses    int
+	// undo restores memory as it was before the running event.
+	undo    []func()
+	inEvent bool
+	// reads are the misses to read before the running event runs again.
+	reads  []func(context.Context) error
+	misses int
+	// broken is the error of a write that failed: SQLite undoes only the
+	// statement, and what else the batch kept is lost, so the whole batch
+	// fails with it.
+	broken error
 }
 
 // known is the rows the unit has read or written. A nil value is a row
@@ -46,21 +61,31 @@ type known struct {
 	payments      map[string]*billing.Payment
 	ledger        map[string]*billing.LedgerEntry
 	messages      map[string]bool // by key: stored
+	consumptions  map[string]*billing.Consumption
 	// pending is each customer's waiting grants, all of them, oldest first.
 	pending map[string][]billing.Grant
 	// Whose subscriptions are all in subscriptions.
 	subsOfWorkspace, subsOfCustomer map[string]bool
 }
 
+type dirty struct {
+	events, workspaces, customers, subscriptions, invoices, payments map[string]bool
+}
+
 type eventRow struct {
+	// As stored before this transaction.
 	status     billing.EventStatus
 	apiVersion string
 	payload    []byte
+	// write is the event as it will be written, once begun here.
+	write *billing.Event
 }
 
 type workspaceRow struct {
 	w    billing.Workspace
 	mark billing.WorkspaceMark // Credits holds the balance and lot
+	// created is a row not in the database yet.
+	created bool
 }
 
 func newUnit(t *tx) *unit {
@@ -68,14 +93,17 @@ func newUnit(t *tx) *unit {
 		events: map[string]*eventRow{}, workspaces: map[string]*workspaceRow{},
 		customers: map[string]*billing.Customer{}, subscriptions: map[string]*billing.Subscription{},
 		invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
-		ledger: map[string]*billing.LedgerEntry{}, messages: map[string]bool{},
+		ledger: map[string]*billing.LedgerEntry{}, messages: map[string]bool{}, consumptions: map[string]*billing.Consumption{},
 		pending: map[string][]billing.Grant{}, subsOfWorkspace: map[string]bool{}, subsOfCustomer: map[string]bool{},
+	}, dirty: dirty{
+		events: map[string]bool{}, workspaces: map[string]bool{}, customers: map[string]bool{},
+		subscriptions: map[string]bool{}, invoices: map[string]bool{}, payments: map[string]bool{},
 	}}
 }
 
 var _ billing.Tx = (*unit)(nil)
 
-// put sets m[k], to be undone if the running event fails.
+// put sets m[k] for a write, to be undone if the running event fails.
 func put[V any](u *unit, m map[string]V, k string, v V) {
 	if u.inEvent {
 		old, had := m[k]
@@ -90,66 +118,149 @@ func put[V any](u *unit, m map[string]V, k string, v V) {
 	m[k] = v
 }
 
-// add keeps statements to send later.
+// add keeps statements to send with the rows.
 func (u *unit) add(ss ...stmt) { u.cur = append(u.cur, ss...) }
 
-// flush sends every statement kept, before a read from the database.
-func (u *unit) flush(ctx context.Context) error {
-	return u.sendWith(ctx, nil)
-}
+// errRerun ends an event that must run again after a miss; rules pass it
+// on like any error of the store.
+var errRerun = errors.New("store: read missed; the event runs again")
 
-// sendWith sends the statements kept, then qs, in one round trip.
-func (u *unit) sendWith(ctx context.Context, qs []query) error {
-	ss := u.done
-	if len(u.cur) > 0 {
-		if u.inEvent && !u.sent {
-			ss = append(ss, stmt{query: `SAVEPOINT event`})
-			u.sent = true
-		}
-		ss = append(ss, u.cur...)
-	}
-	if len(ss) == 0 && len(qs) == 0 {
-		return nil
-	}
-	u.done, u.cur = nil, nil
-	return u.t.c.sendQueries(ctx, ss, qs)
-}
+// maxReruns bounds the misses one event may cause; past it the event
+// fails, and is applied again alone.
+const maxReruns = 16
 
-// miss reads what memory cannot answer from the database, after sending
-// what the unit kept.
-func (u *unit) miss(ctx context.Context) error {
+// fetch reads what memory lacks with read, after writing what is kept;
+// in an event that wrote something, it keeps read for a rerun.
+func (u *unit) fetch(ctx context.Context, read func(context.Context) error) error {
 	u.misses++
-	return u.flush(ctx)
+	if u.inEvent && (len(u.undo) > 0 || len(u.cur) > 0) {
+		u.reads = append(u.reads, read)
+		return errRerun
+	}
+	if err := u.flush(ctx); err != nil {
+		return err
+	}
+	return read(ctx)
+}
+
+// flush writes every row and statement kept.
+func (u *unit) flush(ctx context.Context) error {
+	ss := u.writes()
+	if len(ss) == 0 || u.broken != nil {
+		return u.broken
+	}
+	u.broken = u.t.c.send(ctx, ss, false)
+	return u.broken
 }
 
 // run applies fn as one event: what it changed is undone if it fails.
-func (u *unit) run(fn func(billing.Tx) error) error {
-	u.inEvent, u.sent, u.undo = true, false, nil
-	err := fn(u)
-	u.inEvent = false
-	if err == nil {
-		u.done = append(u.done, u.cur...)
-		if u.sent {
-			u.done = append(u.done, stmt{query: `RELEASE SAVEPOINT event`})
+func (u *unit) run(ctx context.Context, fn func(billing.Tx) error) error {
+	for reruns := 0; ; reruns++ {
+		ledger, messages := len(u.ledger), len(u.messages)
+		u.inEvent = true
+		err := fn(u)
+		u.inEvent = false
+		if err == nil && len(u.reads) == 0 {
+			u.done = append(u.done, u.cur...)
+			u.cur, u.undo = nil, nil
+			return nil
 		}
-		u.cur, u.undo = nil, nil
-		return nil
+		for i := len(u.undo) - 1; i >= 0; i-- {
+			u.undo[i]()
+		}
+		u.cur, u.undo, u.ledger, u.messages = nil, nil, u.ledger[:ledger], u.messages[:messages]
+		if len(u.reads) == 0 {
+			return err
+		}
+		reads := u.reads
+		u.reads = nil
+		if reruns == maxReruns {
+			return fmt.Errorf("store: %d reads missed by one event", reruns)
+		}
+		if err := u.flush(ctx); err != nil {
+			return err
+		}
+		for _, read := range reads {
+			if err := read(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	for i := len(u.undo) - 1; i >= 0; i-- {
-		u.undo[i]()
-	}
-	u.cur, u.undo = nil, nil
-	if u.sent {
-		u.done = append(u.done, stmt{query: `ROLLBACK TO SAVEPOINT event`}, stmt{query: `RELEASE SAVEPOINT event`})
-	}
-	return err
 }
 
-// commit sends what is kept and commits, in one round trip.
+// commit writes what is kept and commits, in one round trip.
 func (u *unit) commit(ctx context.Context) error {
-	ss := append(u.done, u.cur...)
-	u.done, u.cur = nil, nil
-	return u.t.c.send(ctx, ss, true)
+	return u.t.c.send(ctx, u.writes(), true)
+}
+
+// writes is the statements of every row and statement kept, which it
+// then forgets: workspaces first, which the other rows refer to; then the
+// statements, in their order (bulk updates of rows not read, which the
+// rows written after them override as they should); then the rows.
+func (u *unit) writes() []stmt {
+	db := u.t.db
+	var ss []stmt
+	var stored, created [][]any
+	for _, id := range sorted(u.dirty.workspaces) {
+		r := u.rows.workspaces[id]
+		if r.created {
+			created = append(created, workspaceValues(r))
+			c := *r
+			c.created = false
+			u.rows.workspaces[id] = &c
+		} else {
+			stored = append(stored, workspaceValues(r))
+		}
+	}
+	ss = append(ss, workspacesTable.many(db, stored, false)...)
+	ss = append(ss, newWorkspacesTable.many(db, created, true)...)
+	ss = append(append(ss, u.done...), u.cur...)
+	ss = append(ss, customersTable.many(db, values(u.rows.customers, u.dirty.customers, customerValues), false)...)
+	ss = append(ss, subscriptionsTable.many(db, values(u.rows.subscriptions, u.dirty.subscriptions, subscriptionValues), false)...)
+	ss = append(ss, invoicesTable.many(db, values(u.rows.invoices, u.dirty.invoices, invoiceValues), false)...)
+	ss = append(ss, paymentsTable.many(db, values(u.rows.payments, u.dirty.payments, paymentValues), false)...)
+	ss = append(ss, ledgerTable.many(db, each(u.ledger, ledgerValues), true)...)
+	var events [][]any
+	for _, id := range sorted(u.dirty.events) {
+		e := u.rows.events[id].write
+		events = append(events, []any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload,
+			e.Status, 1, "", sec(e.ReceivedAt), sec(e.ProcessedAt)})
+	}
+	ss = append(ss, eventsTable.many(db, events, false)...)
+	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues), true)...)
+	u.done, u.cur, u.ledger, u.messages = nil, nil, nil, nil
+	for _, m := range []map[string]bool{u.dirty.events, u.dirty.workspaces, u.dirty.customers,
+		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments} {
+		clear(m)
+	}
+	return ss
+}
+
+// sorted is a set's keys in order, so that concurrent batches lock the rows
+// they write in one order.
+func sorted(set map[string]bool) []string {
+	ks := make([]string, 0, len(set))
+	for k := range set {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func values[V any](m map[string]*V, ids map[string]bool, of func(*V) []any) [][]any {
+	var out [][]any
+	for _, id := range sorted(ids) {
+		out = append(out, of(m[id]))
+	}
+	return out
+}
+
+func each[V any](vs []*V, of func(*V) []any) [][]any {
+	out := make([][]any, len(vs))
+	for i, v := range vs {
+		out[i] = of(v)
+	}
+	return out
 }
 
 // load reads the rows needs names, with the locks, in one round trip.
@@ -158,7 +269,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	var pre []stmt
 	if db.Postgres() {
 		if locks := distinct(needs.Locks); len(locks) > 0 {
-			pre = append(pre, stmt{`SELECT billing_lock($1)`, []any{locks}})
+			pre = append(pre, stmt{query: `SELECT billing_lock($1)`, args: []any{locks}})
 			u.t.locked = map[string]struct{}{}
 			for _, k := range locks {
 				u.t.locked[k] = struct{}{}
@@ -174,7 +285,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	var qs []query
 	ask := func(ids []string, q string, args []any, scan func(rows) error) {
 		if len(ids) > 0 {
-			qs = append(qs, query{stmt{q, args}, scan})
+			qs = append(qs, query{stmt{query: q, args: args}, scan})
 		}
 	}
 	events := distinct(needs.Events)
@@ -252,6 +363,11 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	// What was asked for and not found is known to be absent.
 	absent(u.rows.events, events)
 	absent(u.rows.workspaces, ws)
+	for _, w := range ws {
+		if u.rows.workspaces[w] == nil {
+			u.rows.subsOfWorkspace[w] = true // none can refer to it
+		}
+	}
 	absent(u.rows.customers, cus)
 	absent(u.rows.subscriptions, subs)
 	absent(u.rows.invoices, invoices)
@@ -329,21 +445,28 @@ func (db *DB) list(ids []string) any {
 
 // Reads. Each returns a copy: the rules change what they read.
 
+// workspaceRow returns a workspace's row, or nil for none.
 func (u *unit) workspaceRow(ctx context.Context, id string) (*workspaceRow, error) {
 	if r, ok := u.rows.workspaces[id]; ok {
 		return r, nil
 	}
-	if err := u.miss(ctx); err != nil {
-		return nil, err
+	err := u.fetch(ctx, func(ctx context.Context) error {
+		r, err := scanWorkspaceRow(u.t.queryRow(ctx, `SELECT `+workspaceRowColumns+` FROM workspaces WHERE id = $1`+u.t.db.forUpdate, id))
+		if r, err = found(r, notFound(err, "workspace", id)); err != nil {
+			return err
+		}
+		u.rows.workspaces[id] = r
+		return nil
+	})
+	return u.rows.workspaces[id], err
+}
+
+// found turns a not-found error into a nil row.
+func found[V any](v *V, err error) (*V, error) {
+	if billing.ErrorCode(err) == billing.ENOTFOUND {
+		return nil, nil
 	}
-	r, err := scanWorkspaceRow(u.t.queryRow(ctx, `SELECT `+workspaceRowColumns+` FROM workspaces WHERE id = $1`+u.t.db.forUpdate, id))
-	if err := notFound(err, "workspace", id); err != nil && billing.ErrorCode(err) != billing.ENOTFOUND {
-		return nil, err
-	} else if err != nil {
-		r = nil
-	}
-	put(u, u.rows.workspaces, id, r)
-	return r, nil
+	return v, err
 }
 
 func (u *unit) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
@@ -356,11 +479,11 @@ func (u *unit) Workspace(ctx context.Context, id string) (*billing.Workspace, er
 }
 
 func (u *unit) Balance(ctx context.Context, workspaceID string) (billing.Balance, error) {
-	r, err := u.workspaceRow(ctx, workspaceID)
-	if err != nil || r == nil {
-		return billing.Balance{}, cmp.Or(err, notFoundError("workspace", workspaceID))
+	m, err := u.WorkspaceMark(ctx, workspaceID)
+	if err != nil {
+		return billing.Balance{}, err
 	}
-	return r.mark.Credits, nil
+	return m.Credits, nil
 }
 
 func (u *unit) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.WorkspaceMark, error) {
@@ -372,56 +495,42 @@ func (u *unit) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.
 	return &m, nil
 }
 
-// changeWorkspace applies change to a copy of a workspace's row, if it is
-// known: one not read will be read, statements sent, when asked for.
-func (u *unit) changeWorkspace(id string, change func(*workspaceRow)) {
-	if r := u.rows.workspaces[id]; r != nil {
-		c := *r
-		change(&c)
-		put(u, u.rows.workspaces, id, &c)
+// changeWorkspace applies change to a copy of a workspace's row, to be
+// written; a workspace that does not exist is left alone, as an UPDATE
+// would leave it.
+func (u *unit) changeWorkspace(ctx context.Context, id string, change func(*workspaceRow)) error {
+	r, err := u.workspaceRow(ctx, id)
+	if err != nil || r == nil {
+		return err
 	}
+	c := *r
+	change(&c)
+	put(u, u.rows.workspaces, id, &c)
+	put(u, u.dirty.workspaces, id, true)
+	return nil
 }
 
 // get returns a copy of the row m holds under id, reading it with read
 // when unknown.
-func get[V any](ctx context.Context, u *unit, m map[string]*V, id string, read func() (*V, error)) (*V, error) {
-	r, ok := m[id]
-	if !ok {
-		if err := u.miss(ctx); err != nil {
-			return nil, err
-		}
-		var err error
-		r, err = read()
-		if err != nil && billing.ErrorCode(err) != billing.ENOTFOUND {
-			return nil, err
-		}
+func get[V any](ctx context.Context, u *unit, m map[string]*V, what, id string, read func(context.Context) (*V, error)) (*V, error) {
+	if _, ok := m[id]; !ok {
+		err := u.fetch(ctx, func(ctx context.Context) error {
+			r, err := found(read(ctx))
+			if err == nil {
+				m[id] = r
+			}
+			return err
+		})
 		if err != nil {
-			r = nil
+			return nil, err
 		}
-		put(u, m, id, r)
 	}
+	r := m[id]
 	if r == nil {
-		return nil, notFoundError(kindOf(m), id)
+		return nil, notFoundError(what, id)
 	}
 	c := *r
 	return &c, nil
-}
-
-// kindOf names the rows of m in not-found errors.
-func kindOf(m any) string {
-	switch m.(type) {
-	case map[string]*billing.Customer:
-		return "customer"
-	case map[string]*billing.Subscription:
-		return "subscription"
-	case map[string]*billing.Invoice:
-		return "invoice"
-	case map[string]*billing.Payment:
-		return "payment"
-	case map[string]*billing.LedgerEntry:
-		return "ledger entry"
-	}
-	return "row"
 }
 
 func notFoundError(what, id string) error {
@@ -429,11 +538,13 @@ func notFoundError(what, id string) error {
 }
 
 func (u *unit) Customer(ctx context.Context, id string) (*billing.Customer, error) {
-	return get(ctx, u, u.rows.customers, id, func() (*billing.Customer, error) { return u.t.Customer(ctx, id) })
+	return get(ctx, u, u.rows.customers, "customer", id, func(ctx context.Context) (*billing.Customer, error) { return u.t.Customer(ctx, id) })
 }
 
 func (u *unit) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
-	s, err := get(ctx, u, u.rows.subscriptions, id, func() (*billing.Subscription, error) { return u.t.Subscription(ctx, id) })
+	s, err := get(ctx, u, u.rows.subscriptions, "subscription", id, func(ctx context.Context) (*billing.Subscription, error) {
+		return u.t.Subscription(ctx, id)
+	})
 	if s != nil && s.Discount != nil {
 		d := *s.Discount
 		s.Discount = &d
@@ -442,15 +553,17 @@ func (u *unit) Subscription(ctx context.Context, id string) (*billing.Subscripti
 }
 
 func (u *unit) Invoice(ctx context.Context, id string) (*billing.Invoice, error) {
-	return get(ctx, u, u.rows.invoices, id, func() (*billing.Invoice, error) { return u.t.Invoice(ctx, id) })
+	return get(ctx, u, u.rows.invoices, "invoice", id, func(ctx context.Context) (*billing.Invoice, error) { return u.t.Invoice(ctx, id) })
 }
 
 func (u *unit) Payment(ctx context.Context, id string) (*billing.Payment, error) {
-	return get(ctx, u, u.rows.payments, id, func() (*billing.Payment, error) { return u.t.Payment(ctx, id) })
+	return get(ctx, u, u.rows.payments, "payment", id, func(ctx context.Context) (*billing.Payment, error) { return u.t.Payment(ctx, id) })
 }
 
 func (u *unit) LedgerEntry(ctx context.Context, key string) (*billing.LedgerEntry, error) {
-	return get(ctx, u, u.rows.ledger, key, func() (*billing.LedgerEntry, error) { return u.t.LedgerEntry(ctx, key) })
+	return get(ctx, u, u.rows.ledger, "ledger entry", key, func(ctx context.Context) (*billing.LedgerEntry, error) {
+		return u.t.LedgerEntry(ctx, key)
+	})
 }
 
 func (u *unit) HasLedgerKey(ctx context.Context, key string) (bool, error) {
@@ -461,21 +574,30 @@ func (u *unit) HasLedgerKey(ctx context.Context, key string) (bool, error) {
 	return err == nil, err
 }
 
+func (u *unit) Consumption(ctx context.Context, workspaceID, key string) (*billing.Consumption, error) {
+	return get(ctx, u, u.rows.consumptions, "consumption", joinKeyParts(workspaceID, key), func(ctx context.Context) (*billing.Consumption, error) {
+		return u.t.Consumption(ctx, workspaceID, key)
+	})
+}
+
+// joinKeyParts joins a workspace and a key into one map key.
+func joinKeyParts(workspaceID, key string) string { return workspaceID + "\x00" + key }
+
 // CurrentSubscription implements billing.Tx as currentSubscription's query
 // does, from memory once all of the workspace's subscriptions are there.
 func (u *unit) CurrentSubscription(ctx context.Context, workspaceID string) (*billing.Subscription, error) {
 	if !u.rows.subsOfWorkspace[workspaceID] {
-		if err := u.miss(ctx); err != nil {
-			return nil, err
-		}
-		subs, err := queryAll(ctx, u.t, subscriptionRow, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1`, workspaceID)
+		err := u.fetch(ctx, func(ctx context.Context) error {
+			subs, err := queryAll(ctx, u.t, subscriptionRow, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1`, workspaceID)
+			for _, s := range subs {
+				u.rows.subscriptions[s.ID] = &s
+			}
+			u.rows.subsOfWorkspace[workspaceID] = err == nil
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range subs {
-			put(u, u.rows.subscriptions, s.ID, &s)
-		}
-		put(u, u.rows.subsOfWorkspace, workspaceID, true)
 	}
 	var best *billing.Subscription
 	for _, s := range u.rows.subscriptions {
@@ -507,27 +629,21 @@ func shownBefore(a, b *billing.Subscription) bool {
 
 func endedStatus(s string) bool { return s == "canceled" || s == "incomplete_expired" }
 
-func (u *unit) Consumption(ctx context.Context, workspaceID, key string) (*billing.Consumption, error) {
-	if err := u.miss(ctx); err != nil {
-		return nil, err
-	}
-	return u.t.Consumption(ctx, workspaceID, key)
-}
-
 func (u *unit) TakePendingGrants(ctx context.Context, customerID string) ([]billing.Grant, error) {
-	gs, ok := u.rows.pending[customerID]
-	if !ok {
-		if err := u.miss(ctx); err != nil {
-			return nil, err
-		}
-		var err error
-		if gs, err = queryAll(ctx, u.t, scanGrant, `SELECT `+grantColumns+`
-			FROM pending_grants WHERE customer_id = $1 ORDER BY seq`, customerID); err != nil {
+	if _, ok := u.rows.pending[customerID]; !ok {
+		err := u.fetch(ctx, func(ctx context.Context) error {
+			gs, err := queryAll(ctx, u.t, scanGrant, `SELECT `+grantColumns+` FROM pending_grants WHERE customer_id = $1 ORDER BY seq`, customerID)
+			if err == nil {
+				u.rows.pending[customerID] = append([]billing.Grant{}, gs...)
+			}
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
+	gs := u.rows.pending[customerID]
 	if len(gs) == 0 {
-		put(u, u.rows.pending, customerID, []billing.Grant{})
 		return nil, nil
 	}
 	u.add(deletePendingGrants(customerID))
@@ -538,54 +654,66 @@ func (u *unit) TakePendingGrants(ctx context.Context, customerID string) ([]bill
 // Writes.
 
 func (u *unit) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, error) {
-	r, ok := u.rows.events[e.ID]
-	if !ok {
-		if err := u.miss(ctx); err != nil {
+	if _, ok := u.rows.events[e.ID]; !ok {
+		err := u.fetch(ctx, func(ctx context.Context) error {
+			r := &eventRow{}
+			err := u.t.queryRow(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+u.t.db.forUpdate, e.ID).
+				Scan(&r.status, &r.apiVersion, &r.payload)
+			if r, err = found(r, notFound(err, "event", e.ID)); err == nil {
+				u.rows.events[e.ID] = r
+			}
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
-		r = &eventRow{}
-		err := u.t.queryRow(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+u.t.db.forUpdate, e.ID).
-			Scan(&r.status, &r.apiVersion, &r.payload)
-		if err := notFound(err, "event", e.ID); err != nil && billing.ErrorCode(err) != billing.ENOTFOUND {
-			return nil, err
-		} else if err != nil {
-			r = nil
+	}
+	r := u.rows.events[e.ID]
+	var prev *billing.Event
+	if r != nil {
+		prev = &billing.Event{ID: e.ID, Status: r.status, APIVersion: r.apiVersion, Payload: r.payload}
+		if r.write != nil {
+			prev.Status = r.write.Status
+		}
+		if prev.Status.Done() {
+			return prev, nil
 		}
 	}
-	if r == nil {
-		u.add(insertEvent(e))
-		put(u, u.rows.events, e.ID, &eventRow{status: billing.StatusReceived, apiVersion: e.APIVersion, payload: e.Payload})
-		return nil, nil
+	w := *e
+	w.Status = billing.StatusReceived
+	c := eventRow{write: &w}
+	if r != nil {
+		c.status, c.apiVersion, c.payload = r.status, r.apiVersion, r.payload
 	}
-	prev := &billing.Event{ID: e.ID, Status: r.status, APIVersion: r.apiVersion, Payload: r.payload}
-	if prev.Status.Done() {
-		return prev, nil
-	}
-	u.add(retryEvent(e))
-	put(u, u.rows.events, e.ID, &eventRow{status: r.status, apiVersion: e.APIVersion, payload: e.Payload})
+	put(u, u.rows.events, e.ID, &c)
 	return prev, nil
 }
 
 func (u *unit) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
-	u.add(finishEvent(id, status, at))
-	if r := u.rows.events[id]; r != nil {
-		put(u, u.rows.events, id, &eventRow{status: status, apiVersion: r.apiVersion, payload: r.payload})
+	r := u.rows.events[id]
+	if r == nil || r.write == nil {
+		// Not begun here: as the UPDATE would, change the stored row.
+		u.add(finishEvent(id, status, at))
+		return nil
 	}
+	c := *r
+	w := *r.write
+	w.Status, w.ProcessedAt = status, at
+	c.write = &w
+	put(u, u.rows.events, id, &c)
+	put(u, u.dirty.events, id, true)
 	return nil
 }
 
 // Lock implements billing.Tx: the batch took its locks as it began; a key
-// it did not take is locked now, after what is kept is sent.
+// it did not take is locked after what is kept is written.
 func (u *unit) Lock(ctx context.Context, keys ...string) error {
 	if !u.t.db.Postgres() {
 		return nil
 	}
 	for _, k := range keys {
 		if _, held := u.t.locked[k]; !held && k != "" {
-			if err := u.miss(ctx); err != nil {
-				return err
-			}
-			return u.t.Lock(ctx, keys...)
+			return u.fetch(ctx, func(ctx context.Context) error { return u.t.Lock(ctx, keys...) })
 		}
 	}
 	return nil
@@ -596,14 +724,14 @@ func (u *unit) EnsureWorkspace(ctx context.Context, id string, at time.Time) err
 	if err != nil || r != nil {
 		return err
 	}
-	w := &billing.Workspace{ID: id, CreatedAt: at}
-	u.add(ensureWorkspace(id, at))
-	put(u, u.rows.workspaces, id, newWorkspaceRow(w))
+	u.createWorkspace(&billing.Workspace{ID: id, CreatedAt: at})
 	return nil
 }
 
-func newWorkspaceRow(w *billing.Workspace) *workspaceRow {
-	return &workspaceRow{w: *w, mark: billing.WorkspaceMark{WorkspaceID: w.ID}}
+func (u *unit) createWorkspace(w *billing.Workspace) {
+	put(u, u.rows.workspaces, w.ID, &workspaceRow{w: *w, mark: billing.WorkspaceMark{WorkspaceID: w.ID}, created: true})
+	put(u, u.dirty.workspaces, w.ID, true)
+	put(u, u.rows.subsOfWorkspace, w.ID, true)
 }
 
 func (u *unit) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, error) {
@@ -612,62 +740,56 @@ func (u *unit) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool,
 		return false, err
 	}
 	if r == nil {
-		u.add(createWorkspace(w))
-		put(u, u.rows.workspaces, w.ID, newWorkspaceRow(&billing.Workspace{ID: w.ID, Name: w.Name, Email: w.Email, CreatedAt: w.CreatedAt}))
+		u.createWorkspace(&billing.Workspace{ID: w.ID, Name: w.Name, Email: w.Email, CreatedAt: w.CreatedAt})
 		return true, nil
 	}
-	u.add(fillWorkspace(w))
-	u.changeWorkspace(w.ID, func(r *workspaceRow) {
+	return false, u.changeWorkspace(ctx, w.ID, func(r *workspaceRow) {
 		r.w.Name, r.w.Email = cmp.Or(r.w.Name, w.Name), cmp.Or(r.w.Email, w.Email)
 	})
-	return false, nil
 }
 
 func (u *unit) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error {
-	u.add(setWorkspaceCustomer(workspaceID, customerID))
-	u.changeWorkspace(workspaceID, func(r *workspaceRow) { r.w.StripeCustomerID = cmp.Or(r.w.StripeCustomerID, customerID) })
-	return nil
+	return u.changeWorkspace(ctx, workspaceID, func(r *workspaceRow) { r.w.StripeCustomerID = cmp.Or(r.w.StripeCustomerID, customerID) })
+}
+
+// save keeps a copy of a row to write.
+func save[V any](u *unit, m map[string]*V, dirty map[string]bool, id string, v V) {
+	put(u, m, id, &v)
+	put(u, dirty, id, true)
 }
 
 func (u *unit) SaveCustomer(ctx context.Context, c *billing.Customer) error {
-	u.add(saveCustomer(c))
-	v := *c
-	put(u, u.rows.customers, c.ID, &v)
+	save(u, u.rows.customers, u.dirty.customers, c.ID, *c)
 	return nil
 }
 
 func (u *unit) SaveSubscription(ctx context.Context, s *billing.Subscription) error {
-	u.add(saveSubscription(s))
 	v := *s
 	if s.Discount != nil {
 		d := *s.Discount
 		v.Discount = &d
 	}
-	put(u, u.rows.subscriptions, s.ID, &v)
+	save(u, u.rows.subscriptions, u.dirty.subscriptions, s.ID, v)
 	return nil
 }
 
 func (u *unit) SaveInvoice(ctx context.Context, i *billing.Invoice) error {
-	u.add(saveInvoice(i))
-	v := *i
-	put(u, u.rows.invoices, i.ID, &v)
+	save(u, u.rows.invoices, u.dirty.invoices, i.ID, *i)
 	return nil
 }
 
 func (u *unit) SavePayment(ctx context.Context, p *billing.Payment) error {
-	u.add(savePayment(p))
-	v := *p
-	put(u, u.rows.payments, p.ID, &v)
+	save(u, u.rows.payments, u.dirty.payments, p.ID, *p)
 	return nil
 }
 
-// AttachUnlinked implements billing.Tx: the rows in memory change as the
-// statements change them in the database.
+// AttachUnlinked implements billing.Tx: its statements change the rows
+// not in memory, the rows in memory change as they would.
 func (u *unit) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
 	u.add(attachUnlinked(workspaceID, customerID)...)
-	attach(u, u.rows.subscriptions, workspaceID, customerID, func(s *billing.Subscription) (*string, string) { return &s.WorkspaceID, s.CustomerID })
-	attach(u, u.rows.invoices, workspaceID, customerID, func(i *billing.Invoice) (*string, string) { return &i.WorkspaceID, i.CustomerID })
-	attach(u, u.rows.payments, workspaceID, customerID, func(p *billing.Payment) (*string, string) { return &p.WorkspaceID, p.CustomerID })
+	attach(u, u.rows.subscriptions, u.dirty.subscriptions, workspaceID, customerID, func(s *billing.Subscription) (*string, string) { return &s.WorkspaceID, s.CustomerID })
+	attach(u, u.rows.invoices, u.dirty.invoices, workspaceID, customerID, func(i *billing.Invoice) (*string, string) { return &i.WorkspaceID, i.CustomerID })
+	attach(u, u.rows.payments, u.dirty.payments, workspaceID, customerID, func(p *billing.Payment) (*string, string) { return &p.WorkspaceID, p.CustomerID })
 	if !u.rows.subsOfCustomer[customerID] {
 		put(u, u.rows.subsOfWorkspace, workspaceID, false)
 	}
@@ -675,7 +797,7 @@ func (u *unit) AttachUnlinked(ctx context.Context, workspaceID, customerID strin
 }
 
 // attach gives the unlinked rows of a customer in m the workspace.
-func attach[V any](u *unit, m map[string]*V, workspaceID, customerID string, of func(*V) (ws *string, customer string)) {
+func attach[V any](u *unit, m map[string]*V, dirty map[string]bool, workspaceID, customerID string, of func(*V) (ws *string, customer string)) {
 	for id, r := range m {
 		if r == nil {
 			continue
@@ -684,55 +806,44 @@ func attach[V any](u *unit, m map[string]*V, workspaceID, customerID string, of 
 			v := *r
 			w, _ := of(&v)
 			*w = workspaceID
-			put(u, m, id, &v)
+			save(u, m, dirty, id, v)
 		}
 	}
 }
 
 func (u *unit) SetSubscriptionLot(ctx context.Context, workspaceID, key string, start time.Time) error {
-	u.add(setSubscriptionLot(workspaceID, key, start))
-	u.changeWorkspace(workspaceID, func(r *workspaceRow) { r.mark.Credits.Lot, r.mark.Credits.LotStart = key, start })
-	return nil
+	return u.changeWorkspace(ctx, workspaceID, func(r *workspaceRow) { r.mark.Credits.Lot, r.mark.Credits.LotStart = key, start })
 }
 
-// AppendLedger implements billing.Tx. On PostgreSQL the balance moves only
-// if the entry was inserted, in the same statement, so the two agree
-// whatever another transaction did.
+// AppendLedger implements billing.Tx: the entry is inserted with the other
+// rows, and the cached balance written with the workspace's row, which the
+// transaction holds locked; should the insert find the key taken after
+// all, the batch fails and its events are applied again one by one.
 func (u *unit) AppendLedger(ctx context.Context, e *billing.LedgerEntry) (bool, error) {
-	column := bucketColumn(e.Bucket)
-	if column == "" {
+	if bucketColumn(e.Bucket) == "" {
 		return false, fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
 	}
 	if done, err := u.HasLedgerKey(ctx, e.IdempotencyKey); err != nil || done {
 		return false, err
 	}
-	if _, err := u.workspaceRow(ctx, e.WorkspaceID); err != nil {
-		return false, err
-	}
-	insert := stmt{`INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING`,
-		[]any{e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt)}}
-	if u.t.db.Postgres() {
-		u.add(stmt{`WITH added AS (` + insert.query + ` RETURNING amount)
-			UPDATE workspaces SET ` + column + ` = ` + column + ` + (SELECT amount FROM added)
-			WHERE id = $1 AND EXISTS (SELECT 1 FROM added)`, insert.args})
-	} else {
-		u.add(insert, stmt{`UPDATE workspaces SET ` + column + ` = ` + column + ` + $2 WHERE id = $1`, []any{e.WorkspaceID, e.Amount}})
+	if r, err := u.workspaceRow(ctx, e.WorkspaceID); err != nil || r == nil {
+		return false, cmp.Or(err, fmt.Errorf("ledger entry %q: %w", e.IdempotencyKey, notFoundError("workspace", e.WorkspaceID)))
 	}
 	v := *e
 	put(u, u.rows.ledger, e.IdempotencyKey, &v)
-	u.changeWorkspace(e.WorkspaceID, func(r *workspaceRow) {
+	u.ledger = append(u.ledger, &v)
+	return true, u.changeWorkspace(ctx, e.WorkspaceID, func(r *workspaceRow) {
 		if e.Bucket == billing.BucketSubscription {
 			r.mark.Credits.Subscription += e.Amount
 		} else {
 			r.mark.Credits.Purchased += e.Amount
 		}
 	})
-	return true, nil
 }
 
 func (u *unit) SaveConsumption(ctx context.Context, c *billing.Consumption) error {
 	u.add(saveConsumption(c))
+	put(u, u.rows.consumptions, joinKeyParts(c.WorkspaceID, c.IdempotencyKey), c)
 	return nil
 }
 
@@ -756,33 +867,32 @@ func (u *unit) DiscardNotifications(ctx context.Context, objectID, reason string
 
 func (u *unit) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	if m.Key != "" {
-		stored, ok := u.rows.messages[m.Key]
-		if !ok {
-			if err := u.miss(ctx); err != nil {
+		if _, ok := u.rows.messages[m.Key]; !ok {
+			err := u.fetch(ctx, func(ctx context.Context) error {
+				var n int
+				err := u.t.queryRow(ctx, `SELECT COUNT(*) FROM app_messages WHERE key = $1`, m.Key).Scan(&n)
+				u.rows.messages[m.Key] = n > 0
+				return err
+			})
+			if err != nil {
 				return false, err
 			}
-			var n int
-			if err := u.t.queryRow(ctx, `SELECT COUNT(*) FROM app_messages WHERE key = $1`, m.Key).Scan(&n); err != nil {
-				return false, err
-			}
-			stored = n > 0
 		}
-		if stored {
-			put(u, u.rows.messages, m.Key, true)
+		if u.rows.messages[m.Key] {
 			return false, nil
 		}
 		put(u, u.rows.messages, m.Key, true)
 	}
-	u.add(addMessage(m))
+	u.messages = append(u.messages, m)
 	return true, nil
 }
 
 func (u *unit) AddMessages(ctx context.Context, ms []*billing.Message, mark *billing.WorkspaceMark) error {
-	u.add(u.t.db.addMessages(ms, mark)...)
-	if mark != nil {
-		u.changeWorkspace(mark.WorkspaceID, func(r *workspaceRow) {
-			r.mark.Sequence, r.mark.Entitlement, r.mark.Until, r.mark.CreditsLow = mark.Sequence, mark.Entitlement, mark.Until, mark.CreditsLow
-		})
+	u.messages = append(u.messages, ms...)
+	if mark == nil {
+		return nil
 	}
-	return nil
+	return u.changeWorkspace(ctx, mark.WorkspaceID, func(r *workspaceRow) {
+		r.mark.Sequence, r.mark.Entitlement, r.mark.Until, r.mark.CreditsLow = mark.Sequence, mark.Entitlement, mark.Until, mark.CreditsLow
+	})
 }

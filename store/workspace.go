@@ -97,7 +97,7 @@ func (t *tx) EnsureWorkspace(ctx context.Context, id string, at time.Time) error
 }
 
 func ensureWorkspace(id string, at time.Time) stmt {
-	return stmt{`INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, []any{id, sec(at)}}
+	return stmt{query: `INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, args: []any{id, sec(at)}}
 }
 
 // CreateWorkspace inserts w; when w.ID exists it only fills in a name or
@@ -115,15 +115,15 @@ func (t *tx) CreateWorkspace(ctx context.Context, w *billing.Workspace) (bool, e
 }
 
 func createWorkspace(w *billing.Workspace) stmt {
-	return stmt{`INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO NOTHING`, []any{w.ID, w.Name, w.Email, sec(w.CreatedAt)}}
+	return stmt{query: `INSERT INTO workspaces (id, name, email, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO NOTHING`, args: []any{w.ID, w.Name, w.Email, sec(w.CreatedAt)}}
 }
 
 // fillWorkspace fills in the name and email a stored workspace lacks.
 func fillWorkspace(w *billing.Workspace) stmt {
-	return stmt{`UPDATE workspaces SET
+	return stmt{query: `UPDATE workspaces SET
 		name = CASE WHEN name = '' THEN $2 ELSE name END,
-		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, []any{w.ID, w.Name, w.Email}}
+		email = CASE WHEN email = '' THEN $3 ELSE email END WHERE id = $1`, args: []any{w.ID, w.Name, w.Email}}
 }
 
 func (t *tx) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID string) error {
@@ -131,8 +131,8 @@ func (t *tx) SetWorkspaceCustomer(ctx context.Context, workspaceID, customerID s
 }
 
 func setWorkspaceCustomer(workspaceID, customerID string) stmt {
-	return stmt{`UPDATE workspaces SET stripe_customer_id = $2
-		WHERE id = $1 AND stripe_customer_id IS NULL`, []any{workspaceID, customerID}}
+	return stmt{query: `UPDATE workspaces SET stripe_customer_id = $2
+		WHERE id = $1 AND stripe_customer_id IS NULL`, args: []any{workspaceID, customerID}}
 }
 
 func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
@@ -142,8 +142,8 @@ func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string)
 func attachUnlinked(workspaceID, customerID string) []stmt {
 	var ss []stmt
 	for _, table := range []string{"subscriptions", "invoices", "payments", "notifications"} {
-		ss = append(ss, stmt{`UPDATE ` + table + ` SET workspace_id = $1
-			WHERE workspace_id IS NULL AND customer_id = $2`, []any{workspaceID, customerID}})
+		ss = append(ss, stmt{query: `UPDATE ` + table + ` SET workspace_id = $1
+			WHERE workspace_id IS NULL AND customer_id = $2`, args: []any{workspaceID, customerID}})
 	}
 	return ss
 }

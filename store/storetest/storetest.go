@@ -116,11 +116,12 @@ func Open(t testing.TB, logger *slog.Logger) *store.DB {
 	return db
 }
 
-// OpenURL opens and migrates the database at databaseURL; it is closed at cleanup.
-func OpenURL(t testing.TB, databaseURL string, logger *slog.Logger) *store.DB {
+// OpenURL opens and migrates the database at databaseURL, with opt if
+// given; it is closed at cleanup.
+func OpenURL(t testing.TB, databaseURL string, logger *slog.Logger, opt ...store.Options) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, databaseURL, store.Options{})
+	db, err := store.Open(ctx, databaseURL, append(opt, store.Options{})[0])
 	if err != nil {
 		t.Fatal(err)
 	}

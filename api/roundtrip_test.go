@@ -1,0 +1,91 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/acme/billing"
+	"github.com/acme/billing/store"
+	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
+	"github.com/acme/billing/webhook"
+)
+
+// A group commit costs PostgreSQL at most three round trips whatever its
+// size: one begins it, takes its locks and reads what its events need; one
+// writes what they changed and commits; one is left for a read it missed.
+// Counted on the connection's socket (store.DB.RoundTrips), once the
+// connection has prepared its statements.
+func TestClusterGroupCommitRoundTrips(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 8, 64} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			db := storetest.OpenURL(t, storetest.PostgresURL(t), slog.New(slog.DiscardHandler), store.Options{MaxOpenConns: 1})
+			svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: slog.New(slog.DiscardHandler)}
+			base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			// Each story's events in one batch: new objects, then events
+			// about the same objects, now stored. A first pass on other
+			// objects prepares the statements of both.
+			for _, pass := range []struct {
+				prefix string
+				most   int64
+			}{{"warm", 0}, {"k", 3}} {
+				for round, name := range []string{"new", "stored"} {
+					trips := apply(t, svc, db, stories(t, pass.prefix, n, base.Add(time.Duration(round)*time.Hour)), pass.most)
+					t.Logf("%d events, %s objects: %d round trips", n, name, trips)
+				}
+			}
+			if bad, err := db.CheckBalances(context.Background()); err != nil || len(bad) > 0 {
+				t.Errorf("balances differ from the ledger: %v %v", bad, err)
+			}
+		})
+	}
+}
+
+// storyTypes are the events of one workspace's story, in order.
+var storyTypes = []string{
+	"customer.subscription.created", "invoice.paid", "payment_intent.succeeded", "customer.subscription.updated",
+	"checkout.session.completed", "charge.refunded", "invoice.payment_failed", "customer.updated",
+}
+
+// stories builds n events: workspaces' stories, one event each in turn.
+func stories(t *testing.T, prefix string, n int, created time.Time) []*billing.Event {
+	t.Helper()
+	var es []*billing.Event
+	for i := range n {
+		key := fmt.Sprintf("%s%d", prefix, i/len(storyTypes))
+		p, err := trigger.Build(trigger.Options{Type: storyTypes[i%len(storyTypes)], Workspace: "ws_" + key, Key: key,
+			PriceID: proPrice, Created: created.Add(time.Duration(i) * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := webhook.Parse(p, billing.ModeTest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	return es
+}
+
+// apply applies events in one group commit and returns its round trips,
+// failing the test past most (unless 0) or on any event's error.
+func apply(t *testing.T, svc *billing.Service, db *store.DB, es []*billing.Event, most int64) int64 {
+	t.Helper()
+	before := db.RoundTrips()
+	statuses, errs := svc.ProcessAll(context.Background(), es)
+	trips := db.RoundTrips() - before
+	for i, err := range errs {
+		if err != nil || statuses[i] != billing.StatusProcessed {
+			t.Errorf("%s %s: %s %v", es[i].ID, es[i].Type, statuses[i], err)
+		}
+	}
+	if most > 0 && trips > most {
+		t.Errorf("%d events: %d round trips, want at most %d", len(es), trips, most)
+	}
+	return trips
+}

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/acme/billing"
+)
+
+// table is how rows of a table are written: one row (a statement per row,
+// which is what SQLite and transactions that write as they go send), or
+// many rows in one statement (PostgreSQL's group commits, from arrays).
+type table struct {
+	name string
+	cols []column
+	// conflict ends the INSERT: an ON CONFLICT clause, or "".
+	conflict string
+}
+
+type column struct{ name, pgType string }
+
+// newTable parses "name type, …" columns; upsert makes the conflict
+// clause update every column but the first, the key.
+func newTable(name, cols string, conflict string) *table {
+	t := &table{name: name, conflict: conflict}
+	for _, c := range strings.Split(cols, ",") {
+		f := strings.Fields(c)
+		t.cols = append(t.cols, column{f[0], f[1]})
+	}
+	return t
+}
+
+func upsert(name, cols string) *table {
+	t := newTable(name, cols, "")
+	sets := make([]string, 0, len(t.cols)-1)
+	for _, c := range t.cols[1:] {
+		sets = append(sets, c.name+" = excluded."+c.name)
+	}
+	t.conflict = "ON CONFLICT (" + t.cols[0].name + ") DO UPDATE SET " + strings.Join(sets, ", ")
+	return t
+}
+
+func (t *table) names() string {
+	ns := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		ns[i] = c.name
+	}
+	return strings.Join(ns, ", ")
+}
+
+// one writes one row.
+func (t *table) one(vals ...any) stmt {
+	ps := make([]string, len(vals))
+	for i := range vals {
+		ps[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return stmt{query: `INSERT INTO ` + t.name + ` (` + t.names() + `) VALUES (` + strings.Join(ps, ", ") + `) ` + t.conflict, args: vals}
+}
+
+// many writes rows, in their order, and fails unless every one was
+// written when check is set (a conflict that did nothing means another
+// transaction wrote a row this one thought absent).
+func (t *table) many(db *DB, rows [][]any, check bool) []stmt {
+	if len(rows) == 0 {
+		return nil
+	}
+	if !db.Postgres() {
+		ss := make([]stmt, len(rows))
+		for i, r := range rows {
+			ss[i] = t.one(r...)
+			if check {
+				ss[i].expect = 1
+			}
+		}
+		return ss
+	}
+	arrays := make([]string, len(t.cols))
+	args := make([]any, len(t.cols))
+	for i, c := range t.cols {
+		arrays[i] = fmt.Sprintf("$%d::%s[]", i+1, c.pgType)
+		col := make([]any, len(rows))
+		for j, r := range rows {
+			col[j] = r[i]
+		}
+		args[i] = col
+	}
+	// WITH ORDINALITY keeps the rows' order, which serial columns follow.
+	s := stmt{query: `INSERT INTO ` + t.name + ` (` + t.names() + `) SELECT ` + t.names() + ` FROM unnest(` +
+		strings.Join(arrays, ", ") + `) WITH ORDINALITY AS r(` + t.names() + `, ord) ORDER BY ord ` + t.conflict, args: args}
+	if check {
+		s.expect = int64(len(rows))
+	}
+	return []stmt{s}
+}
+
+var (
+	customersTable = upsert("customers", `id text, workspace_id text, email text, name text, deleted boolean, last_event_at bigint`)
+
+	subscriptionsTable = upsert("subscriptions", `id text, customer_id text, workspace_id text, status text, price_id text,
+		plan_id text, item_id text, quantity bigint, price_interval text, price_interval_count bigint,
+		current_period_start bigint, current_period_end bigint, cancel_at_period_end boolean, cancel_at bigint,
+		canceled_at bigint, ended_at bigint, trial_start bigint, trial_end bigint, discount_id text,
+		discount_coupon text, discount_percent_off float8, discount_amount_off bigint, discount_currency text,
+		discount_ends_at bigint, past_due_since bigint, paid_period_key text, paid_period_start bigint,
+		period_credits bigint, start_date bigint, first_period_paid boolean, last_event_at bigint`)
+
+	invoicesTable = upsert("invoices", `id text, customer_id text, subscription_id text, workspace_id text, status text,
+		billing_reason text, amount_due bigint, amount_paid bigint, amount_remaining bigint, currency text,
+		attempt_count bigint, next_payment_attempt bigint, number text, hosted_invoice_url text, invoice_pdf text,
+		due_date bigint, period_start bigint, period_end bigint, paid_at bigint, created_at bigint, last_event_at bigint`)
+
+	paymentsTable = upsert("payments", `id text, customer_id text, workspace_id text, invoice_id text, status text,
+		amount bigint, amount_refunded bigint, currency text, purpose text, credits bigint, credits_refunded bigint,
+		error_message text, created_at bigint, last_event_at bigint`)
+
+	// workspacesTable writes a workspace's whole row, credits and mark
+	// included; newWorkspacesTable only inserts, for one thought absent.
+	workspacesTable = upsert("workspaces", workspaceRowCols)
+
+	newWorkspacesTable = newTable("workspaces", workspaceRowCols, "ON CONFLICT (id) DO NOTHING")
+
+	// eventsTable writes an event as applied: a retry of one stored, not
+	// done, counts an attempt, as BeginEvent does.
+	eventsTable = newTable("events", `id text, type text, api_version text, livemode boolean, created bigint,
+		account text, payload bytea, status text, attempts bigint, last_error text, received_at bigint, processed_at bigint`,
+		`ON CONFLICT (id) DO UPDATE SET attempts = events.attempts + 1, payload = excluded.payload,
+		api_version = excluded.api_version, status = excluded.status, processed_at = excluded.processed_at, last_error = ''`)
+
+	ledgerTable = newTable("credit_ledger", `workspace_id text, amount bigint, bucket text, reason text,
+		idempotency_key text, event_id text, created_at bigint`, "ON CONFLICT (idempotency_key) DO NOTHING")
+
+	messagesTable = newTable("app_messages", `id text, key text, type text, workspace_id text, sequence bigint,
+		created_at bigint, body text`, "ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING")
+)
+
+const workspaceRowCols = `id text, name text, email text, stripe_customer_id text, credits_subscription bigint,
+	credits_purchased bigint, sub_lot_key text, sub_lot_start bigint, message_sequence bigint,
+	announced_entitlement text, announced_until bigint, credits_low integer, created_at bigint`
+
+func customerValues(c *billing.Customer) []any {
+	return []any{c.ID, null(c.WorkspaceID), c.Email, c.Name, c.Deleted, sec(c.LastEventAt)}
+}
+
+func subscriptionValues(s *billing.Subscription) []any {
+	d := s.Discount
+	if d == nil {
+		d = &billing.Discount{}
+	}
+	return []any{s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
+		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
+		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
+		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
+		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
+		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt)}
+}
+
+func invoiceValues(i *billing.Invoice) []any {
+	return []any{i.ID, i.CustomerID, i.SubscriptionID, null(i.WorkspaceID), i.Status, i.BillingReason,
+		i.AmountDue, i.AmountPaid, i.AmountRemaining, i.Currency, i.AttemptCount, sec(i.NextPaymentAttempt),
+		i.Number, i.HostedInvoiceURL, i.InvoicePDF, sec(i.DueDate), sec(i.PeriodStart), sec(i.PeriodEnd),
+		sec(i.PaidAt), sec(i.CreatedAt), sec(i.LastEventAt)}
+}
+
+func paymentValues(p *billing.Payment) []any {
+	return []any{p.ID, p.CustomerID, null(p.WorkspaceID), p.InvoiceID, p.Status, p.Amount, p.AmountRefunded, p.Currency,
+		p.Purpose, p.Credits, p.CreditsRefunded, p.ErrorMessage, sec(p.CreatedAt), sec(p.LastEventAt)}
+}
+
+func workspaceValues(r *workspaceRow) []any {
+	w, m := &r.w, &r.mark
+	low := 0
+	if m.CreditsLow {
+		low = 1
+	}
+	return []any{w.ID, w.Name, w.Email, null(w.StripeCustomerID), m.Credits.Subscription, m.Credits.Purchased,
+		m.Credits.Lot, sec(m.Credits.LotStart), m.Sequence, m.Entitlement, sec(m.Until), low, sec(w.CreatedAt)}
+}
+
+func ledgerValues(e *billing.LedgerEntry) []any {
+	return []any{e.WorkspaceID, e.Amount, string(e.Bucket), e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt)}
+}
+
+func messageValues(m *billing.Message) []any {
+	return []any{m.ID, null(m.Key), m.Type, m.WorkspaceID, m.Sequence, sec(m.CreatedAt), string(m.Body)}
+}
