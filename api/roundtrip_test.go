@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store"
 	"github.com/acme/billing/store/storetest"
 	"github.com/acme/billing/trigger"
@@ -88,4 +91,68 @@ func apply(t *testing.T, svc *billing.Service, db *store.DB, es []*billing.Event
 		t.Errorf("%d events: %d round trips, want at most %d", len(es), trips, most)
 	}
 	return trips
+}
+
+// noNeeds is a store whose group commits are told nothing they will read,
+// so that every read misses.
+type noNeeds struct{ *store.DB }
+
+func (s noNeeds) InBatch(ctx context.Context, needs *billing.Needs, fns []func(billing.Tx) error) []error {
+	return s.DB.InBatch(ctx, &billing.Needs{Locks: needs.Locks}, fns)
+}
+
+// What a group commit reads first changes its speed, never its results:
+// the same events in the same batches end in the same state, ledger and
+// messages when every read misses, each miss sending the batch's writes
+// so far and running again the event that had written some.
+func TestNeedsChangeSpeedNotResults(t *testing.T) {
+	events, workspaces := clusterEvents(6)
+	for _, i := range []int{3, 7, 20} {
+		events = append(events, events[i]) // duplicates, in later batches
+	}
+	run := func(wrap bool) (map[string]string, map[string][]string, int64) {
+		logs := &billingtest.Buffer{}
+		db := storetest.Open(t, slog.New(slog.NewJSONHandler(logs, nil)))
+		h := serve(t, db, logs, func(s *billing.Service) {
+			if wrap {
+				s.Store = noNeeds{db}
+			}
+		})
+		for start := 0; start < len(events); start += 16 {
+			var es []*billing.Event
+			for _, p := range events[start:min(start+16, len(events))] {
+				e, err := webhook.Parse(p, billing.ModeTest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				es = append(es, e)
+			}
+			if _, errs := h.svc.ProcessAll(context.Background(), es); errors.Join(errs...) != nil {
+				t.Fatal(errors.Join(errs...))
+			}
+		}
+		states, messages := map[string]string{}, map[string][]string{}
+		for _, ws := range workspaces {
+			states[ws] = stateOf(h, ws)
+		}
+		for _, m := range h.feed(nil).read() {
+			messages[m.WorkspaceID] = append(messages[m.WorkspaceID], fmt.Sprintf("%d %s", m.Sequence, m.Type))
+		}
+		return states, messages, db.Misses()
+	}
+	wantStates, wantMessages, few := run(false)
+	checkReference(t, wantStates)
+	states, messages, misses := run(true)
+	t.Logf("%d events: %d reads missed with needs, %d without", len(events), few, misses)
+	if misses < int64(len(events)) {
+		t.Errorf("without needs only %d reads missed: the test does not test misses", misses)
+	}
+	for _, ws := range workspaces {
+		if states[ws] != wantStates[ws] {
+			t.Errorf("%s without needs:\n%s\nwith:\n%s", ws, states[ws], wantStates[ws])
+		}
+		if !slices.Equal(messages[ws], wantMessages[ws]) {
+			t.Errorf("%s messages without needs: %v\nwith: %v", ws, messages[ws], wantMessages[ws])
+		}
+	}
 }

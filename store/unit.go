@@ -34,6 +34,9 @@ type unit struct {
 	// ledger and messages are the entries and messages added, to insert.
 	ledger   []*billing.LedgerEntry
 	messages []*billing.Message
+	// How many of them the applied events added; the rest are the running
+	// event's.
+	ledgerDone, messagesDone int
 	// done holds the statements with no row in memory (pending grants,
 	// notifications, bulk updates) of applied events; cur the running
 	// event's.
@@ -156,7 +159,7 @@ func (u *unit) flush(ctx context.Context) error {
 // run applies fn as one event: what it changed is undone if it fails.
 func (u *unit) run(ctx context.Context, fn func(billing.Tx) error) error {
 	for reruns := 0; ; reruns++ {
-		ledger, messages := len(u.ledger), len(u.messages)
+		u.ledgerDone, u.messagesDone = len(u.ledger), len(u.messages)
 		u.inEvent = true
 		err := fn(u)
 		u.inEvent = false
@@ -168,7 +171,7 @@ func (u *unit) run(ctx context.Context, fn func(billing.Tx) error) error {
 		for i := len(u.undo) - 1; i >= 0; i-- {
 			u.undo[i]()
 		}
-		u.cur, u.undo, u.ledger, u.messages = nil, nil, u.ledger[:ledger], u.messages[:messages]
+		u.cur, u.undo, u.ledger, u.messages = nil, nil, u.ledger[:u.ledgerDone], u.messages[:u.messagesDone]
 		if len(u.reads) == 0 {
 			return err
 		}
@@ -228,7 +231,7 @@ func (u *unit) writes() []stmt {
 	}
 	ss = append(ss, eventsTable.many(db, events, false)...)
 	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues), true)...)
-	u.done, u.cur, u.ledger, u.messages = nil, nil, nil, nil
+	u.done, u.cur, u.ledger, u.messages, u.ledgerDone, u.messagesDone = nil, nil, nil, nil, 0, 0
 	for _, m := range []map[string]bool{u.dirty.events, u.dirty.workspaces, u.dirty.customers,
 		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments} {
 		clear(m)
