@@ -280,10 +280,10 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 		}
 	}
 	ws, cus := distinct(needs.Workspaces), distinct(needs.Customers)
-	// The workspaces named, those of the customers, and the ones they name.
+	// The workspaces named and those the customers are linked to. Each
+	// condition is a list of keys, so that every read is index lookups.
 	wsOf := func(w, c int) string {
-		return fmt.Sprintf(`(id %s OR stripe_customer_id %s OR id IN (SELECT workspace_id FROM customers WHERE id %s))`,
-			db.in(w), db.in(c), db.in(c))
+		return fmt.Sprintf(`(id %s OR id %s)`, db.in(w), db.inQuery(fmt.Sprintf(`SELECT workspace_id FROM customers WHERE id %s`, db.in(c))))
 	}
 	var qs []query
 	ask := func(ids []string, q string, args []any, scan func(rows) error) {
@@ -324,7 +324,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	})
 	subs := distinct(needs.Subscriptions)
 	ask(append(subs, append(cus, ws...)...), `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE id `+db.in(1)+` OR customer_id `+db.in(2)+` OR workspace_id IN (SELECT id FROM workspaces WHERE `+wsOf(3, 2)+`)`,
+		WHERE id `+db.in(1)+` OR customer_id `+db.in(2)+` OR workspace_id `+db.inQuery(`SELECT id FROM workspaces WHERE `+wsOf(3, 2)),
 		[]any{db.list(subs), db.list(cus), db.list(ws)}, func(rs rows) error {
 			return scanInto(rs, scanSubscription, u.rows.subscriptions, func(s *billing.Subscription) string { return s.ID })
 		})
@@ -338,7 +338,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	})
 	keys := distinct(needs.LedgerKeys)
 	ask(append(keys, append(ws, cus...)...), `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key `+db.in(1)+`
-		OR idempotency_key IN (SELECT sub_lot_key || ':expire' FROM workspaces WHERE sub_lot_key <> '' AND `+wsOf(2, 3)+`)`,
+		OR idempotency_key `+db.inQuery(`SELECT sub_lot_key || ':expire' FROM workspaces WHERE sub_lot_key <> '' AND `+wsOf(2, 3)),
 		[]any{db.list(keys), db.list(ws), db.list(cus)}, func(rs rows) error {
 			return scanInto(rs, pointer(scanLedgerEntry), u.rows.ledger, func(e *billing.LedgerEntry) string { return e.IdempotencyKey })
 		})
@@ -436,6 +436,16 @@ func (db *DB) in(n int) string {
 		return fmt.Sprintf(`= ANY($%d)`, n)
 	}
 	return fmt.Sprintf(`IN (SELECT value FROM json_each($%d))`, n)
+}
+
+// inQuery is a condition that a subquery's rows hold the value: on
+// PostgreSQL an array, which an index scan can look up, where IN would
+// filter every row.
+func (db *DB) inQuery(q string) string {
+	if db.Postgres() {
+		return `= ANY(ARRAY(` + q + `))`
+	}
+	return `IN (` + q + `)`
 }
 
 func (db *DB) list(ids []string) any {
