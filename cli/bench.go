@@ -45,6 +45,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 	pid := fs.Int("pid", 0, "with --url: the service's process id, to report its peak memory")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	runs := fs.Int("runs", 1, "runs per concurrency, each on a fresh database; more than one also prints medians")
+	writers := fs.Int("writers", 0, "without --url: group commits at once on PostgreSQL (default the store's)")
 	stages := fs.Bool("stages", false, "without --url: also measure the service's parts, each against the ceiling: decoding with no database, and storing events with no decoding")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
@@ -88,7 +89,7 @@ func benchCmd(ctx context.Context, env *Env, args []string) error {
 		var perSecond, ratios, p99s, decodeOnly, storeOnly, trips, sizes []float64
 		for i := range *runs {
 			l := benchLevel{concurrency: c, prefix: fmt.Sprintf("bench%s_c%d_%d", hex.EncodeToString(run), c, i),
-				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey}, stages: *stages}
+				target: benchTarget{url: *url, secret: *secret, apiKey: *apiKey, writers: *writers}, stages: *stages}
 			if err := l.run(ctx, env.Stdout, *workspaces, *dups, *price, *database, *history); err != nil {
 				return err
 			}
@@ -244,6 +245,7 @@ func median(xs []float64) float64 {
 type benchTarget struct {
 	url, secret, apiKey, name string
 	decoder                   billing.Decoder // default webhook.Decoder
+	writers                   int             // store.Options.Writers
 	// The service and its database, when it runs in this process.
 	svc *billing.Service
 	db  *store.DB
@@ -256,7 +258,7 @@ func (t *benchTarget) start(ctx context.Context, databaseURL string, history int
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 16})
+	db, err := store.Open(ctx, databaseURL, store.Options{MaxOpenConns: 16, Writers: t.writers})
 	if err != nil {
 		cleanup()
 		return nil, err
@@ -386,7 +388,7 @@ func (l *benchLevel) runStages(ctx context.Context, v *webhook.Verifier, w *benc
 	if l.decodeOnly, err = l.runLocal(ctx, bench.DecodeOnly(v), w); err != nil {
 		return err
 	}
-	storing := benchTarget{decoder: bench.StoreOnly{}}
+	storing := benchTarget{decoder: bench.StoreOnly{}, writers: l.target.writers}
 	stop, err := storing.start(ctx, database, history)
 	if err != nil {
 		return err

@@ -213,7 +213,7 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns,
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, Writers: cfg.DBWriters,
 		MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime, Timeout: cfg.DBTimeout,
 		Redactor: env.redactor, ReadOnly: readOnly})
 	if err != nil {

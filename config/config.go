@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ type Config struct {
 	// PostgreSQL pool: 0 takes the store's defaults.
 	DBMaxOpenConns    int
 	DBMaxIdleConns    int
+	DBWriters         int
 	DBConnMaxLifetime time.Duration
 	DBTimeout         time.Duration
 	// StripeAPIURL replaces Stripe's API address, e.g. with stripe-mock's.
@@ -186,7 +188,8 @@ func (c *Config) loadPool(get func(string) string) error {
 	for _, v := range []struct {
 		key string
 		dst *int
-	}{{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns}, {"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns}} {
+	}{{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns}, {"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns},
+		{"DATABASE_WRITERS", &c.DBWriters}} {
 		if s := get(v.key); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > 1000 {
@@ -194,6 +197,9 @@ func (c *Config) loadPool(get func(string) string) error {
 			}
 			*v.dst = n
 		}
+	}
+	if open := cmp.Or(c.DBMaxOpenConns, 10); c.DBWriters >= open {
+		return fmt.Errorf("DATABASE_WRITERS %d: want fewer than DATABASE_MAX_OPEN_CONNS (%d), whose other connections serve reads", c.DBWriters, open)
 	}
 	for _, v := range []struct {
 		key string

@@ -150,9 +150,19 @@ func TestInvalid(t *testing.T) {
 
 func TestPoolSettings(t *testing.T) {
 	c, err := load(t, map[string]string{"DATABASE_MAX_OPEN_CONNS": "20", "DATABASE_MAX_IDLE_CONNS": "4",
-		"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_TIMEOUT": "3s"}, "")
-	if err != nil || c.DBMaxOpenConns != 20 || c.DBMaxIdleConns != 4 || c.DBConnMaxLifetime != 10*time.Minute || c.DBTimeout != 3*time.Second {
+		"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_TIMEOUT": "3s", "DATABASE_WRITERS": "3"}, "")
+	if err != nil || c.DBMaxOpenConns != 20 || c.DBMaxIdleConns != 4 || c.DBConnMaxLifetime != 10*time.Minute || c.DBTimeout != 3*time.Second ||
+		c.DBWriters != 3 {
 		t.Errorf("pool = %+v, %v", c, err)
+	}
+	for _, env := range []map[string]string{
+		{"DATABASE_WRITERS": "0"},
+		{"DATABASE_WRITERS": "10"}, // the default pool's size
+		{"DATABASE_WRITERS": "8", "DATABASE_MAX_OPEN_CONNS": "8"},
+	} {
+		if _, err := load(t, env, ""); err == nil || !strings.Contains(err.Error(), "DATABASE_WRITERS") {
+			t.Errorf("%v: %v, want an error naming DATABASE_WRITERS", env, err)
+		}
 	}
 }
 

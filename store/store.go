@@ -61,6 +61,8 @@ type DB struct {
 	redact *redact.Redactor
 	trips  *roundTrips // PostgreSQL's; nil on SQLite
 	misses atomic.Int64
+	// writers is Options.Writers, or its default.
+	writers int
 }
 
 var _ billing.Store = (*DB)(nil)
@@ -75,6 +77,9 @@ type Options struct {
 	// ReadOnly opens a SQLite file without first checking that all of its
 	// files can be written, for a command that only reads.
 	ReadOnly bool
+	// Writers is how many group commits run at once on PostgreSQL; default
+	// 2 (see Writers).
+	Writers int
 	// Redactor masks the configured secrets in every error text stored
 	// (events' and notifications' last_error); nil masks what redact.Text
 	// recognises.
@@ -102,6 +107,10 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.redact = opt.Redactor
+	db.writers = 1
+	if db.Postgres() {
+		db.writers = cmp.Or(opt.Writers, 2)
+	}
 	return db, nil
 }
 
@@ -542,15 +551,13 @@ func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(bill
 // rows they read first (see unit): each cost a round trip.
 func (db *DB) Misses() int64 { return db.misses.Load() }
 
-// Writers is how many transactions should write at once: one on SQLite,
-// which has a single writer anyway; a few on PostgreSQL, whose commits
-// overlap.
-func (db *DB) Writers() int {
-	if db.Postgres() {
-		return 4
-	}
-	return 1
-}
+// Writers is how many group commits should run at once: one on SQLite,
+// which has a single writer anyway; two on PostgreSQL by default. A group
+// commit takes every event queued when it starts, so fewer writers make
+// larger batches, and a batch costs PostgreSQL about the same work whatever
+// its size; two let one batch's commit wait on the disk while the next is
+// applied (BENCHMARKS.md measures 1, 2, 4 and 8).
+func (db *DB) Writers() int { return db.writers }
 
 // stmt returns query prepared on the SQLite writer connection, or nil the
 // first time query is seen: SQLite parses SQL slowly enough that re-parsing
