@@ -29,6 +29,11 @@ type batcher struct {
 	wg       sync.WaitGroup
 	// Transactions run and the events they held, for BatchStats.
 	batches, events atomic.Int64
+	// turn is held by the writer gathering and applying a batch. It passes
+	// on once that batch's commit is on its way to the database, so the next
+	// batch takes what queued meanwhile: the writers overlap their waits for
+	// the disk, not their batches, which stay as large as one writer's.
+	turn chan struct{}
 }
 
 // BatchStats reports how many shared transactions the writers ran and how
@@ -44,7 +49,7 @@ func (s *Service) BatchStats() (batches, events int64) {
 // shared transactions of up to maxBatch events. stop waits for the queue to
 // drain; Process must not be called after it.
 func (s *Service) StartBatching(writers, maxBatch int) (stop func()) {
-	b := &batcher{s: s, queue: make(chan *request, 4*maxBatch), maxBatch: maxBatch}
+	b := &batcher{s: s, queue: make(chan *request, 4*maxBatch), maxBatch: maxBatch, turn: make(chan struct{}, 1)}
 	for range max(writers, 1) {
 		b.wg.Add(1)
 		go b.write()
@@ -75,7 +80,13 @@ func (b *batcher) process(ctx context.Context, e *Event, force bool) (EventStatu
 
 func (b *batcher) write() {
 	defer b.wg.Done()
-	for r := range b.queue {
+	for {
+		b.turn <- struct{}{}
+		r, ok := <-b.queue
+		if !ok {
+			<-b.turn
+			return
+		}
 		batch := []*request{r}
 	fill:
 		for len(batch) < b.maxBatch {
@@ -89,7 +100,9 @@ func (b *batcher) write() {
 				break fill
 			}
 		}
-		b.run(batch)
+		pass := sync.OnceFunc(func() { <-b.turn })
+		b.run(batch, pass)
+		pass()
 	}
 }
 
@@ -101,9 +114,9 @@ func (b *batcher) write() {
 // applies any: concurrent batches (PostgreSQL runs several writers) then
 // take their locks in one global order and cannot deadlock, which they
 // would if each event locked its objects in turn.
-func (b *batcher) run(batch []*request) {
+func (b *batcher) run(batch []*request, sent func()) {
 	fns := make([]func(Tx) error, len(batch))
-	needs := &Needs{}
+	needs := &Needs{Sent: sent}
 	for i, r := range batch {
 		needs.add(r.e)
 		fns[i] = func(tx Tx) (err error) {
@@ -128,6 +141,9 @@ func (b *batcher) run(batch []*request) {
 // read when a rule asks for it.
 type Needs struct {
 	Locks []string
+	// Sent, when set, is called once the batch's commit is on its way, if
+	// the store can tell: the next batch may start then.
+	Sent func()
 	// Rows by id, and the ledger entries and messages by key.
 	Events, Workspaces, Customers, Subscriptions, Invoices, Payments []string
 	LedgerKeys, MessageKeys                                          []string
@@ -198,7 +214,7 @@ func (s *Service) ProcessAll(ctx context.Context, es []*Event) ([]EventStatus, [
 		}
 		batch = append(batch, &request{ctx: ctx, e: e, done: make(chan struct{})})
 	}
-	(&batcher{s: s}).run(batch)
+	(&batcher{s: s}).run(batch, func() {})
 	for i, j := 0, 0; i < len(es); i++ {
 		if errs[i] == nil && statuses[i] == "" {
 			statuses[i], errs[i] = batch[j].status, batch[j].err

@@ -176,6 +176,8 @@ type pgConn struct {
 	c *pgxpool.Conn
 	// begin is true until BEGIN went out with the first statements.
 	begin bool
+	// sent, if set, is called once a COMMIT is on its way.
+	sent func()
 }
 
 // pgResult adapts a command tag to database/sql's result.
@@ -246,6 +248,9 @@ func (c *pgConn) send(ctx context.Context, stmts []stmt, commit bool) error {
 		b.Queue("COMMIT")
 	}
 	br := c.c.SendBatch(ctx, b)
+	if commit && c.sent != nil {
+		c.sent()
+	}
 	first := len(b.QueuedQueries) - len(stmts)
 	if commit {
 		first--

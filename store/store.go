@@ -530,6 +530,9 @@ func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(bill
 		return all(err)
 	}
 	defer c.rollback()
+	if pc, ok := c.(*pgConn); ok {
+		pc.sent = needs.Sent
+	}
 	u := newUnit(&tx{c: c, db: db})
 	if err := u.load(ctx, needs); err != nil {
 		return all(err)
