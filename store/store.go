@@ -206,28 +206,30 @@ func (r *roundTrips) dial(next pgconn.DialFunc) pgconn.DialFunc {
 		if err != nil {
 			return nil, err
 		}
-		return &countingConn{Conn: c, trips: &r.n, read: true}, nil
+		cc := &countingConn{Conn: c, trips: &r.n}
+		cc.read.Store(true)
+		return cc, nil
 	}
 }
 
 // countingConn counts a round trip at each write that follows a read.
-// A connection is used by one goroutine at a time, so read needs no lock.
+// pgx may read in the background while it writes a pipeline, which can
+// only count a round trip too many, never one too few.
 type countingConn struct {
 	net.Conn
 	trips *atomic.Int64
-	read  bool
+	read  atomic.Bool
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {
-	if c.read {
-		c.read = false
+	if c.read.Swap(false) {
 		c.trips.Add(1)
 	}
 	return c.Conn.Write(b)
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
-	c.read = true
+	c.read.Store(true)
 	return c.Conn.Read(b)
 }
 
