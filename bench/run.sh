@@ -140,6 +140,14 @@ ticks() { # pids...: their CPU (user + system) in clock ticks
 # softirq), for what other processes took during a run.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
+# child_ticks: the CPU of this shell's children that have ended (the load
+# generator's whole run included), in clock ticks. `times` must run in this
+# shell, not in a subshell, whose children are others.
+child_ticks() {
+	times >"$work/times"
+	awk -v hz="$(getconf CLK_TCK)" 'NR == 2 { split($0, t, /[ ms]+/); printf "%.0f\n", hz * (60 * t[1] + t[2] + 60 * t[3] + t[4]) }' "$work/times"
+}
+
 # pg_ticks: the CPU of the whole cluster: the postmaster, its children alive
 # now, and those it has reaped (cutime, cstime), so that a backend which
 # came and went during a run counts too.
@@ -213,14 +221,17 @@ metrics_delta() {
 # line in runs.tsv.
 one_run() {
 	local part=$1 round=$2 c=$3 side=$4 n=$5
-	local f="$res/$part-$side-c$c-r$round" url svc s0 g0 m0 x0 b0 s1 g1 m1 x1 b1 db="-"
+	local f="$res/$part-$side-c$c-r$round" url svc s0 g0 m0 x0 b0 l0 s1 g1 m1 x1 b1 l1 db="-"
 	empty_side "$side"
 	psql_pg -d postgres -c CHECKPOINT
 	if [ "$side" = peer ]; then url=$peer_url svc=$peer_pid; else url=$serve_url svc=$serve_pid; fi
 	[ "$side" = peer ] || metrics "$f.metrics-before"
 	s0=$(ticks "$svc") g0=$(pg_ticks) m0=$(ticks "$mock_pid") x0=$(ticks ${proxy_pid:-}) b0=$(busy_ticks)
+	child_ticks >"$work/l0"
 	"$work/peer/bin/load" -url "$url" -secret "$secret" -n "$n" -c "$c" -json >"$f.txt" 2>&1 || true
+	child_ticks >"$work/l1"
 	s1=$(ticks "$svc") g1=$(pg_ticks) m1=$(ticks "$mock_pid") x1=$(ticks ${proxy_pid:-}) b1=$(busy_ticks)
+	l0=$(cat "$work/l0") l1=$(cat "$work/l1")
 	if [ "$side" = billing ]; then
 		metrics "$f.metrics-after"
 		db=$(metrics_delta "$f.metrics-before" "$f.metrics-after" "$n")
@@ -229,7 +240,7 @@ one_run() {
 	grep -q RESULT "$f.txt" || { echo "the load generator gave no result:"; cat "$f.txt"; exit 1; }
 	grep -o 'RESULT .*' "$f.txt" | cut -c8- |
 		awk -v part="$part" -v round="$round" -v c="$c" -v side="$side" -v n="$n" -v hz="$(getconf CLK_TCK)" \
-			-v cpu="$((s1 - s0)) $((g1 - g0)) $((m1 - m0)) $((x1 - x0)) $((b1 - b0))" -v db="$db" '
+			-v cpu="$((s1 - s0)) $((g1 - g0)) $((m1 - m0)) $((x1 - x0)) $((b1 - b0)) $((l1 - l0))" -v db="$db" '
 		function field(k) { return match($0, "\"" k "\":[0-9.]+") ? substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3) : "-" }
 		function ms(t) { return sprintf("%.3f", 1000 * t / hz / n) }
 		{
@@ -237,9 +248,9 @@ one_run() {
 			gsub(/"/, "", st); gsub(/:/, "=", st); gsub(/,/, " ", st)
 			split(cpu, t, " ")
 			load = field("loadgen_cpu_s") * hz
-			# Whatever the machine did besides the processes measured (and the
-			# load generator building its events before its clock starts).
-			other = t[5] - t[1] - t[2] - t[3] - t[4] - load
+			# Whatever the machine did besides the processes measured and the
+			# whole load generator (its events are built before its clock).
+			other = t[5] - t[1] - t[2] - t[3] - t[4] - t[6]
 			if (db == "-") db = "-\t-\t-"
 			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", part, round, c, side, field("throughput"),
 				field("p50_ms"), field("p99_ms"), st, ms(t[1]), ms(t[2]), ms(load), ms(t[3]), ms(t[4]), ms(other > 0 ? other : 0), db
