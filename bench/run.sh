@@ -191,7 +191,10 @@ start_peer() { # PostgreSQL port: the cluster's or the proxy's
 	mock_pid=$(cat "$PEER_RUN_DIR/stripe-mock.pid")
 }
 
-stop_peer() { (cd "$work/peer" && ./stop.sh peer) >>"$res/peer.log" 2>&1; }
+stop_peer() { # part name: keeps the peer's own log, which its next start overwrites
+	(cd "$work/peer" && ./stop.sh peer) >>"$res/peer.log" 2>&1
+	cp "$PEER_RUN_DIR/peer.log" "$res/peer-$1.log"
+}
 
 metrics() { curl -fsS "$serve_url_base/metrics" >"$1"; }
 
@@ -271,7 +274,7 @@ part() {
 		done
 	done
 	stop "$serve_pid"
-	stop_peer
+	stop_peer "$name"
 }
 
 side_by_side() {
