@@ -5,9 +5,9 @@
 # `billing serve` side by side with Stripe's sync engine on one PostgreSQL
 # cluster (side_by_side below).
 #
-#   ./bench/run.sh        everything (~35 min; run it on an otherwise idle machine)
+#   ./bench/run.sh        everything (~30 min; run it on an otherwise idle machine)
 #   ./bench/run.sh own    all but the side by side (~20 min)
-#   ./bench/run.sh peer   only the side by side (~15 min with ROUNDS=3)
+#   ./bench/run.sh peer   only the side by side (~10 min; ROUNDS, N, WARMUP, PEER_SRC)
 #
 # Needs PostgreSQL at $PG (default the local test server) for `own`; `peer`
 # needs node >= 20, npm and PostgreSQL 15's binaries (the peer harness's
