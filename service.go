@@ -187,7 +187,14 @@ func (s *Service) processAlone(ctx context.Context, e *Event, force bool) (Event
 }
 
 // applyIn stores and applies a decoded event inside tx.
+//
+// It locks the event and its objects before it reads the event's row, as a
+// group commit does (Needs.Locks), so that an event applied alone and a
+// batch holding its redelivery wait for each other, never deadlock.
 func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (EventStatus, error) {
+	if err := tx.Lock(ctx, append([]string{e.ID}, lockKeys(e.Object)...)...); err != nil {
+		return "", err
+	}
 	prev, err := tx.BeginEvent(ctx, e)
 	if err != nil {
 		return "", err
@@ -195,9 +202,6 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 	if prev != nil && prev.Status.Done() && !force {
 		s.warnIfReused(prev, e)
 		return StatusDuplicate, nil
-	}
-	if err := tx.Lock(ctx, lockKeys(e.Object)...); err != nil {
-		return "", err
 	}
 	rec := s.record(tx)
 	a := &applier{Service: s, tx: rec, e: e, log: s.logger().With("event_id", e.ID, "event_type", e.Type)}

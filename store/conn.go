@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,16 +16,6 @@ import (
 type stmt struct {
 	query string
 	args  []any
-	// expect, when above 0, is how many rows the statement must change.
-	expect int64
-}
-
-// affected checks what a statement changed against what it expected.
-func (s stmt) affected(n int64) error {
-	if s.expect > 0 && n != s.expect {
-		return fmt.Errorf("%s: wrote %d rows of %d: another transaction wrote one first", firstLine(s.query), n, s.expect)
-	}
-	return nil
 }
 
 // query is a query and what reads its rows.
@@ -120,12 +111,8 @@ func (c *sqlConn) query(ctx context.Context, query string, args ...any) (rows, e
 
 func (c *sqlConn) send(ctx context.Context, stmts []stmt, commit bool) error {
 	for _, s := range stmts {
-		res, err := c.exec(ctx, s.query, s.args...)
-		if err != nil {
+		if _, err := c.exec(ctx, s.query, s.args...); err != nil {
 			return stmtError(s, err)
-		}
-		if n, _ := res.RowsAffected(); s.affected(n) != nil {
-			return s.affected(n)
 		}
 	}
 	if commit {
@@ -255,31 +242,35 @@ func (c *pgConn) send(ctx context.Context, stmts []stmt, commit bool) error {
 	if commit {
 		first--
 	}
-	err := readAll(br, b, first, stmts)
+	err := readAll(br, b, first, stmts, commit)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
-	}
-	if err == nil && commit && c.c.Conn().PgConn().TxStatus() != 'I' {
-		err = errors.New("commit: the transaction was rolled back")
 	}
 	return err
 }
 
-// readAll reads every result of a sent batch whose stmts start at first.
-func readAll(br pgx.BatchResults, b *pgx.Batch, first int, stmts []stmt) error {
+// committed checks a COMMIT's answer: PostgreSQL answers ROLLBACK, with no
+// error, to the COMMIT of a transaction an earlier error aborted.
+func committed(tag pgconn.CommandTag) error {
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("commit: the transaction was rolled back (%s)", tag.String())
+	}
+	return nil
+}
+
+// readAll reads every result of a sent batch whose stmts start at first,
+// and checks the COMMIT that ends it, if commit.
+func readAll(br pgx.BatchResults, b *pgx.Batch, first int, stmts []stmt, commit bool) error {
 	for i := range b.QueuedQueries {
 		tag, err := br.Exec()
-		ours := i >= first && i-first < len(stmts)
 		if err != nil {
-			if ours {
+			if i >= first && i-first < len(stmts) {
 				return stmtError(stmts[i-first], err)
 			}
 			return fmt.Errorf("%s: %w", b.QueuedQueries[i].SQL, err)
 		}
-		if ours {
-			if err := stmts[i-first].affected(tag.RowsAffected()); err != nil {
-				return err
-			}
+		if commit && i == len(b.QueuedQueries)-1 {
+			return committed(tag)
 		}
 	}
 	return nil
@@ -294,17 +285,11 @@ func (c *pgConn) sendQueries(ctx context.Context, stmts []stmt, qs []query) erro
 	br := c.c.SendBatch(ctx, b)
 	defer br.Close()
 	for i := range first + len(stmts) {
-		tag, err := br.Exec()
-		if err != nil {
+		if _, err := br.Exec(); err != nil {
 			if i >= first {
 				return stmtError(stmts[i-first], err)
 			}
 			return fmt.Errorf("begin: %w", err)
-		}
-		if i >= first {
-			if err := stmts[i-first].affected(tag.RowsAffected()); err != nil {
-				return err
-			}
 		}
 	}
 	for _, q := range qs {
@@ -327,13 +312,11 @@ func (c *pgConn) commit(ctx context.Context) error {
 	if c.begin {
 		return nil // nothing was sent: nothing to commit
 	}
-	if _, err := c.c.Exec(ctx, "COMMIT"); err != nil {
+	tag, err := c.c.Exec(ctx, "COMMIT")
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if c.c.Conn().PgConn().TxStatus() != 'I' {
-		return errors.New("commit: the transaction was rolled back")
-	}
-	return nil
+	return committed(tag)
 }
 
 // rollback ends the transaction; a connection left in doubt is closed
@@ -354,10 +337,9 @@ func stmtError(s stmt, err error) error {
 }
 
 func firstLine(q string) string {
-	for i, r := range q {
-		if r == '\n' {
-			return q[:i]
-		}
+	q, _, _ = strings.Cut(q, "\n")
+	if len(q) > 60 {
+		q = q[:60] + "…"
 	}
 	return q
 }

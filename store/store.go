@@ -535,7 +535,7 @@ func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(bill
 	if pc, ok := c.(*pgConn); ok {
 		pc.sent = needs.Sent
 	}
-	u := newUnit(&tx{c: c, db: db})
+	u := newUnit(ctx, &tx{c: c, db: db})
 	if err := u.load(ctx, needs); err != nil {
 		return all(err)
 	}

@@ -57,10 +57,8 @@ func (t *table) one(vals ...any) stmt {
 	return stmt{query: `INSERT INTO ` + t.name + ` (` + t.names() + `) VALUES (` + strings.Join(ps, ", ") + `) ` + t.conflict, args: vals}
 }
 
-// many writes rows, in their order, and fails unless every one was
-// written when check is set (a conflict that did nothing means another
-// transaction wrote a row this one thought absent).
-func (t *table) many(db *DB, rows [][]any, check bool) []stmt {
+// many writes rows, in their order.
+func (t *table) many(db *DB, rows [][]any) []stmt {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -68,9 +66,6 @@ func (t *table) many(db *DB, rows [][]any, check bool) []stmt {
 		ss := make([]stmt, len(rows))
 		for i, r := range rows {
 			ss[i] = t.one(r...)
-			if check {
-				ss[i].expect = 1
-			}
 		}
 		return ss
 	}
@@ -87,9 +82,6 @@ func (t *table) many(db *DB, rows [][]any, check bool) []stmt {
 	// WITH ORDINALITY keeps the rows' order, which serial columns follow.
 	s := stmt{query: `INSERT INTO ` + t.name + ` (` + t.names() + `) SELECT ` + t.names() + ` FROM unnest(` +
 		strings.Join(arrays, ", ") + `) WITH ORDINALITY AS r(` + t.names() + `, ord) ORDER BY ord ` + t.conflict, args: args}
-	if check {
-		s.expect = int64(len(rows))
-	}
 	return []stmt{s}
 }
 
@@ -114,10 +106,13 @@ var (
 		error_message text, created_at bigint, last_event_at bigint`)
 
 	// workspacesTable writes a workspace's whole row, credits and mark
-	// included; newWorkspacesTable only inserts, for one thought absent.
+	// included; newWorkspacesTable inserts one the group commit found
+	// absent. Like the ledger's and the keyed messages', its insert has no
+	// ON CONFLICT: a row another transaction wrote first fails the batch,
+	// whose events are then applied one by one, where it is no surprise.
 	workspacesTable = upsert("workspaces", workspaceRowCols)
 
-	newWorkspacesTable = newTable("workspaces", workspaceRowCols, "ON CONFLICT (id) DO NOTHING")
+	newWorkspacesTable = newTable("workspaces", workspaceRowCols, "")
 
 	// eventsTable writes an event as applied: a retry of one stored, not
 	// done, counts an attempt, as BeginEvent does.
@@ -127,10 +122,10 @@ var (
 		api_version = excluded.api_version, status = excluded.status, processed_at = excluded.processed_at, last_error = ''`)
 
 	ledgerTable = newTable("credit_ledger", `workspace_id text, amount bigint, bucket text, reason text,
-		idempotency_key text, event_id text, created_at bigint`, "ON CONFLICT (idempotency_key) DO NOTHING")
+		idempotency_key text, event_id text, created_at bigint`, "")
 
 	messagesTable = newTable("app_messages", `id text, key text, type text, workspace_id text, sequence bigint,
-		created_at bigint, body text`, "ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING")
+		created_at bigint, body text`, "")
 )
 
 const workspaceRowCols = `id text, name text, email text, stripe_customer_id text, credits_subscription bigint,

@@ -27,7 +27,10 @@ import (
 // start. An event that fails is undone alone: the rows it changed are
 // restored in memory and its statements dropped, so none of it was sent.
 type unit struct {
-	t    *tx
+	t *tx
+	// ctx is the batch's: what one request's context says must not stop
+	// the writes and reads of the others.
+	ctx  context.Context
 	rows known
 	// dirty names the rows to write, by table.
 	dirty dirty
@@ -47,9 +50,9 @@ type unit struct {
 	// reads are the misses to read before the running event runs again.
 	reads  []func(context.Context) error
 	misses int
-	// broken is the error of a write that failed: SQLite undoes only the
-	// statement, and what else the batch kept is lost, so the whole batch
-	// fails with it.
+	// broken is the error of a statement that failed. PostgreSQL then
+	// aborts the transaction; SQLite undoes only the statement, and what
+	// else the batch kept is lost. Either way the whole batch fails with it.
 	broken error
 }
 
@@ -91,8 +94,8 @@ type workspaceRow struct {
 	created bool
 }
 
-func newUnit(t *tx) *unit {
-	return &unit{t: t, rows: known{
+func newUnit(ctx context.Context, t *tx) *unit {
+	return &unit{t: t, ctx: ctx, rows: known{
 		events: map[string]*eventRow{}, workspaces: map[string]*workspaceRow{},
 		customers: map[string]*billing.Customer{}, subscriptions: map[string]*billing.Subscription{},
 		invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
@@ -134,16 +137,29 @@ const maxReruns = 16
 
 // fetch reads what memory lacks with read, after writing what is kept;
 // in an event that wrote something, it keeps read for a rerun.
-func (u *unit) fetch(ctx context.Context, read func(context.Context) error) error {
+func (u *unit) fetch(_ context.Context, read func(context.Context) error) error {
 	u.misses++
-	if u.inEvent && (len(u.undo) > 0 || len(u.cur) > 0) {
+	if u.inEvent && u.wrote() {
 		u.reads = append(u.reads, read)
 		return errRerun
 	}
-	if err := u.flush(ctx); err != nil {
+	return u.read(read)
+}
+
+// wrote reports whether the running event has written anything.
+func (u *unit) wrote() bool {
+	return len(u.undo) > 0 || len(u.cur) > 0 || len(u.ledger) > u.ledgerDone || len(u.messages) > u.messagesDone
+}
+
+// read writes what is kept, then reads; a read that fails breaks the batch.
+func (u *unit) read(read func(context.Context) error) error {
+	if err := u.flush(u.ctx); err != nil {
 		return err
 	}
-	return read(ctx)
+	if u.broken == nil {
+		u.broken = read(u.ctx)
+	}
+	return u.broken
 }
 
 // flush writes every row and statement kept.
@@ -180,11 +196,8 @@ func (u *unit) run(ctx context.Context, fn func(billing.Tx) error) error {
 		if reruns == maxReruns {
 			return fmt.Errorf("store: %d reads missed by one event", reruns)
 		}
-		if err := u.flush(ctx); err != nil {
-			return err
-		}
 		for _, read := range reads {
-			if err := read(ctx); err != nil {
+			if err := u.read(read); err != nil {
 				return err
 			}
 		}
@@ -215,22 +228,22 @@ func (u *unit) writes() []stmt {
 			stored = append(stored, workspaceValues(r))
 		}
 	}
-	ss = append(ss, workspacesTable.many(db, stored, false)...)
-	ss = append(ss, newWorkspacesTable.many(db, created, true)...)
+	ss = append(ss, workspacesTable.many(db, stored)...)
+	ss = append(ss, newWorkspacesTable.many(db, created)...)
 	ss = append(append(ss, u.done...), u.cur...)
-	ss = append(ss, customersTable.many(db, values(u.rows.customers, u.dirty.customers, customerValues), false)...)
-	ss = append(ss, subscriptionsTable.many(db, values(u.rows.subscriptions, u.dirty.subscriptions, subscriptionValues), false)...)
-	ss = append(ss, invoicesTable.many(db, values(u.rows.invoices, u.dirty.invoices, invoiceValues), false)...)
-	ss = append(ss, paymentsTable.many(db, values(u.rows.payments, u.dirty.payments, paymentValues), false)...)
-	ss = append(ss, ledgerTable.many(db, each(u.ledger, ledgerValues), true)...)
+	ss = append(ss, customersTable.many(db, values(u.rows.customers, u.dirty.customers, customerValues))...)
+	ss = append(ss, subscriptionsTable.many(db, values(u.rows.subscriptions, u.dirty.subscriptions, subscriptionValues))...)
+	ss = append(ss, invoicesTable.many(db, values(u.rows.invoices, u.dirty.invoices, invoiceValues))...)
+	ss = append(ss, paymentsTable.many(db, values(u.rows.payments, u.dirty.payments, paymentValues))...)
+	ss = append(ss, ledgerTable.many(db, each(u.ledger, ledgerValues))...)
 	var events [][]any
 	for _, id := range sorted(u.dirty.events) {
 		e := u.rows.events[id].write
 		events = append(events, []any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload,
 			e.Status, 1, "", sec(e.ReceivedAt), sec(e.ProcessedAt)})
 	}
-	ss = append(ss, eventsTable.many(db, events, false)...)
-	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues), true)...)
+	ss = append(ss, eventsTable.many(db, events)...)
+	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues))...)
 	u.done, u.cur, u.ledger, u.messages, u.ledgerDone, u.messagesDone = nil, nil, nil, nil, 0, 0
 	for _, m := range []map[string]bool{u.dirty.events, u.dirty.workspaces, u.dirty.customers,
 		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments} {
@@ -685,8 +698,9 @@ func (u *unit) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event
 	var prev *billing.Event
 	if r != nil {
 		prev = &billing.Event{ID: e.ID, Status: r.status, APIVersion: r.apiVersion, Payload: r.payload}
-		if r.write != nil {
-			prev.Status = r.write.Status
+		if w := r.write; w != nil {
+			// Begun earlier in this batch: as it will be stored.
+			prev.Status, prev.APIVersion, prev.Payload = w.Status, w.APIVersion, w.Payload
 		}
 		if prev.Status.Done() {
 			return prev, nil

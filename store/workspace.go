@@ -58,7 +58,7 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 func currentSubscription(ctx context.Context, q querier, workspaceID string) (*billing.Subscription, error) {
 	sub, err := scanSubscription(q.queryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
 		WHERE workspace_id = $1 AND status <> ''
-		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC LIMIT 1`, workspaceID))
+		ORDER BY status IN ('canceled', 'incomplete_expired'), current_period_end DESC, last_event_at DESC, id LIMIT 1`, workspaceID))
 	return sub, notFound(err, "subscription of workspace", workspaceID)
 }
 
