@@ -126,6 +126,9 @@ func (b *batcher) run(batch []*request, sent func()) {
 	}
 	b.batches.Add(1)
 	b.events.Add(int64(len(batch)))
+	if b.s.OnBatch != nil {
+		b.s.OnBatch(len(batch))
+	}
 	errs := b.s.Store.InBatch(context.Background(), needs, fns)
 	for i, r := range batch {
 		if errs[i] != nil {

@@ -33,6 +33,8 @@ type Service struct {
 	CreditsLow int64
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+	// OnBatch, when set, is told the size of each group commit.
+	OnBatch func(events int)
 
 	batch *batcher
 }

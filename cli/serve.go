@@ -58,6 +58,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	m := metrics.New(a.db)
+	a.svc.OnBatch = m.ObserveBatch
 	var deliveries appwebhook.Store // nil: the dashboard says how to set app webhooks up
 	if len(a.cfg.AppWebhookURLs) > 0 {
 		deliveries = a.db

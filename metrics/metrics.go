@@ -29,6 +29,7 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	conns       prometheus.Gauge
 	connsClosed *prometheus.CounterVec
+	batches     prometheus.Histogram
 	app         appMetrics
 }
 
@@ -66,6 +67,11 @@ func New(db *store.DB) *Metrics {
 			Name: "billing_http_connections_closed_total",
 			Help: "Client connections closed to make room: limit (every slot was taken), pressure (quiet for 5 s from 3/4 of BILLING_MAX_CONNS on).",
 		}, []string{"reason"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "billing_batch_events",
+			Help:    "Events per group commit.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
 		app: newAppMetrics(),
 	}
 	// Both reasons are exported from the start, so that alerts see a 0.
@@ -80,6 +86,15 @@ func New(db *store.DB) *Metrics {
 			Name: "billing_email_unsent",
 			Help: "Notification emails not sent yet: waiting, being sent, or failed for good (-1: database unreadable).",
 		}, count(db.UnsentNotifications)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "billing_db_round_trips_total",
+			Help: "Round trips to PostgreSQL, counted on the connections' sockets (0 on SQLite).",
+		}, func() float64 { return float64(db.RoundTrips()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "billing_db_reads_missed_total",
+			Help: "Reads of group commits that their first read did not cover, each one more round trip on PostgreSQL.",
+		}, func() float64 { return float64(db.Misses()) }),
+		m.batches,
 		&credits{db: db},
 		&messages{db: db},
 		collectors.NewDBStatsCollector(db.SQL(), "billing"),
@@ -173,3 +188,6 @@ func (c *credits) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(grantedDesc, prometheus.CounterValue, granted)
 	ch <- prometheus.MustNewConstMetric(spentDesc, prometheus.CounterValue, spent)
 }
+
+// ObserveBatch records a group commit of n events (billing.Service.OnBatch).
+func (m *Metrics) ObserveBatch(n int) { m.batches.Observe(float64(n)) }

@@ -38,6 +38,8 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: plans, Logger: logger}
 	m := metrics.New(db)
 	m.WatchAppWebhooks(db)
+	svc.OnBatch = m.ObserveBatch
+	t.Cleanup(svc.StartBatching(db.Writers(), 64))
 	ctx := t.Context()
 	// Two endpoints: one gets the messages below, one is disabled.
 	if err := db.SyncEndpoints(ctx, []string{"https://app.example/hooks", "https://gone.example/hooks"}, time.Now()); err != nil {
@@ -148,6 +150,14 @@ func TestMetricsThroughTheRealServer(t *testing.T) {
 		if got := value("billing_http_connections_closed_total", "reason", reason); got != 0 {
 			t.Errorf("billing_http_connections_closed_total{reason=%q} = %v, want 0", reason, got)
 		}
+	}
+	// Every webhook event went through a group commit; PostgreSQL's were
+	// round trips, SQLite has none.
+	if n := value("billing_batch_events"); n < 3 {
+		t.Errorf("billing_batch_events counts %v group commits, want at least the 3 events answered", n)
+	}
+	if trips := value("billing_db_round_trips_total"); (trips > 0) != storetest.Postgres() {
+		t.Errorf("billing_db_round_trips_total = %v on %s", trips, db.Name())
 	}
 	if value("go_sql_max_open_connections", "db_name", "billing") < 1 {
 		t.Error("no database pool metrics")
