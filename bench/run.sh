@@ -8,6 +8,8 @@
 #   ./bench/run.sh        everything (~30 min; run it on an otherwise idle machine)
 #   ./bench/run.sh own    all but the side by side (~20 min)
 #   ./bench/run.sh peer   only the side by side (~10 min; ROUNDS, N, WARMUP, PEER_SRC)
+#   ./bench/run.sh writers          only the sweep of DATABASE_WRITERS (~3 min)
+#   ./bench/run.sh compare REV      this build against REV's, interleaved (~4 min)
 #
 # Needs PostgreSQL at $PG (default the local test server) for `own`; `peer`
 # needs node >= 20, npm and PostgreSQL 15's binaries (the peer harness's
@@ -87,9 +89,64 @@ service_runs() {
 
 	run postgres --concurrency 1,16,64 --database "$PG"
 	run stages-postgres --concurrency 16 --stages --database "$PG"
+	writers_sweep
 	echo "== go test -bench" | tee "$out/go-bench.txt"
 	go test -run '^$' -bench . -count 5 -benchtime 2000x . ./webhook/ | tee -a "$out/go-bench.txt" | grep -E "^Bench"
 	BILLING_TEST_DB=postgres go test -run '^$' -bench Process -count 5 -benchtime 1000x . | tee "$out/go-bench-postgres.txt" | grep -E "^Bench"
+}
+
+# quick BIN LABEL ROUNDS_FILE FLAGS...: one short `billing bench` run per
+# concurrency (100 workspaces, 2,400 deliveries), appending "label c events/s
+# p99 events-per-commit round-trips-per-delivery" lines to ROUNDS_FILE.
+quick() {
+	local b=$1 label=$2 file=$3
+	shift 3
+	(cd "$work" && "$b" bench --workspaces 100 --runs 1 --concurrency 16,64 "$@") | awk -v l="$label" '
+		/^concurrency/ { c = $2; sub(",", "", c) }
+		/^  billing / { for (i = 1; i <= NF; i++) { if ($(i+1) == "events/s") ev = $i; if ($i == "p99") p99 = $(i+1) } }
+		/^  database / { per = $8; rt = "-"; for (i = 1; i <= NF; i++) if ($(i+1) == "per" && $(i+2) == "delivery,") rt = $i
+			sub(",", "", per); print l, c, ev, p99, per, rt }' >>"$file"
+}
+
+# medians FILE: the median of each column by label and concurrency.
+medians() {
+	sort -k1,1 -k2,2n "$1" | awk '
+		function med(s,   n, a, t) { n = split(s, a, " "); asort(a); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+		{ k = $1 " " $2; if (!(k in ev)) order[++n] = k; ev[k] = ev[k] " " $3; p[k] = p[k] " " $4 + 0; b[k] = b[k] " " $5; r[k] = r[k] " " $6 }
+		END { print "| run | C | events/s | p99 ms | events per commit | round trips per delivery |"; print "|---|---|---|---|---|---|"
+			for (i = 1; i <= n; i++) { k = order[i]; split(k, f, " ")
+				printf "| %s | %s | %d | %.1f | %.1f | %s |
+", f[1], f[2], med(ev[k]), med(p[k]), med(b[k]), r[k] ~ /-/ ? "-" : sprintf("%.2f", med(r[k])) } }'
+}
+
+# Group commits at once on PostgreSQL (DATABASE_WRITERS): fewer writers
+# fill larger batches; rounds interleaved.
+writers_sweep() {
+	local f="$out/writers.txt"
+	: >"$f"
+	for _ in 1 2 3; do
+		for w in 1 2 4 8; do quick "$bin" "writers=$w" "$f" --writers "$w" --database "$PG"; done
+	done
+	echo "== writers (medians of 3 interleaved rounds)" | tee "$out/writers.md"
+	medians "$f" | tee -a "$out/writers.md"
+}
+
+# compare REV: this build against the one at REV, on SQLite and
+# PostgreSQL, rounds interleaved.
+compare() {
+	local rev=$1 src="$work/old" f="$out/compare.txt"
+	git worktree add -q --detach "$src" "$rev"
+	(cd "$src" && go build -o "$work/billing-old" ./cmd/billing)
+	git worktree remove --force "$src"
+	: >"$f"
+	for _ in 1 2 3; do
+		quick "$work/billing-old" "sqlite-$rev" "$f"
+		quick "$bin" "sqlite-new" "$f"
+		quick "$work/billing-old" "postgres-$rev" "$f" --database "$PG"
+		quick "$bin" "postgres-new" "$f" --database "$PG"
+	done
+	echo "== $rev against this build (medians of 3 interleaved rounds)" | tee "$out/compare.md"
+	medians "$f" | tee -a "$out/compare.md"
 }
 
 # Large tables last: filling 1 M rows leaves the disk busy for a while.
@@ -406,8 +463,10 @@ own)
 	large_tables
 	;;
 peer) side_by_side ;;
+writers) writers_sweep ;;
+compare) compare "${2:?compare needs a revision}" ;;
 *)
-	echo "usage: $0 [all|own|peer]" >&2
+	echo "usage: $0 [all|own|peer|writers|compare REV]" >&2
 	exit 2
 	;;
 esac
