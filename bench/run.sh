@@ -115,8 +115,7 @@ medians() {
 		{ k = $1 " " $2; if (!(k in ev)) order[++n] = k; ev[k] = ev[k] " " $3; p[k] = p[k] " " $4 + 0; b[k] = b[k] " " $5; r[k] = r[k] " " $6 }
 		END { print "| run | C | events/s | p99 ms | events per commit | round trips per delivery |"; print "|---|---|---|---|---|---|"
 			for (i = 1; i <= n; i++) { k = order[i]; split(k, f, " ")
-				printf "| %s | %s | %d | %.1f | %.1f | %s |
-", f[1], f[2], med(ev[k]), med(p[k]), med(b[k]), r[k] ~ /-/ ? "-" : sprintf("%.2f", med(r[k])) } }'
+				printf "| %s | %s | %d | %.1f | %.1f | %s |\n", f[1], f[2], med(ev[k]), med(p[k]), med(b[k]), r[k] ~ /-/ ? "-" : sprintf("%.2f", med(r[k])) } }'
 }
 
 # Group commits at once on PostgreSQL (DATABASE_WRITERS): fewer writers
