@@ -24,6 +24,21 @@ type query struct {
 	scan func(rows) error
 }
 
+// read scans the rows of q that a query returned, and closes them.
+func (q query) read(rs rows, err error) error {
+	if err == nil {
+		err = q.scan(rs)
+		rs.Close()
+		if err == nil {
+			err = rs.Err()
+		}
+	}
+	if err != nil {
+		return stmtError(q.stmt, err)
+	}
+	return nil
+}
+
 // rows is what a query returns on either database.
 type rows interface {
 	Next() bool
@@ -126,17 +141,8 @@ func (c *sqlConn) sendQueries(ctx context.Context, stmts []stmt, qs []query) err
 		return err
 	}
 	for _, q := range qs {
-		rs, err := c.query(ctx, q.query, q.args...)
-		if err != nil {
-			return stmtError(q.stmt, err)
-		}
-		err = q.scan(rs)
-		rs.Close()
-		if err == nil {
-			err = rs.Err()
-		}
-		if err != nil {
-			return stmtError(q.stmt, err)
+		if err := q.read(c.query(ctx, q.query, q.args...)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -293,16 +299,8 @@ func (c *pgConn) sendQueries(ctx context.Context, stmts []stmt, qs []query) erro
 		}
 	}
 	for _, q := range qs {
-		rs, err := br.Query()
-		if err == nil {
-			err = q.scan(rs)
-			rs.Close()
-			if err == nil {
-				err = rs.Err()
-			}
-		}
-		if err != nil {
-			return stmtError(q.stmt, err)
+		if err := q.read(br.Query()); err != nil {
+			return err
 		}
 	}
 	return br.Close()

@@ -495,10 +495,19 @@ func found[V any](v *V, err error) (*V, error) {
 	return v, err
 }
 
-func (u *unit) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
+// storedWorkspace is workspaceRow with ENOTFOUND for none.
+func (u *unit) storedWorkspace(ctx context.Context, id string) (*workspaceRow, error) {
 	r, err := u.workspaceRow(ctx, id)
-	if err != nil || r == nil {
-		return nil, cmp.Or(err, notFoundError("workspace", id))
+	if err == nil && r == nil {
+		err = notFoundError("workspace", id)
+	}
+	return r, err
+}
+
+func (u *unit) Workspace(ctx context.Context, id string) (*billing.Workspace, error) {
+	r, err := u.storedWorkspace(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	w := r.w
 	return &w, nil
@@ -513,9 +522,9 @@ func (u *unit) Balance(ctx context.Context, workspaceID string) (billing.Balance
 }
 
 func (u *unit) WorkspaceMark(ctx context.Context, workspaceID string) (*billing.WorkspaceMark, error) {
-	r, err := u.workspaceRow(ctx, workspaceID)
-	if err != nil || r == nil {
-		return nil, cmp.Or(err, notFoundError("workspace", workspaceID))
+	r, err := u.storedWorkspace(ctx, workspaceID)
+	if err != nil {
+		return nil, err
 	}
 	m := r.mark
 	return &m, nil
