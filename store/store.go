@@ -540,7 +540,7 @@ func (db *DB) InBatch(ctx context.Context, needs *billing.Needs, fns []func(bill
 		return all(err)
 	}
 	for i, fn := range fns {
-		errs[i] = u.run(ctx, fn)
+		errs[i] = u.run(fn)
 	}
 	db.misses.Add(int64(u.misses))
 	if u.broken != nil {

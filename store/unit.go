@@ -137,7 +137,7 @@ const maxReruns = 16
 
 // fetch reads what memory lacks with read, after writing what is kept;
 // in an event that wrote something, it keeps read for a rerun.
-func (u *unit) fetch(_ context.Context, read func(context.Context) error) error {
+func (u *unit) fetch(read func(context.Context) error) error {
 	u.misses++
 	if u.inEvent && u.wrote() {
 		u.reads = append(u.reads, read)
@@ -153,7 +153,7 @@ func (u *unit) wrote() bool {
 
 // read writes what is kept, then reads; a read that fails breaks the batch.
 func (u *unit) read(read func(context.Context) error) error {
-	if err := u.flush(u.ctx); err != nil {
+	if err := u.flush(); err != nil {
 		return err
 	}
 	if u.broken == nil {
@@ -163,17 +163,17 @@ func (u *unit) read(read func(context.Context) error) error {
 }
 
 // flush writes every row and statement kept.
-func (u *unit) flush(ctx context.Context) error {
+func (u *unit) flush() error {
 	ss := u.writes()
 	if len(ss) == 0 || u.broken != nil {
 		return u.broken
 	}
-	u.broken = u.t.c.send(ctx, ss, false)
+	u.broken = u.t.c.send(u.ctx, ss, false)
 	return u.broken
 }
 
 // run applies fn as one event: what it changed is undone if it fails.
-func (u *unit) run(ctx context.Context, fn func(billing.Tx) error) error {
+func (u *unit) run(fn func(billing.Tx) error) error {
 	for reruns := 0; ; reruns++ {
 		u.ledgerDone, u.messagesDone = len(u.ledger), len(u.messages)
 		u.inEvent = true
@@ -476,7 +476,7 @@ func (u *unit) workspaceRow(ctx context.Context, id string) (*workspaceRow, erro
 	if r, ok := u.rows.workspaces[id]; ok {
 		return r, nil
 	}
-	err := u.fetch(ctx, func(ctx context.Context) error {
+	err := u.fetch(func(ctx context.Context) error {
 		r, err := scanWorkspaceRow(u.t.queryRow(ctx, `SELECT `+workspaceRowColumns+` FROM workspaces WHERE id = $1`+u.t.db.forUpdate, id))
 		if r, err = found(r, notFound(err, "workspace", id)); err != nil {
 			return err
@@ -547,9 +547,9 @@ func (u *unit) changeWorkspace(ctx context.Context, id string, change func(*work
 
 // get returns a copy of the row m holds under id, reading it with read
 // when unknown.
-func get[V any](ctx context.Context, u *unit, m map[string]*V, what, id string, read func(context.Context) (*V, error)) (*V, error) {
+func get[V any](u *unit, m map[string]*V, what, id string, read func(context.Context) (*V, error)) (*V, error) {
 	if _, ok := m[id]; !ok {
-		err := u.fetch(ctx, func(ctx context.Context) error {
+		err := u.fetch(func(ctx context.Context) error {
 			r, err := found(read(ctx))
 			if err == nil {
 				m[id] = r
@@ -573,11 +573,11 @@ func notFoundError(what, id string) error {
 }
 
 func (u *unit) Customer(ctx context.Context, id string) (*billing.Customer, error) {
-	return get(ctx, u, u.rows.customers, "customer", id, func(ctx context.Context) (*billing.Customer, error) { return u.t.Customer(ctx, id) })
+	return get(u, u.rows.customers, "customer", id, func(ctx context.Context) (*billing.Customer, error) { return u.t.Customer(ctx, id) })
 }
 
 func (u *unit) Subscription(ctx context.Context, id string) (*billing.Subscription, error) {
-	s, err := get(ctx, u, u.rows.subscriptions, "subscription", id, func(ctx context.Context) (*billing.Subscription, error) {
+	s, err := get(u, u.rows.subscriptions, "subscription", id, func(ctx context.Context) (*billing.Subscription, error) {
 		return u.t.Subscription(ctx, id)
 	})
 	if s != nil && s.Discount != nil {
@@ -588,15 +588,15 @@ func (u *unit) Subscription(ctx context.Context, id string) (*billing.Subscripti
 }
 
 func (u *unit) Invoice(ctx context.Context, id string) (*billing.Invoice, error) {
-	return get(ctx, u, u.rows.invoices, "invoice", id, func(ctx context.Context) (*billing.Invoice, error) { return u.t.Invoice(ctx, id) })
+	return get(u, u.rows.invoices, "invoice", id, func(ctx context.Context) (*billing.Invoice, error) { return u.t.Invoice(ctx, id) })
 }
 
 func (u *unit) Payment(ctx context.Context, id string) (*billing.Payment, error) {
-	return get(ctx, u, u.rows.payments, "payment", id, func(ctx context.Context) (*billing.Payment, error) { return u.t.Payment(ctx, id) })
+	return get(u, u.rows.payments, "payment", id, func(ctx context.Context) (*billing.Payment, error) { return u.t.Payment(ctx, id) })
 }
 
 func (u *unit) LedgerEntry(ctx context.Context, key string) (*billing.LedgerEntry, error) {
-	return get(ctx, u, u.rows.ledger, "ledger entry", key, func(ctx context.Context) (*billing.LedgerEntry, error) {
+	return get(u, u.rows.ledger, "ledger entry", key, func(ctx context.Context) (*billing.LedgerEntry, error) {
 		return u.t.LedgerEntry(ctx, key)
 	})
 }
@@ -610,7 +610,7 @@ func (u *unit) HasLedgerKey(ctx context.Context, key string) (bool, error) {
 }
 
 func (u *unit) Consumption(ctx context.Context, workspaceID, key string) (*billing.Consumption, error) {
-	return get(ctx, u, u.rows.consumptions, "consumption", joinKeyParts(workspaceID, key), func(ctx context.Context) (*billing.Consumption, error) {
+	return get(u, u.rows.consumptions, "consumption", joinKeyParts(workspaceID, key), func(ctx context.Context) (*billing.Consumption, error) {
 		return u.t.Consumption(ctx, workspaceID, key)
 	})
 }
@@ -622,7 +622,7 @@ func joinKeyParts(workspaceID, key string) string { return workspaceID + "\x00" 
 // does, from memory once all of the workspace's subscriptions are there.
 func (u *unit) CurrentSubscription(ctx context.Context, workspaceID string) (*billing.Subscription, error) {
 	if !u.rows.subsOfWorkspace[workspaceID] {
-		err := u.fetch(ctx, func(ctx context.Context) error {
+		err := u.fetch(func(ctx context.Context) error {
 			subs, err := queryAll(ctx, u.t, subscriptionRow, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE workspace_id = $1`, workspaceID)
 			for _, s := range subs {
 				u.rows.subscriptions[s.ID] = &s
@@ -666,7 +666,7 @@ func endedStatus(s string) bool { return s == "canceled" || s == "incomplete_exp
 
 func (u *unit) TakePendingGrants(ctx context.Context, customerID string) ([]billing.Grant, error) {
 	if _, ok := u.rows.pending[customerID]; !ok {
-		err := u.fetch(ctx, func(ctx context.Context) error {
+		err := u.fetch(func(ctx context.Context) error {
 			gs, err := queryAll(ctx, u.t, scanGrant, `SELECT `+grantColumns+` FROM pending_grants WHERE customer_id = $1 ORDER BY seq`, customerID)
 			if err == nil {
 				u.rows.pending[customerID] = append([]billing.Grant{}, gs...)
@@ -690,7 +690,7 @@ func (u *unit) TakePendingGrants(ctx context.Context, customerID string) ([]bill
 
 func (u *unit) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event, error) {
 	if _, ok := u.rows.events[e.ID]; !ok {
-		err := u.fetch(ctx, func(ctx context.Context) error {
+		err := u.fetch(func(ctx context.Context) error {
 			r := &eventRow{}
 			err := u.t.queryRow(ctx, `SELECT status, api_version, payload FROM events WHERE id = $1`+u.t.db.forUpdate, e.ID).
 				Scan(&r.status, &r.apiVersion, &r.payload)
@@ -749,7 +749,7 @@ func (u *unit) Lock(ctx context.Context, keys ...string) error {
 	}
 	for _, k := range keys {
 		if _, held := u.t.locked[k]; !held && k != "" {
-			return u.fetch(ctx, func(ctx context.Context) error { return u.t.Lock(ctx, keys...) })
+			return u.fetch(func(ctx context.Context) error { return u.t.Lock(ctx, keys...) })
 		}
 	}
 	return nil
@@ -904,7 +904,7 @@ func (u *unit) DiscardNotifications(ctx context.Context, objectID, reason string
 func (u *unit) AddMessage(ctx context.Context, m *billing.Message) (bool, error) {
 	if m.Key != "" {
 		if _, ok := u.rows.messages[m.Key]; !ok {
-			err := u.fetch(ctx, func(ctx context.Context) error {
+			err := u.fetch(func(ctx context.Context) error {
 				var n int
 				err := u.t.queryRow(ctx, `SELECT COUNT(*) FROM app_messages WHERE key = $1`, m.Key).Scan(&n)
 				u.rows.messages[m.Key] = n > 0
