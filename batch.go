@@ -217,7 +217,7 @@ func (s *Service) ProcessAll(ctx context.Context, es []*Event) ([]EventStatus, [
 		}
 		batch = append(batch, &request{ctx: ctx, e: e, done: make(chan struct{})})
 	}
-	(&batcher{s: s}).run(batch, func() {})
+	(&batcher{s: s}).run(batch, nil)
 	for i, j := 0, 0; i < len(es); i++ {
 		if errs[i] == nil && statuses[i] == "" {
 			statuses[i], errs[i] = batch[j].status, batch[j].err

@@ -431,11 +431,13 @@ func pointer[V any](scan func(scanner) (V, error)) func(scanner) (*V, error) {
 	}
 }
 
-// distinct drops empty and repeated ids.
+// distinct drops empty and repeated ids, keeping their order.
 func distinct(ids []string) []string {
 	out := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if id != "" && !slices.Contains(out, id) {
+		if id != "" && !seen[id] {
+			seen[id] = true
 			out = append(out, id)
 		}
 	}
