@@ -45,8 +45,10 @@ func TestServeGrantsTheMonthsOfAYearlyPeriod(t *testing.T) {
 		Amount         int64  `json:"amount"`
 		IdempotencyKey string `json:"idempotency_key"`
 	}
+	// The grants commit before serve logs them: wait for both.
+	logged := regexp.MustCompile(`"msg":"Granted the monthly credits of yearly periods","grants":3`)
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if second.getJSON("/api/billing/workspaces/ws_1/credits/ledger", &ledger); len(ledger) == 7 {
+		if second.getJSON("/api/billing/workspaces/ws_1/credits/ledger", &ledger); len(ledger) == 7 && logged.MatchString(second.out.String()) {
 			break
 		}
 	}
@@ -54,7 +56,7 @@ func TestServeGrantsTheMonthsOfAYearlyPeriod(t *testing.T) {
 	if len(ledger) != 7 || ledger[0].IdempotencyKey != "sub:"+sub+":first_period:month:3" || ledger[0].Amount != 1000 {
 		t.Errorf("ledger = %+v, want the first month and months 2 to 4, each expiring the last", ledger)
 	}
-	if !regexp.MustCompile(`"msg":"Granted the monthly credits of yearly periods","grants":3`).MatchString(second.out.String()) {
+	if !logged.MatchString(second.out.String()) {
 		t.Errorf("serve did not log the three grants:\n%s", second.out)
 	}
 }
