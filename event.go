@@ -43,7 +43,9 @@ type Event struct {
 	// *Invoice, *Payment, *Charge or *Customer; nil for a type we ignore.
 	Object any
 
-	Status      EventStatus
+	Status EventStatus
+	// Note says why a rule left the event unapplied (ignored); "" if none.
+	Note        string
 	Attempts    int
 	LastError   string
 	ReceivedAt  time.Time

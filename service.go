@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type Service struct {
 	// CreditsLow, when above zero, is the balance under which a workspace's
 	// credits are low: crossing it sends credits.low (BILLING_CREDITS_LOW).
 	CreditsLow int64
+	// ConnectAccounts are the connected accounts whose events are applied
+	// (STRIPE_CONNECT_ACCOUNTS); any other account's are stored, ignored.
+	ConnectAccounts []string
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 	// OnBatch, when set, is told the size of each group commit.
@@ -128,8 +132,14 @@ func (s *Service) logger() *slog.Logger {
 // transactions; each still returns only once its changes are committed.
 func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatus, error) {
 	e.ReceivedAt = s.now()
-	// Decoding needs no database: do it before taking the writer.
-	err := s.Decoder.Decode(e)
+	var err error
+	if e.Note = s.unapplied(e); e.Note != "" {
+		e.Object = nil
+		s.logger().Info("Event not applied", "event_id", e.ID, "event_type", e.Type, "reason", e.Note)
+	} else {
+		// Decoding needs no database: do it before taking the writer.
+		err = s.Decoder.Decode(e)
+	}
 	if err == nil && s.Refetch != nil {
 		err = s.refetch(ctx, e, force)
 	}
@@ -145,6 +155,18 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 		return b.process(ctx, e, force)
 	}
 	return s.processAlone(ctx, e, force)
+}
+
+// unapplied says why e is stored without being applied, or "" when it is
+// to be applied. An event with an account is a connected account's (Stripe
+// Connect): its customers and subscriptions are not the platform's, and
+// applying them would give the platform's workspaces what another business
+// was paid for.
+func (s *Service) unapplied(e *Event) string {
+	if e.Account == "" || slices.Contains(s.ConnectAccounts, e.Account) {
+		return ""
+	}
+	return fmt.Sprintf("event of connected account %s, which STRIPE_CONNECT_ACCOUNTS does not list", e.Account)
 }
 
 // Refetcher fetches an object's current state from Stripe: a *Subscription
@@ -214,7 +236,7 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 	if err := rec.flush(ctx); err != nil {
 		return "", fmt.Errorf("messages: %w", err)
 	}
-	return status, tx.FinishEvent(ctx, e.ID, status, s.now())
+	return status, tx.FinishEvent(ctx, e.ID, status, e.Note, s.now())
 }
 
 // warnIfReused logs when a duplicate's body says something else than the

@@ -347,3 +347,28 @@ func TestDiscardEmail(t *testing.T) {
 		t.Errorf("an interrupted send is not offered again:\n%s", page)
 	}
 }
+
+// A connected account's event the service does not apply shows its account
+// and why on the dashboard, and can be replayed (after the setting changed).
+func TestUnappliedEventShowsItsNote(t *testing.T) {
+	d := start(t)
+	id := d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_n",
+		Set: map[string]any{"account": "acct_1Elsewhere"}}, http.StatusOK)
+	c := d.client()
+	d.login(c)
+	list := d.do(c, http.MethodGet, "/admin/", nil).body
+	if !strings.Contains(list, `<td class="account">acct_1Elsewhere</td>`) || !strings.Contains(list, "STRIPE_CONNECT_ACCOUNTS") {
+		t.Errorf("the event log does not show the account and the note:\n%s", list)
+	}
+	page := d.do(c, http.MethodGet, "/admin/events/"+id, nil).body
+	if !strings.Contains(page, `id="event-note"`) || !strings.Contains(page, `id="replay"`) {
+		t.Fatalf("the event page lacks the note or the replay button:\n%s", page)
+	}
+	r := d.do(c, http.MethodPost, "/admin/events/"+id+"/replay", url.Values{"csrf": {csrf(t, page)}})
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("replay: %d %s", r.code, r.body)
+	}
+	if page := d.do(c, http.MethodGet, r.header.Get("Location"), nil).body; !strings.Contains(page, "Replayed: ignored") {
+		t.Errorf("a replay while the account is still unlisted should leave it ignored:\n%s", page)
+	}
+}

@@ -173,7 +173,9 @@ func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 		"Replayed": r.URL.Query().Get("replayed") == "1"})
 }
 
-// replay applies a failed event again and shows the event with the outcome.
+// replay applies a failed event again, or one a rule left unapplied (its
+// note says why: the rule's setting may have changed since), and shows the
+// event with the outcome.
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request, _ *session) {
 	id := r.PathValue("id")
 	e, err := h.Store.Event(r.Context(), id)
@@ -181,8 +183,8 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, _ *session) {
 		h.failErr(w, r, err)
 		return
 	}
-	if e.Status != billing.StatusFailed {
-		h.fail(w, r, http.StatusConflict, "Event "+id+" is "+string(e.Status)+": only failed events are replayed here.")
+	if e.Status != billing.StatusFailed && e.Note == "" {
+		h.fail(w, r, http.StatusConflict, "Event "+id+" is "+string(e.Status)+": only failed events and those left unapplied are replayed here.")
 		return
 	}
 	// The outcome, success or failure, is recorded on the event, which the

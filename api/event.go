@@ -12,10 +12,12 @@ type EventJSON struct {
 	Type        string  `json:"type"`
 	APIVersion  string  `json:"api_version"`
 	Livemode    bool    `json:"livemode"`
+	Account     *string `json:"account"`
 	Created     *string `json:"created"`
 	Status      string  `json:"status"`
 	Attempts    int     `json:"attempts"`
 	LastError   *string `json:"last_error"`
+	Note        *string `json:"note"`
 	ReceivedAt  *string `json:"received_at"`
 	ProcessedAt *string `json:"processed_at"`
 }
@@ -23,8 +25,8 @@ type EventJSON struct {
 // ToEventJSON converts a stored event.
 func ToEventJSON(e *billing.Event) EventJSON {
 	return EventJSON{
-		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Created: billing.RFC3339(e.Created),
-		Status: string(e.Status), Attempts: e.Attempts, LastError: orNull(e.LastError),
+		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Account: orNull(e.Account),
+		Created: billing.RFC3339(e.Created), Status: string(e.Status), Attempts: e.Attempts, LastError: orNull(e.LastError), Note: orNull(e.Note),
 		ReceivedAt: billing.RFC3339(e.ReceivedAt), ProcessedAt: billing.RFC3339(e.ProcessedAt),
 	}
 }

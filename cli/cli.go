@@ -224,7 +224,8 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 		return nil, err
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice,
-		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits, CreditsLow: cfg.CreditsLow}
+		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits, CreditsLow: cfg.CreditsLow,
+		ConnectAccounts: cfg.ConnectAccounts}
 	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,

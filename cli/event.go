@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,10 +28,10 @@ func eventsList(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tATTEMPTS\tRECEIVED\tLAST ERROR")
+		fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tATTEMPTS\tRECEIVED\tACCOUNT\tLAST ERROR OR NOTE")
 		for _, e := range events {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", e.ID, e.Type, e.Status, e.Attempts,
-				e.ReceivedAt.Format(time.RFC3339), e.LastError)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Type, e.Status, e.Attempts,
+				e.ReceivedAt.Format(time.RFC3339), cmp.Or(e.Account, "-"), cmp.Or(e.LastError, e.Note))
 		}
 		return tw.Flush()
 	})

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/joho/godotenv"
 
@@ -50,6 +51,8 @@ type Config struct {
 	// StripeRefetch applies subscriptions and invoices as Stripe has them
 	// now rather than as the event carried them.
 	StripeRefetch bool
+	// ConnectAccounts are the connected accounts whose events are applied.
+	ConnectAccounts []string
 	// SMTPURL and EmailFrom configure the email outbox's sender; without
 	// them notifications stay queued (the dashboard lists them).
 	SMTPURL   string
@@ -240,6 +243,12 @@ func (c *Config) loadStripe(get func(string) string) error {
 		c.StripeRefetch = true
 	default:
 		return fmt.Errorf("STRIPE_REFETCH %q: want 1 or 0", v)
+	}
+	c.ConnectAccounts = splitList(get("STRIPE_CONNECT_ACCOUNTS"))
+	for _, a := range c.ConnectAccounts {
+		if !strings.HasPrefix(a, "acct_") || strings.ContainsFunc(a, unicode.IsSpace) {
+			return fmt.Errorf("STRIPE_CONNECT_ACCOUNTS %q: want connected account ids such as acct_1Nv0FGQ9RKHgCVdK, separated by commas", a)
+		}
 	}
 	if v := get("BILLING_CREDIT_PRICE"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -123,6 +123,7 @@ func TestInvalid(t *testing.T) {
 		{"plans missing", map[string]string{"BILLING_PLANS": "/nonexistent/plans.json"}, "BILLING_PLANS"},
 		{"stripe timeout", map[string]string{"STRIPE_TIMEOUT": "-1s"}, "STRIPE_TIMEOUT"},
 		{"refetch without key", map[string]string{"STRIPE_REFETCH": "1"}, "STRIPE_REFETCH=1 needs STRIPE_SECRET_KEY"},
+		{"connect account", map[string]string{"STRIPE_CONNECT_ACCOUNTS": "acct_1, cus_2"}, `STRIPE_CONNECT_ACCOUNTS "cus_2": want connected account ids`},
 		{"refetch value", map[string]string{"STRIPE_REFETCH": "yes", "STRIPE_SECRET_KEY": "sk_test_1"}, "STRIPE_REFETCH \"yes\": want 1 or 0"},
 		{"stripe url", map[string]string{"STRIPE_API_URL": "localhost:12111"}, "STRIPE_API_URL \"localhost:12111\": want an http(s) URL"},
 		{"credit price", map[string]string{"BILLING_CREDIT_PRICE": "0.10"}, "BILLING_CREDIT_PRICE \"0.10\": want one credit's price in the currency's minor unit"},

@@ -8,13 +8,13 @@ import (
 	"github.com/acme/billing"
 )
 
-const eventColumns = `id, type, api_version, livemode, created, account, status, attempts, last_error, received_at, processed_at`
+const eventColumns = `id, type, api_version, livemode, created, account, status, attempts, last_error, received_at, processed_at, note`
 
 func scanEvent(s scanner, extra ...any) (billing.Event, error) {
 	var e billing.Event
 	var created, received, processed int64
 	err := s.Scan(append([]any{&e.ID, &e.Type, &e.APIVersion, &e.Livemode, &created, &e.Account, &e.Status,
-		&e.Attempts, &e.LastError, &received, &processed}, extra...)...)
+		&e.Attempts, &e.LastError, &received, &processed, &e.Note}, extra...)...)
 	e.Created, e.ReceivedAt, e.ProcessedAt = billing.Unix(created), billing.Unix(received), billing.Unix(processed)
 	return e, err
 }
@@ -128,10 +128,11 @@ func retryEvent(e *billing.Event) stmt {
 	return stmt{query: `UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`, args: []any{e.ID, e.Payload, e.APIVersion}}
 }
 
-func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, at time.Time) error {
-	return t.run(ctx, finishEvent(id, status, at))
+func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, note string, at time.Time) error {
+	return t.run(ctx, finishEvent(id, status, note, at))
 }
 
-func finishEvent(id string, status billing.EventStatus, at time.Time) stmt {
-	return stmt{query: `UPDATE events SET status = $2, processed_at = $3, last_error = '' WHERE id = $1`, args: []any{id, status, sec(at)}}
+func finishEvent(id string, status billing.EventStatus, note string, at time.Time) stmt {
+	return stmt{query: `UPDATE events SET status = $2, processed_at = $3, last_error = '', note = $4 WHERE id = $1`,
+		args: []any{id, status, sec(at), note}}
 }
