@@ -32,6 +32,7 @@ const (
 	ReasonIncomplete        = "incomplete"
 	ReasonIncompleteExpired = "incomplete_expired"
 	ReasonPaused            = "paused"
+	ReasonPausing           = "pausing" // a void pause_collection: entitled until the paid period ends
 	ReasonNoSubscription    = "no_subscription"
 	// ReasonUnknownStatus is a status Stripe added after this release.
 	ReasonUnknownStatus = "unknown_status"
@@ -46,8 +47,11 @@ const (
 
 // Entitle says whether sub, a workspace's current subscription (nil for
 // none), entitles it at now. active and trialing are entitled; one set to
-// cancel is entitled until the cancellation takes effect; past_due is
-// entitled for grace after it became past due; every other status is not.
+// cancel is entitled until the cancellation takes effect, and one whose
+// collection a void pause stops until the paid period ends (as Pay reads
+// pause_behavior void; a pause that keeps invoices as drafts or marks them
+// uncollectible gives the service on credit, so it stays entitled); past_due
+// is entitled for grace after it became past due; every other status is not.
 func Entitle(sub *Subscription, now time.Time, grace time.Duration) Entitlement {
 	if sub == nil {
 		return Entitlement{Reason: ReasonNoSubscription}
@@ -60,6 +64,12 @@ func Entitle(sub *Subscription, now time.Time, grace time.Duration) Entitlement 
 			e.Entitled, e.Reason, e.Until = now.Before(end), ReasonCanceling, end
 			if !e.Entitled {
 				e.Reason, e.Until = ReasonCanceled, time.Time{}
+			}
+		}
+		if p := sub.Pause; e.Entitled && p.stopsService(now) && (e.Until.IsZero() || p.StartsAt.Before(e.Until)) {
+			e.Entitled, e.Reason, e.Until = now.Before(p.StartsAt), ReasonPausing, p.StartsAt
+			if !e.Entitled {
+				e.Reason, e.Until = ReasonPaused, time.Time{}
 			}
 		}
 	case SubPastDue:

@@ -24,6 +24,11 @@ func TestEntitle(t *testing.T) {
 	pastDueFor := func(d time.Duration) func(*billing.Subscription) {
 		return func(s *billing.Subscription) { s.PastDueSince = now.Add(-d) }
 	}
+	pause := func(behavior string, startsAt, resumesAt time.Time) func(*billing.Subscription) {
+		return func(s *billing.Subscription) {
+			s.Pause = &billing.Pause{Behavior: behavior, StartsAt: startsAt, ResumesAt: resumesAt}
+		}
+	}
 	const grace = 7 * 24 * time.Hour
 	for _, tt := range []struct {
 		name     string
@@ -50,6 +55,16 @@ func TestEntitle(t *testing.T) {
 		{"incomplete", sub("incomplete"), false, billing.ReasonIncomplete, time.Time{}},
 		{"incomplete_expired", sub("incomplete_expired"), false, billing.ReasonIncompleteExpired, time.Time{}},
 		{"paused", sub("paused"), false, billing.ReasonPaused, time.Time{}},
+		{"void pause, the paid period running", sub("active", pause("void", periodEnd, time.Time{})), true, billing.ReasonPausing, periodEnd},
+		{"void pause, started", sub("active", pause("void", now, time.Time{})), false, billing.ReasonPaused, time.Time{}},
+		{"void pause, started, resuming later", sub("active", pause("void", now.Add(-time.Hour), now.Add(time.Hour))), false, billing.ReasonPaused, time.Time{}},
+		{"void pause whose resumes_at passed", sub("active", pause("void", now.Add(-time.Hour), now)), true, billing.ReasonActive, time.Time{}},
+		{"void pause after a cancellation", sub("active", cancelAt(now.Add(time.Hour)), pause("void", periodEnd, time.Time{})), true, billing.ReasonCanceling, now.Add(time.Hour)},
+		{"void pause before a cancellation", sub("active", cancelAtEnd, pause("void", now.Add(time.Hour), time.Time{})), true, billing.ReasonPausing, now.Add(time.Hour)},
+		{"void pause of a trial", sub("trialing", pause("void", now.Add(-time.Second), time.Time{})), false, billing.ReasonPaused, time.Time{}},
+		{"pause keeping invoices as drafts", sub("active", pause("keep_as_draft", now.Add(-time.Hour), time.Time{})), true, billing.ReasonActive, time.Time{}},
+		{"pause marking invoices uncollectible", sub("active", pause("mark_uncollectible", now.Add(-time.Hour), time.Time{})), true, billing.ReasonActive, time.Time{}},
+		{"past due with a void pause keeps its grace", sub("past_due", pastDueFor(24*time.Hour), pause("void", now.Add(-time.Hour), time.Time{})), true, billing.ReasonPastDueGrace, now.Add(6 * 24 * time.Hour)},
 		{"a status Stripe adds later", sub("frozen"), false, billing.ReasonUnknownStatus, time.Time{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,8 @@ type Subscription struct {
 	TrialEnd   time.Time
 	// Discount is the subscription's first discount, nil for none.
 	Discount *Discount
+	// Pause is its pause_collection, nil when collection is not paused.
+	Pause *Pause
 	// PastDueSince is when it last became past_due, zero when it is not:
 	// the entitlements' grace counts from it.
 	PastDueSince time.Time
@@ -86,6 +88,46 @@ type Discount struct {
 	AmountOff  int64
 	Currency   string
 	EndsAt     time.Time
+}
+
+// Pause is a subscription's paused collection (pause_collection): its
+// status stays Stripe's (active, usually) while its invoices are voided,
+// kept as drafts or marked uncollectible.
+type Pause struct {
+	Behavior string // void, keep_as_draft, mark_uncollectible
+	// ResumesAt is when Stripe resumes collection; zero for never.
+	ResumesAt time.Time
+	// StartsAt is when a void pause stops the service: the end of the
+	// period paid when the pause was first seen (see Entitle).
+	StartsAt time.Time
+}
+
+// PauseVoid is the pause behavior that voids the invoices: the service
+// stops for it, while the other behaviors give it for free or on credit.
+const PauseVoid = "void"
+
+// stopsService reports whether p stops the service at its start: a void
+// pause Stripe has not resumed by now.
+func (p *Pause) stopsService(now time.Time) bool {
+	return p != nil && p.Behavior == PauseVoid && (p.ResumesAt.IsZero() || now.Before(p.ResumesAt))
+}
+
+// keepPauseStart keeps when a pause already seen starts; a new one starts at
+// the end of the period already paid (or at, with none known).
+func keepPauseStart(stored, next *Pause, periodEnd, at time.Time) *Pause {
+	if next == nil {
+		return nil
+	}
+	p := *next
+	switch {
+	case stored != nil && stored.Behavior == next.Behavior && !stored.StartsAt.IsZero():
+		p.StartsAt = stored.StartsAt
+	case !periodEnd.IsZero():
+		p.StartsAt = periodEnd
+	default:
+		p.StartsAt = at
+	}
+	return &p
 }
 
 // statusCanChange reports whether a subscription in status from may be moved
@@ -140,6 +182,7 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			// A paid renewal invoice already started a later period.
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
 		}
+		next.Pause = keepPauseStart(cur.Pause, next.Pause, next.CurrentPeriodEnd, a.e.Created)
 		from := cur.PlanID
 		cur = &next
 		if err := a.tx.SaveSubscription(ctx, cur); err != nil {

@@ -24,7 +24,16 @@ type SubscriptionView struct {
 	TrialStart           *string       `json:"trial_start"`
 	TrialEnd             *string       `json:"trial_end"`
 	Discount             *DiscountView `json:"discount"`
+	PauseCollection      *PauseView    `json:"pause_collection"`
 	Entitled             bool          `json:"entitled"`
+}
+
+// PauseView is a paused collection: Stripe's behavior, when Stripe resumes
+// it (null for never), and, for a void pause, when the service stops.
+type PauseView struct {
+	Behavior  string  `json:"behavior"`
+	ResumesAt *string `json:"resumes_at"`
+	StopsAt   *string `json:"stops_service_at"`
 }
 
 // DiscountView is a coupon applied: percent_off or amount_off (with its
@@ -47,6 +56,12 @@ func ViewSubscription(sub *Subscription, entitled bool) *SubscriptionView {
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, CancelAt: RFC3339(sub.CancelAt), CanceledAt: RFC3339(sub.CanceledAt),
 		EndedAt: RFC3339(sub.EndedAt), TrialStart: RFC3339(sub.TrialStart), TrialEnd: RFC3339(sub.TrialEnd),
 		Entitled: entitled,
+	}
+	if p := sub.Pause; p != nil {
+		out.PauseCollection = &PauseView{Behavior: p.Behavior, ResumesAt: RFC3339(p.ResumesAt)}
+		if p.Behavior == PauseVoid {
+			out.PauseCollection.StopsAt = RFC3339(p.StartsAt)
+		}
 	}
 	if d := sub.Discount; d != nil {
 		out.Discount = &DiscountView{Coupon: orNull(d.Coupon), PercentOff: positive(d.PercentOff),

@@ -42,6 +42,11 @@ type subscriptionView struct {
 		Currency   *string  `json:"currency"`
 		EndsAt     *string  `json:"ends_at"`
 	} `json:"discount"`
+	PauseCollection *struct {
+		Behavior  string  `json:"behavior"`
+		ResumesAt *string `json:"resumes_at"`
+		StopsAt   *string `json:"stops_service_at"`
+	} `json:"pause_collection"`
 	Entitled bool `json:"entitled"`
 }
 

@@ -78,15 +78,18 @@ func printSubscription(w io.Writer, s *billing.Subscription, e billing.Entitleme
 	} else if !s.CancelAt.IsZero() {
 		cancels = when(s.CancelAt)
 	}
-	entitled := "no"
+	entitled, paused := "no", "no"
 	if e.Entitled {
 		entitled = "yes"
+	}
+	if p := s.Pause; p != nil {
+		paused = p.Behavior + ", resumes " + when(p.ResumesAt)
 	}
 	for _, row := range [][2]string{
 		{"subscription", s.ID}, {"workspace", s.WorkspaceID}, {"status", s.Status},
 		{"plan", s.PlanID}, {"price", s.PriceID}, {"quantity", strconv.FormatInt(s.Quantity, 10)},
 		{"period", when(s.CurrentPeriodStart) + " to " + when(s.CurrentPeriodEnd)},
-		{"cancels", cancels}, {"ended", when(s.EndedAt)}, {"entitled", entitled + " (" + e.Reason + ")"},
+		{"cancels", cancels}, {"collection paused", paused}, {"ended", when(s.EndedAt)}, {"entitled", entitled + " (" + e.Reason + ")"},
 	} {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}

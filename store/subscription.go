@@ -11,17 +11,20 @@ const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status
 	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
 	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
-	start_date, first_period_paid, last_event_at`
+	start_date, first_period_paid, last_event_at, pause_behavior, pause_resumes_at, pause_starts_at`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var sub billing.Subscription
 	var d billing.Discount
+	var p billing.Pause
 	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, paidStart, startDate, last int64
+	var resumes, pauseStarts int64
 	err := s.Scan(&sub.ID, &sub.CustomerID, &sub.WorkspaceID, &sub.Status, &sub.PriceID, &sub.PlanID,
 		&sub.ItemID, &sub.Quantity, &sub.Interval, &sub.IntervalCount,
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
-		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &sub.PeriodCredits, &startDate, &sub.FirstPeriodPaid, &last)
+		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &sub.PeriodCredits, &startDate, &sub.FirstPeriodPaid, &last,
+		&p.Behavior, &resumes, &pauseStarts)
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +36,10 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 	if d.ID != "" || d.Coupon != "" {
 		d.EndsAt = billing.Unix(discountEnds)
 		sub.Discount = &d
+	}
+	if p.Behavior != "" {
+		p.ResumesAt, p.StartsAt = billing.Unix(resumes), billing.Unix(pauseStarts)
+		sub.Pause = &p
 	}
 	return &sub, nil
 }

@@ -94,7 +94,8 @@ var (
 		canceled_at bigint, ended_at bigint, trial_start bigint, trial_end bigint, discount_id text,
 		discount_coupon text, discount_percent_off float8, discount_amount_off bigint, discount_currency text,
 		discount_ends_at bigint, past_due_since bigint, paid_period_key text, paid_period_start bigint,
-		period_credits bigint, start_date bigint, first_period_paid boolean, last_event_at bigint`)
+		period_credits bigint, start_date bigint, first_period_paid boolean, last_event_at bigint,
+		pause_behavior text, pause_resumes_at bigint, pause_starts_at bigint`)
 
 	invoicesTable = upsert("invoices", `id text, customer_id text, subscription_id text, workspace_id text, status text,
 		billing_reason text, amount_due bigint, amount_paid bigint, amount_remaining bigint, currency text,
@@ -138,16 +139,19 @@ func customerValues(c *billing.Customer) []any {
 }
 
 func subscriptionValues(s *billing.Subscription) []any {
-	d := s.Discount
+	d, p := s.Discount, s.Pause
 	if d == nil {
 		d = &billing.Discount{}
+	}
+	if p == nil {
+		p = &billing.Pause{}
 	}
 	return []any{s.ID, s.CustomerID, null(s.WorkspaceID), s.Status, s.PriceID, s.PlanID,
 		s.ItemID, s.Quantity, s.Interval, s.IntervalCount,
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
 		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
-		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt)}
+		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt), p.Behavior, sec(p.ResumesAt), sec(p.StartsAt)}
 }
 
 func invoiceValues(i *billing.Invoice) []any {

@@ -50,6 +50,9 @@ var fixtureIDs = []string{
 var aliases = map[string]string{
 	"customer.updated":      "customer.created",
 	"payment_intent.failed": "payment_intent.payment_failed",
+	// A pending update's events carry the subscription as it is after it.
+	"customer.subscription.pending_update_applied": "customer.subscription.updated",
+	"customer.subscription.pending_update_expired": "customer.subscription.updated",
 }
 
 // Options say which event to build.

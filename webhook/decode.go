@@ -215,6 +215,9 @@ func subscriptionOf(s *stripe.Subscription, old *legacySubscription) *billing.Su
 		CurrentPeriodStart: billing.Unix(old.CurrentPeriodStart), CurrentPeriodEnd: billing.Unix(old.CurrentPeriodEnd),
 		Metadata: s.Metadata, Discount: discountOf(s.Discounts, old),
 	}
+	if p := s.PauseCollection; p != nil && p.Behavior != "" {
+		sub.Pause = &billing.Pause{Behavior: string(p.Behavior), ResumesAt: billing.Unix(p.ResumesAt)}
+	}
 	if s.Items != nil {
 		for _, it := range s.Items.Data {
 			if it == nil {
