@@ -148,8 +148,8 @@ type Needs struct {
 	// the store can tell: the next batch may start then.
 	Sent func()
 	// Rows by id, and the ledger entries and messages by key.
-	Events, Workspaces, Customers, Subscriptions, Invoices, Payments []string
-	LedgerKeys, MessageKeys                                          []string
+	Events, Workspaces, Customers, Subscriptions, Invoices, Payments, CheckoutSessions []string
+	LedgerKeys, MessageKeys                                                            []string
 }
 
 // add names what e's rules read: its object and the ones it belongs to,
@@ -170,6 +170,7 @@ func (n *Needs) add(e *Event) {
 		n.Customers = append(n.Customers, o.CustomerID)
 		n.Subscriptions = append(n.Subscriptions, o.SubscriptionID)
 		n.Payments = append(n.Payments, o.PaymentIntentID)
+		n.CheckoutSessions = append(n.CheckoutSessions, o.ID)
 		grants(purchaseKey(o.ID), purchaseKey(o.PaymentIntentID), firstPeriodKey(o.SubscriptionID))
 	case *Subscription:
 		n.Workspaces = append(n.Workspaces, o.Metadata[MetadataWorkspaceID])

@@ -80,6 +80,7 @@ const (
 	KindPaymentFailed      = "invoice.payment_failed"
 	KindFinalPaymentFailed = "invoice.final_payment_failed"
 	KindTrialWillEnd       = "customer.subscription.trial_will_end"
+	KindCheckoutFailed     = "checkout.session.async_payment_failed"
 )
 
 // Outbox is the store's side of sending notifications.
@@ -129,6 +130,24 @@ func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice,
 	}
 	n.Body = b.String()
 	return a.tx.AddNotification(ctx, n)
+}
+
+// notifyCheckoutPaymentFailed queues the email for a one-time checkout whose
+// delayed payment (a bank debit) failed: the customer left Checkout believing
+// it done. A subscription checkout's first invoice fails with it, and
+// invoice.payment_failed's email says so, so it gets none of its own.
+func (a *applier) notifyCheckoutPaymentFailed(ctx context.Context, cs *CheckoutSession, ws string) error {
+	if cs.Mode != "payment" {
+		return nil
+	}
+	amount := FormatAmount(cs.AmountTotal, cs.Currency)
+	return a.tx.AddNotification(ctx, &Notification{
+		Key:         joinKey(KindCheckoutFailed, cs.ID),
+		WorkspaceID: ws, CustomerID: cs.CustomerID, Kind: KindCheckoutFailed, ObjectID: cs.ID, CreatedAt: a.now(),
+		Subject: fmt.Sprintf("Payment of %s failed", amount),
+		Body: fmt.Sprintf("Your payment of %s could not be completed: your bank declined or returned it, "+
+			"so what you ordered was not delivered.\n\nPlease check out again, with another payment method if you can.\n", amount),
+	})
 }
 
 // notifyTrialWillEnd queues the reminder Stripe's trial_will_end event (three

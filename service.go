@@ -47,6 +47,9 @@ type Service struct {
 // Any other verified event is stored with status ignored.
 var HandledEventTypes = []string{
 	"checkout.session.completed",
+	eventAsyncPaymentSucceeded,
+	eventAsyncPaymentFailed,
+	"checkout.session.expired",
 	"customer.created",
 	"customer.updated",
 	"customer.deleted",
@@ -281,7 +284,7 @@ func (s *Service) Replay(ctx context.Context, id string) (EventStatus, error) {
 func lockKeys(obj any) []string {
 	switch o := obj.(type) {
 	case *CheckoutSession:
-		return []string{o.CustomerID, o.SubscriptionID, o.PaymentIntentID}
+		return []string{o.ID, o.CustomerID, o.SubscriptionID, o.PaymentIntentID}
 	case *Subscription:
 		return []string{o.ID, o.CustomerID}
 	case *Invoice:

@@ -32,6 +32,7 @@ type Store interface {
 	Subscriptions(ctx context.Context, workspaceID string) ([]Subscription, error)
 	Invoices(ctx context.Context, workspaceID string) ([]Invoice, error)
 	Payments(ctx context.Context, workspaceID string) ([]Payment, error)
+	CheckoutSessions(ctx context.Context, workspaceID string) ([]CheckoutSession, error)
 	Ledger(ctx context.Context, workspaceID string) ([]LedgerEntry, error)
 	// Event returns a stored event with its payload, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*Event, error)
@@ -84,6 +85,8 @@ type Tx interface {
 	SaveInvoice(ctx context.Context, inv *Invoice) error
 	Payment(ctx context.Context, id string) (*Payment, error)
 	SavePayment(ctx context.Context, p *Payment) error
+	CheckoutSession(ctx context.Context, id string) (*CheckoutSession, error)
+	SaveCheckoutSession(ctx context.Context, cs *CheckoutSession) error
 
 	// AttachUnlinked gives workspaceID every subscription, invoice, payment and
 	// notification of customerID that has no workspace yet.

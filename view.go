@@ -141,6 +141,32 @@ func ViewPayment(p *Payment) PaymentView {
 	}
 }
 
+// CheckoutSessionView is a Checkout Session as the app sees it.
+type CheckoutSessionView struct {
+	StripeCheckoutSessionID string  `json:"stripe_checkout_session_id"`
+	Mode                    string  `json:"mode"`
+	Status                  string  `json:"status"`
+	PaymentStatus           string  `json:"payment_status"`
+	AmountTotal             int64   `json:"amount_total"`
+	Currency                string  `json:"currency"`
+	Purpose                 *string `json:"purpose"`
+	StripeSubscriptionID    *string `json:"stripe_subscription_id"`
+	StripePaymentIntentID   *string `json:"stripe_payment_intent_id"`
+	CreatedAt               *string `json:"created_at"`
+	ExpiresAt               *string `json:"expires_at"`
+	PaymentFailedAt         *string `json:"payment_failed_at"`
+}
+
+// ViewCheckoutSession shows a checkout session.
+func ViewCheckoutSession(cs *CheckoutSession) CheckoutSessionView {
+	return CheckoutSessionView{
+		StripeCheckoutSessionID: cs.ID, Mode: cs.Mode, Status: cs.Status, PaymentStatus: cs.PaymentStatus,
+		AmountTotal: cs.AmountTotal, Currency: cs.Currency, Purpose: orNull(cs.Purpose),
+		StripeSubscriptionID: orNull(cs.SubscriptionID), StripePaymentIntentID: orNull(cs.PaymentIntentID),
+		CreatedAt: RFC3339(cs.CreatedAt), ExpiresAt: RFC3339(cs.ExpiresAt), PaymentFailedAt: RFC3339(cs.PaymentFailedAt),
+	}
+}
+
 // LedgerEntryView is one ledger entry as the app sees it.
 type LedgerEntryView struct {
 	Amount         int64   `json:"amount"`

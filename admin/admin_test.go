@@ -193,6 +193,10 @@ func TestDashboardAnswers(t *testing.T) {
 	d := start(t)
 	d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_a"}, http.StatusOK)
 	d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_a"}, http.StatusOK)
+	d.send(trigger.Options{Type: "checkout.session.completed", Variant: "payment", Workspace: "ws_f",
+		Set: map[string]any{"data.object.payment_status": "unpaid"}}, http.StatusOK)
+	d.send(trigger.Options{Type: "checkout.session.async_payment_failed", Variant: "payment", Workspace: "ws_f",
+		Created: time.Now().Add(time.Hour)}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.updated", Workspace: "ws_p",
 		Set: map[string]any{"data.object.pause_collection": map[string]any{"behavior": "void", "resumes_at": nil}}}, http.StatusOK)
 	c := d.client()
@@ -206,6 +210,7 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces/ws_a", 200, "1000 from the subscription, 0 purchased"},
 		{"/admin/workspaces/ws_a", 200, `<dd id="entitled">yes (active)</dd>`},
 		{"/admin/workspaces/ws_p", 200, `<dd id="pause">void, service stops 2026-02-01`},
+		{"/admin/workspaces/ws_f", 200, `<td>unpaid, <span class="err">failed `},
 		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
 		{"/admin/workspaces?page=x", 400, "Bad page number"},
 		{"/admin/events/evt_missing", 404, "evt_missing"},

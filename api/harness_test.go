@@ -271,7 +271,7 @@ func (h *harness) count(table string) int {
 }
 
 // billingTables are every table the service writes.
-var billingTables = []string{"events", "workspaces", "customers", "subscriptions", "invoices", "payments",
+var billingTables = []string{"events", "workspaces", "customers", "subscriptions", "invoices", "payments", "checkout_sessions",
 	"credit_ledger", "pending_grants", "notifications"}
 
 // legacy strips from an old-version event what Stripe added to every version

@@ -11,3 +11,9 @@ func (s *Server) listPaymentsHandler(w http.ResponseWriter, r *http.Request) {
 		return s.Service.Store.Payments(r.Context(), id)
 	}, func(p billing.Payment) billing.PaymentView { return billing.ViewPayment(&p) })
 }
+
+func (s *Server) listCheckoutSessionsHandler(w http.ResponseWriter, r *http.Request) {
+	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.CheckoutSession, error) {
+		return s.Service.Store.CheckoutSessions(r.Context(), id)
+	}, func(cs billing.CheckoutSession) billing.CheckoutSessionView { return billing.ViewCheckoutSession(&cs) })
+}

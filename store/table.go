@@ -106,6 +106,10 @@ var (
 		amount bigint, amount_refunded bigint, currency text, purpose text, credits bigint, credits_refunded bigint,
 		error_message text, created_at bigint, last_event_at bigint`)
 
+	checkoutSessionsTable = upsert("checkout_sessions", `id text, workspace_id text, customer_id text, mode text,
+		status text, payment_status text, subscription_id text, payment_intent_id text, amount_total bigint,
+		currency text, purpose text, created_at bigint, expires_at bigint, payment_failed_at bigint, last_event_at bigint`)
+
 	// workspacesTable writes a workspace's whole row, credits and mark
 	// included; newWorkspacesTable inserts one the group commit found
 	// absent. Like the ledger's and the keyed messages', its insert has no
@@ -159,6 +163,12 @@ func invoiceValues(i *billing.Invoice) []any {
 		i.AmountDue, i.AmountPaid, i.AmountRemaining, i.Currency, i.AttemptCount, sec(i.NextPaymentAttempt),
 		i.Number, i.HostedInvoiceURL, i.InvoicePDF, sec(i.DueDate), sec(i.PeriodStart), sec(i.PeriodEnd),
 		sec(i.PaidAt), sec(i.CreatedAt), sec(i.LastEventAt)}
+}
+
+func checkoutSessionValues(cs *billing.CheckoutSession) []any {
+	return []any{cs.ID, null(cs.WorkspaceID), cs.CustomerID, cs.Mode, cs.Status, cs.PaymentStatus, cs.SubscriptionID,
+		cs.PaymentIntentID, cs.AmountTotal, cs.Currency, cs.Purpose, sec(cs.CreatedAt), sec(cs.ExpiresAt),
+		sec(cs.PaymentFailedAt), sec(cs.LastEventAt)}
 }
 
 func paymentValues(p *billing.Payment) []any {

@@ -65,6 +65,7 @@ type known struct {
 	subscriptions map[string]*billing.Subscription
 	invoices      map[string]*billing.Invoice
 	payments      map[string]*billing.Payment
+	checkouts     map[string]*billing.CheckoutSession
 	ledger        map[string]*billing.LedgerEntry
 	messages      map[string]bool // by key: stored
 	consumptions  map[string]*billing.Consumption
@@ -75,7 +76,7 @@ type known struct {
 }
 
 type dirty struct {
-	events, workspaces, customers, subscriptions, invoices, payments map[string]bool
+	events, workspaces, customers, subscriptions, invoices, payments, checkouts map[string]bool
 }
 
 type eventRow struct {
@@ -99,11 +100,13 @@ func newUnit(ctx context.Context, t *tx) *unit {
 		events: map[string]*eventRow{}, workspaces: map[string]*workspaceRow{},
 		customers: map[string]*billing.Customer{}, subscriptions: map[string]*billing.Subscription{},
 		invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
+		checkouts: map[string]*billing.CheckoutSession{},
 		ledger: map[string]*billing.LedgerEntry{}, messages: map[string]bool{}, consumptions: map[string]*billing.Consumption{},
 		pending: map[string][]billing.Grant{}, subsOfWorkspace: map[string]bool{}, subsOfCustomer: map[string]bool{},
 	}, dirty: dirty{
 		events: map[string]bool{}, workspaces: map[string]bool{}, customers: map[string]bool{},
 		subscriptions: map[string]bool{}, invoices: map[string]bool{}, payments: map[string]bool{},
+		checkouts: map[string]bool{},
 	}}
 }
 
@@ -235,6 +238,7 @@ func (u *unit) writes() []stmt {
 	ss = append(ss, subscriptionsTable.many(db, values(u.rows.subscriptions, u.dirty.subscriptions, subscriptionValues))...)
 	ss = append(ss, invoicesTable.many(db, values(u.rows.invoices, u.dirty.invoices, invoiceValues))...)
 	ss = append(ss, paymentsTable.many(db, values(u.rows.payments, u.dirty.payments, paymentValues))...)
+	ss = append(ss, checkoutSessionsTable.many(db, values(u.rows.checkouts, u.dirty.checkouts, checkoutSessionValues))...)
 	ss = append(ss, ledgerTable.many(db, each(u.ledger, ledgerValues))...)
 	var events [][]any
 	for _, id := range sorted(u.dirty.events) {
@@ -246,7 +250,7 @@ func (u *unit) writes() []stmt {
 	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues))...)
 	u.done, u.cur, u.ledger, u.messages, u.ledgerDone, u.messagesDone = nil, nil, nil, nil, 0, 0
 	for _, m := range []map[string]bool{u.dirty.events, u.dirty.workspaces, u.dirty.customers,
-		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments} {
+		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments, u.dirty.checkouts} {
 		clear(m)
 	}
 	return ss
@@ -349,6 +353,10 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	ask(payments, `SELECT `+paymentColumns+` FROM payments WHERE id `+db.in(1), []any{db.list(payments)}, func(rs rows) error {
 		return scanInto(rs, pointer(scanPayment), u.rows.payments, func(p *billing.Payment) string { return p.ID })
 	})
+	checkouts := distinct(needs.CheckoutSessions)
+	ask(checkouts, `SELECT `+checkoutSessionColumns+` FROM checkout_sessions WHERE id `+db.in(1), []any{db.list(checkouts)}, func(rs rows) error {
+		return scanInto(rs, pointer(scanCheckoutSession), u.rows.checkouts, func(cs *billing.CheckoutSession) string { return cs.ID })
+	})
 	keys := distinct(needs.LedgerKeys)
 	ask(append(keys, append(ws, cus...)...), `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key `+db.in(1)+`
 		OR idempotency_key `+db.inQuery(`SELECT sub_lot_key || ':expire' FROM workspaces WHERE sub_lot_key <> '' AND `+wsOf(2, 3)),
@@ -388,6 +396,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	absent(u.rows.subscriptions, subs)
 	absent(u.rows.invoices, invoices)
 	absent(u.rows.payments, payments)
+	absent(u.rows.checkouts, checkouts)
 	absent(u.rows.ledger, append(keys, lots...))
 	for _, k := range msgKeys {
 		u.rows.messages[k] = u.rows.messages[k]
@@ -595,6 +604,12 @@ func (u *unit) Invoice(ctx context.Context, id string) (*billing.Invoice, error)
 
 func (u *unit) Payment(ctx context.Context, id string) (*billing.Payment, error) {
 	return get(u, u.rows.payments, "payment", id, func(ctx context.Context) (*billing.Payment, error) { return u.t.Payment(ctx, id) })
+}
+
+func (u *unit) CheckoutSession(ctx context.Context, id string) (*billing.CheckoutSession, error) {
+	return get(u, u.rows.checkouts, "checkout session", id, func(ctx context.Context) (*billing.CheckoutSession, error) {
+		return u.t.CheckoutSession(ctx, id)
+	})
 }
 
 func (u *unit) LedgerEntry(ctx context.Context, key string) (*billing.LedgerEntry, error) {
@@ -821,6 +836,11 @@ func (u *unit) SavePayment(ctx context.Context, p *billing.Payment) error {
 	return nil
 }
 
+func (u *unit) SaveCheckoutSession(ctx context.Context, cs *billing.CheckoutSession) error {
+	save(u, u.rows.checkouts, u.dirty.checkouts, cs.ID, *cs)
+	return nil
+}
+
 // AttachUnlinked implements billing.Tx: its statements change the rows
 // not in memory, the rows in memory change as they would.
 func (u *unit) AttachUnlinked(ctx context.Context, workspaceID, customerID string) error {
@@ -828,6 +848,7 @@ func (u *unit) AttachUnlinked(ctx context.Context, workspaceID, customerID strin
 	attach(u, u.rows.subscriptions, u.dirty.subscriptions, workspaceID, customerID, func(s *billing.Subscription) (*string, string) { return &s.WorkspaceID, s.CustomerID })
 	attach(u, u.rows.invoices, u.dirty.invoices, workspaceID, customerID, func(i *billing.Invoice) (*string, string) { return &i.WorkspaceID, i.CustomerID })
 	attach(u, u.rows.payments, u.dirty.payments, workspaceID, customerID, func(p *billing.Payment) (*string, string) { return &p.WorkspaceID, p.CustomerID })
+	attach(u, u.rows.checkouts, u.dirty.checkouts, workspaceID, customerID, func(cs *billing.CheckoutSession) (*string, string) { return &cs.WorkspaceID, cs.CustomerID })
 	if !u.rows.subsOfCustomer[customerID] {
 		put(u, u.rows.subsOfWorkspace, workspaceID, false)
 	}

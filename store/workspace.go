@@ -141,7 +141,7 @@ func (t *tx) AttachUnlinked(ctx context.Context, workspaceID, customerID string)
 
 func attachUnlinked(workspaceID, customerID string) []stmt {
 	var ss []stmt
-	for _, table := range []string{"subscriptions", "invoices", "payments", "notifications"} {
+	for _, table := range []string{"subscriptions", "invoices", "payments", "checkout_sessions", "notifications"} {
 		ss = append(ss, stmt{query: `UPDATE ` + table + ` SET workspace_id = $1
 			WHERE workspace_id IS NULL AND customer_id = $2`, args: []any{workspaceID, customerID}})
 	}

@@ -144,6 +144,7 @@ func decodeCheckout(raw json.RawMessage) (*billing.CheckoutSession, error) {
 		ID: s.ID, Mode: string(s.Mode), Status: string(s.Status), PaymentStatus: string(s.PaymentStatus),
 		CustomerID: customerID(s.Customer), ClientReferenceID: s.ClientReferenceID,
 		AmountTotal: s.AmountTotal, Currency: string(s.Currency), Metadata: s.Metadata,
+		CreatedAt: billing.Unix(s.Created), ExpiresAt: billing.Unix(s.ExpiresAt),
 	}
 	if s.Subscription != nil {
 		cs.SubscriptionID = s.Subscription.ID
