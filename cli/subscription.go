@@ -89,7 +89,7 @@ func printSubscription(w io.Writer, s *billing.Subscription, e billing.Entitleme
 		{"subscription", s.ID}, {"workspace", s.WorkspaceID}, {"status", s.Status},
 		{"plan", s.PlanID}, {"price", s.PriceID}, {"quantity", strconv.FormatInt(s.Quantity, 10)},
 		{"period", when(s.CurrentPeriodStart) + " to " + when(s.CurrentPeriodEnd)},
-		{"cancels", cancels}, {"collection paused", paused}, {"ended", when(s.EndedAt)}, {"entitled", entitled + " (" + e.Reason + ")"},
+		{"cancels", cancels}, {"paused", paused}, {"ended", when(s.EndedAt)}, {"entitled", entitled + " (" + e.Reason + ")"},
 	} {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
