@@ -353,7 +353,8 @@ func (r *recorder) addMessages(ctx context.Context, mark *WorkspaceMark, drafts 
 // which one live subscription per workspace rules out.)
 func entitlementMoved(b, a *Subscription) bool {
 	return b == nil || b.WorkspaceID != a.WorkspaceID || b.Status != a.Status || b.PlanID != a.PlanID ||
-		!b.cancelsAt().Equal(a.cancelsAt()) || !b.PastDueSince.Equal(a.PastDueSince) || stub(b) != stub(a)
+		!b.cancelsAt().Equal(a.cancelsAt()) || !b.PastDueSince.Equal(a.PastDueSince) || stub(b) != stub(a) ||
+		!b.Pause.same(a.Pause)
 }
 
 // entitlementMessage compares a workspace's entitlement now with the one

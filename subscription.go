@@ -112,6 +112,14 @@ func (p *Pause) stopsService(now time.Time) bool {
 	return p != nil && p.Behavior == PauseVoid && (p.ResumesAt.IsZero() || now.Before(p.ResumesAt))
 }
 
+// same reports whether two pauses (nil for none) are the same.
+func (p *Pause) same(q *Pause) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	return *p == *q
+}
+
 // keepPauseStart keeps when a pause already seen starts; a new one starts at
 // the end of the period already paid (or at, with none known).
 func keepPauseStart(stored, next *Pause, periodEnd, at time.Time) *Pause {

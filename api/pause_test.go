@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +43,9 @@ func TestSubscriptionPauses(t *testing.T) {
 		if e := ent(); !e.Entitled || e.Reason != billing.ReasonPausing || str(e.Until) != "2026-02-01T00:00:00Z" {
 			t.Errorf("void pause in a paid period: %+v", e)
 		}
+		if last := lastEntitlementMessage(h, ws); !strings.Contains(last, `"reason":"pausing"`) {
+			t.Errorf("the app was not told of the pause: last entitlements.changed %s", last)
+		}
 		// Stripe moves the period on (its invoice voided): the pause still
 		// stops the service when the paid period ended.
 		h.deliver(ev("customer.subscription.updated", ws, v, 3*time.Second, void.Set, map[string]any{
@@ -73,6 +78,9 @@ func TestSubscriptionPauses(t *testing.T) {
 		if e := ent(); e.Entitled || e.Reason != billing.ReasonPaused {
 			t.Errorf("paused: %+v", e)
 		}
+		if last := lastEntitlementMessage(h, ws); !strings.Contains(last, `"reason":"paused"`) {
+			t.Errorf("the app was not told of the paused status: last entitlements.changed %s", last)
+		}
 		h.deliver(ev("customer.subscription.resumed", ws, v, 7*time.Second), billing.StatusProcessed)
 		late := ev("customer.subscription.paused", ws, v, 6*time.Second)
 		late.EventID = "evt_late_pause_" + v
@@ -95,4 +103,15 @@ func TestSubscriptionPauses(t *testing.T) {
 			t.Errorf("pending update expired: quantity %v, want the subscription's 1", s.Quantity)
 		}
 	})
+}
+
+// lastEntitlementMessage is the data of the last entitlements.changed
+// message of a workspace.
+func lastEntitlementMessage(h *harness, ws string) string {
+	h.t.Helper()
+	msgs := h.feed(url.Values{"workspace": {ws}, "types": {billing.MsgEntitlementsChanged}}).read()
+	if len(msgs) == 0 {
+		return ""
+	}
+	return string(msgs[len(msgs)-1].Data)
 }
