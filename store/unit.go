@@ -100,8 +100,8 @@ func newUnit(ctx context.Context, t *tx) *unit {
 		events: map[string]*eventRow{}, workspaces: map[string]*workspaceRow{},
 		customers: map[string]*billing.Customer{}, subscriptions: map[string]*billing.Subscription{},
 		invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
-		checkouts: map[string]*billing.CheckoutSession{},
-		ledger:    map[string]*billing.LedgerEntry{}, messages: map[string]bool{}, consumptions: map[string]*billing.Consumption{},
+		checkouts: map[string]*billing.CheckoutSession{}, ledger: map[string]*billing.LedgerEntry{},
+		messages: map[string]bool{}, consumptions: map[string]*billing.Consumption{},
 		pending: map[string][]billing.Grant{}, subsOfWorkspace: map[string]bool{}, subsOfCustomer: map[string]bool{},
 	}, dirty: dirty{
 		events: map[string]bool{}, workspaces: map[string]bool{}, customers: map[string]bool{},
