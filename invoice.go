@@ -36,6 +36,9 @@ type Invoice struct {
 	PaidAt             time.Time
 	CreatedAt          time.Time
 	LastEventAt        time.Time
+	// ActionRequiredAt is when its payment began to wait for the customer
+	// (3-D Secure: invoice.payment_action_required); zero once it does not.
+	ActionRequiredAt time.Time
 
 	// From the payload, not stored: where the workspace and plan are found,
 	// and whether Stripe collects it (charge_automatically) or the customer
@@ -46,6 +49,12 @@ type Invoice struct {
 	LinePriceID          string
 	LinePeriodStart      time.Time
 	LinePeriodEnd        time.Time
+}
+
+// settled reports whether an invoice in this status asks nothing more of
+// the customer: paid, void, or written off as uncollectible.
+func settled(status string) bool {
+	return status == "paid" || status == "void" || status == "uncollectible"
 }
 
 // invoiceStatusCanChange keeps a paid or void invoice from being reopened by a
@@ -72,6 +81,11 @@ func (a *applier) invoice(ctx context.Context, inv *Invoice) (EventStatus, error
 		err = a.invoicePaid(ctx, inv, ws)
 	case "invoice.payment_failed":
 		err = a.invoiceFailed(ctx, inv, stored, ws)
+	case "invoice.payment_action_required":
+		err = a.invoiceActionRequired(ctx, inv, stored, ws)
+	}
+	if err == nil && settled(stored.Status) {
+		err = a.invoiceSettled(ctx, stored, ws)
 	}
 	return outcome(stale), err
 }
@@ -96,12 +110,61 @@ func (a *applier) recordInvoice(ctx context.Context, inv *Invoice, ws string) (s
 	if !invoiceStatusCanChange(cur.Status, inv.Status) {
 		next.Status, next.AmountPaid, next.AmountRemaining, next.PaidAt = cur.Status, cur.AmountPaid, cur.AmountRemaining, cur.PaidAt
 	}
-	if next.Status == "paid" && cur.Status != "paid" {
-		if err := a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was paid before it was sent"); err != nil {
+	next.ActionRequiredAt = cur.ActionRequiredAt
+	switch {
+	case settled(next.Status):
+		next.ActionRequiredAt = time.Time{}
+	case a.e.Type == "invoice.payment_action_required" && next.ActionRequiredAt.IsZero():
+		next.ActionRequiredAt = a.e.Created
+	}
+	if settled(next.Status) && next.Status != cur.Status {
+		why := map[string]string{"paid": "paid", "void": "voided", "uncollectible": "marked uncollectible"}[next.Status]
+		if err := a.tx.DiscardNotifications(ctx, inv.ID, "the invoice was "+why+" before it was sent"); err != nil {
 			return nil, false, err
 		}
 	}
 	return &next, false, a.tx.SaveInvoice(ctx, &next)
+}
+
+// invoiceActionRequired shows on the subscription that its invoice's
+// payment waits for the customer (3-D Secure), with the hosted invoice
+// page where they confirm it, and emails them that link once per invoice.
+func (a *applier) invoiceActionRequired(ctx context.Context, inv, stored *Invoice, ws string) error {
+	if stored.ActionRequiredAt.IsZero() {
+		return nil // settled since
+	}
+	if inv.SubscriptionID != "" {
+		sub, err := a.subscriptionOrStub(ctx, inv.SubscriptionID, inv.CustomerID, ws)
+		if err != nil {
+			return err
+		}
+		if sub.Status != SubCanceled && sub.Status != SubIncompleteExpired {
+			sub.ActionInvoiceID, sub.ActionURL = inv.ID, coalesce(inv.HostedInvoiceURL, stored.HostedInvoiceURL)
+			if err := a.tx.SaveSubscription(ctx, sub); err != nil {
+				return err
+			}
+		}
+	}
+	return a.notifyActionRequired(ctx, stored, ws)
+}
+
+// invoiceSettled clears the action a settled invoice's subscription showed
+// for it.
+func (a *applier) invoiceSettled(ctx context.Context, inv *Invoice, ws string) error {
+	if inv.SubscriptionID == "" {
+		return nil
+	}
+	sub, err := a.tx.Subscription(ctx, inv.SubscriptionID)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case sub.ActionInvoiceID != inv.ID:
+		return nil
+	}
+	sub.ActionInvoiceID, sub.ActionURL = "", ""
+	return a.tx.SaveSubscription(ctx, sub)
 }
 
 // invoicePaid starts the paid period of the invoice's subscription. Grants

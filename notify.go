@@ -81,6 +81,7 @@ const (
 	KindFinalPaymentFailed = "invoice.final_payment_failed"
 	KindTrialWillEnd       = "customer.subscription.trial_will_end"
 	KindCheckoutFailed     = "checkout.session.async_payment_failed"
+	KindActionRequired     = "invoice.payment_action_required"
 )
 
 // Outbox is the store's side of sending notifications.
@@ -103,7 +104,7 @@ type Outbox interface {
 // stored is the invoice as recorded: a late failure of an invoice since paid
 // or voided tells nothing.
 func (a *applier) notifyPaymentFailed(ctx context.Context, inv, stored *Invoice, ws string) error {
-	if stored.Status == "paid" || stored.Status == "void" {
+	if settled(stored.Status) {
 		return nil
 	}
 	a.ask(MsgInvoicePaymentFailed, attemptKey(MsgInvoicePaymentFailed, inv.ID, inv.AttemptCount), inv.ID)
@@ -147,6 +148,25 @@ func (a *applier) notifyCheckoutPaymentFailed(ctx context.Context, cs *CheckoutS
 		Subject: fmt.Sprintf("Payment of %s failed", amount),
 		Body: fmt.Sprintf("Your payment of %s could not be completed: your bank declined or returned it, "+
 			"so what you ordered was not delivered.\n\nPlease check out again, with another payment method if you can.\n", amount),
+	})
+}
+
+// notifyActionRequired queues, once per invoice, the email asking the
+// customer to confirm a payment their bank holds for authentication, with
+// the hosted invoice page where they do. Paying the invoice discards it.
+func (a *applier) notifyActionRequired(ctx context.Context, inv *Invoice, ws string) error {
+	amount := FormatAmount(inv.AmountDue, inv.Currency)
+	number := coalesce(inv.Number, inv.ID)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Your bank asks you to confirm the payment of %s for invoice %s before it goes through.\n", amount, number)
+	if inv.HostedInvoiceURL != "" {
+		fmt.Fprintf(&b, "\nConfirm your payment here:\n%s\n", inv.HostedInvoiceURL)
+	}
+	return a.tx.AddNotification(ctx, &Notification{
+		Key:         joinKey(KindActionRequired, inv.ID),
+		WorkspaceID: ws, CustomerID: inv.CustomerID, Kind: KindActionRequired, ObjectID: inv.ID, CreatedAt: a.now(),
+		Subject: fmt.Sprintf("Confirm your payment of %s (invoice %s)", amount, number),
+		Body:    b.String(),
 	})
 }
 

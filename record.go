@@ -506,6 +506,9 @@ func (r *recorder) subscriptionMessages(ch *change[Subscription]) []draft {
 	if a.Status != b.Status && !statusTold {
 		prev["status"] = b.Status
 	}
+	if a.ActionInvoiceID != b.ActionInvoiceID {
+		prev["requires_action"] = b.ActionInvoiceID != ""
+	}
 	if len(prev) > 0 {
 		d := msg(MsgSubscriptionUpdated)
 		d.previous = prev

@@ -47,6 +47,10 @@ type Subscription struct {
 	Discount *Discount
 	// Pause is its pause_collection, nil when collection is not paused.
 	Pause *Pause
+	// ActionInvoiceID is its invoice whose payment waits for the customer
+	// to confirm it (3-D Secure), at ActionURL, the hosted invoice page;
+	// "" when none does.
+	ActionInvoiceID, ActionURL string
 	// PastDueSince is when it last became past_due, zero when it is not:
 	// the entitlements' grace counts from it.
 	PastDueSince time.Time
@@ -191,6 +195,9 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
 		}
 		next.Pause = keepPauseStart(cur.Pause, next.Pause, next.CurrentPeriodEnd, a.e.Created)
+		if next.Status != SubCanceled && next.Status != SubIncompleteExpired {
+			next.ActionInvoiceID, next.ActionURL = cur.ActionInvoiceID, cur.ActionURL // an ended one asks for nothing
+		}
 		from := cur.PlanID
 		cur = &next
 		if err := a.tx.SaveSubscription(ctx, cur); err != nil {

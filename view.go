@@ -25,7 +25,11 @@ type SubscriptionView struct {
 	TrialEnd             *string       `json:"trial_end"`
 	Discount             *DiscountView `json:"discount"`
 	PauseCollection      *PauseView    `json:"pause_collection"`
-	Entitled             bool          `json:"entitled"`
+	// RequiresAction is set while an invoice's payment waits for the
+	// customer to confirm it (3-D Secure) at ActionURL.
+	RequiresAction bool    `json:"requires_action"`
+	ActionURL      *string `json:"action_url"`
+	Entitled       bool    `json:"entitled"`
 }
 
 // PauseView is a paused collection: Stripe's behavior, when Stripe resumes
@@ -55,7 +59,7 @@ func ViewSubscription(sub *Subscription, entitled bool) *SubscriptionView {
 		CurrentPeriodStart: RFC3339(sub.CurrentPeriodStart), CurrentPeriodEnd: RFC3339(sub.CurrentPeriodEnd),
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, CancelAt: RFC3339(sub.CancelAt), CanceledAt: RFC3339(sub.CanceledAt),
 		EndedAt: RFC3339(sub.EndedAt), TrialStart: RFC3339(sub.TrialStart), TrialEnd: RFC3339(sub.TrialEnd),
-		Entitled: entitled,
+		RequiresAction: sub.ActionInvoiceID != "", ActionURL: orNull(sub.ActionURL), Entitled: entitled,
 	}
 	if p := sub.Pause; p != nil {
 		out.PauseCollection = &PauseView{Behavior: p.Behavior, ResumesAt: RFC3339(p.ResumesAt)}
@@ -105,6 +109,8 @@ type InvoiceView struct {
 	PeriodEnd            *string `json:"period_end"`
 	PaidAt               *string `json:"paid_at"`
 	CreatedAt            *string `json:"created_at"`
+	// RequiresAction: its payment waits for the customer (3-D Secure).
+	RequiresAction bool `json:"requires_action"`
 }
 
 // ViewInvoice shows an invoice.
@@ -116,6 +122,7 @@ func ViewInvoice(i *Invoice) InvoiceView {
 		NextPaymentAttempt: RFC3339(i.NextPaymentAttempt), Number: i.Number, HostedInvoiceURL: i.HostedInvoiceURL,
 		InvoicePDF: i.InvoicePDF, DueDate: RFC3339(i.DueDate), PeriodStart: RFC3339(i.PeriodStart),
 		PeriodEnd: RFC3339(i.PeriodEnd), PaidAt: RFC3339(i.PaidAt), CreatedAt: RFC3339(i.CreatedAt),
+		RequiresAction: !i.ActionRequiredAt.IsZero(),
 	}
 }
 

@@ -197,6 +197,8 @@ func TestDashboardAnswers(t *testing.T) {
 		Set: map[string]any{"data.object.payment_status": "unpaid"}}, http.StatusOK)
 	d.send(trigger.Options{Type: "checkout.session.async_payment_failed", Variant: "payment", Workspace: "ws_f",
 		Created: time.Now().Add(time.Hour)}, http.StatusOK)
+	d.send(trigger.Options{Type: "customer.subscription.created", Workspace: "ws_3ds"}, http.StatusOK)
+	d.send(trigger.Options{Type: "invoice.payment_action_required", Workspace: "ws_3ds"}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.updated", Workspace: "ws_p",
 		Set: map[string]any{"data.object.pause_collection": map[string]any{"behavior": "void", "resumes_at": nil}}}, http.StatusOK)
 	c := d.client()
@@ -211,6 +213,8 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces/ws_a", 200, `<dd id="entitled">yes (active)</dd>`},
 		{"/admin/workspaces/ws_p", 200, `<dd id="pause">void, service stops 2026-02-01`},
 		{"/admin/workspaces/ws_f", 200, `<td>unpaid, <span class="err">failed `},
+		{"/admin/workspaces/ws_3ds", 200, `<span class="badge requires_action">requires action</span>`},
+		{"/admin/workspaces/ws_3ds", 200, `<dd id="requires-action">waits for the customer to confirm it`},
 		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
 		{"/admin/workspaces?page=x", 400, "Bad page number"},
 		{"/admin/events/evt_missing", 404, "evt_missing"},

@@ -47,7 +47,9 @@ type subscriptionView struct {
 		ResumesAt *string `json:"resumes_at"`
 		StopsAt   *string `json:"stops_service_at"`
 	} `json:"pause_collection"`
-	Entitled bool `json:"entitled"`
+	RequiresAction bool    `json:"requires_action"`
+	ActionURL      *string `json:"action_url"`
+	Entitled       bool    `json:"entitled"`
 }
 
 func (h *harness) subscription(ws string) subscriptionView {

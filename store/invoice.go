@@ -8,16 +8,18 @@ import (
 
 const invoiceColumns = `id, customer_id, subscription_id, COALESCE(workspace_id, ''), status, billing_reason,
 	amount_due, amount_paid, amount_remaining, currency, attempt_count, next_payment_attempt, number,
-	hosted_invoice_url, invoice_pdf, due_date, period_start, period_end, paid_at, created_at, last_event_at`
+	hosted_invoice_url, invoice_pdf, due_date, period_start, period_end, paid_at, created_at, last_event_at,
+	action_required_at`
 
 func scanInvoice(s scanner) (billing.Invoice, error) {
 	var i billing.Invoice
-	var next, due, start, end, paid, created, last int64
+	var next, due, start, end, paid, created, last, action int64
 	err := s.Scan(&i.ID, &i.CustomerID, &i.SubscriptionID, &i.WorkspaceID, &i.Status, &i.BillingReason,
 		&i.AmountDue, &i.AmountPaid, &i.AmountRemaining, &i.Currency, &i.AttemptCount, &next, &i.Number,
-		&i.HostedInvoiceURL, &i.InvoicePDF, &due, &start, &end, &paid, &created, &last)
+		&i.HostedInvoiceURL, &i.InvoicePDF, &due, &start, &end, &paid, &created, &last, &action)
 	i.NextPaymentAttempt, i.DueDate, i.PeriodStart, i.PeriodEnd = billing.Unix(next), billing.Unix(due), billing.Unix(start), billing.Unix(end)
 	i.PaidAt, i.CreatedAt, i.LastEventAt = billing.Unix(paid), billing.Unix(created), billing.Unix(last)
+	i.ActionRequiredAt = billing.Unix(action)
 	return i, err
 }
 

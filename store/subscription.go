@@ -11,7 +11,8 @@ const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status
 	current_period_start, current_period_end, cancel_at_period_end, cancel_at, canceled_at, ended_at,
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
 	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
-	start_date, first_period_paid, last_event_at, pause_behavior, pause_resumes_at, pause_starts_at`
+	start_date, first_period_paid, last_event_at, pause_behavior, pause_resumes_at, pause_starts_at,
+	action_invoice_id, action_url`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var sub billing.Subscription
@@ -24,7 +25,7 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
 		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &sub.PeriodCredits, &startDate, &sub.FirstPeriodPaid, &last,
-		&p.Behavior, &resumes, &pauseStarts)
+		&p.Behavior, &resumes, &pauseStarts, &sub.ActionInvoiceID, &sub.ActionURL)
 	if err != nil {
 		return nil, err
 	}

@@ -95,12 +95,13 @@ var (
 		discount_coupon text, discount_percent_off float8, discount_amount_off bigint, discount_currency text,
 		discount_ends_at bigint, past_due_since bigint, paid_period_key text, paid_period_start bigint,
 		period_credits bigint, start_date bigint, first_period_paid boolean, last_event_at bigint,
-		pause_behavior text, pause_resumes_at bigint, pause_starts_at bigint`)
+		pause_behavior text, pause_resumes_at bigint, pause_starts_at bigint, action_invoice_id text, action_url text`)
 
 	invoicesTable = upsert("invoices", `id text, customer_id text, subscription_id text, workspace_id text, status text,
 		billing_reason text, amount_due bigint, amount_paid bigint, amount_remaining bigint, currency text,
 		attempt_count bigint, next_payment_attempt bigint, number text, hosted_invoice_url text, invoice_pdf text,
-		due_date bigint, period_start bigint, period_end bigint, paid_at bigint, created_at bigint, last_event_at bigint`)
+		due_date bigint, period_start bigint, period_end bigint, paid_at bigint, created_at bigint, last_event_at bigint,
+		action_required_at bigint`)
 
 	paymentsTable = upsert("payments", `id text, customer_id text, workspace_id text, invoice_id text, status text,
 		amount bigint, amount_refunded bigint, currency text, purpose text, credits bigint, credits_refunded bigint,
@@ -155,14 +156,15 @@ func subscriptionValues(s *billing.Subscription) []any {
 		sec(s.CurrentPeriodStart), sec(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, sec(s.CancelAt), sec(s.CanceledAt), sec(s.EndedAt),
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
 		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
-		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt), p.Behavior, sec(p.ResumesAt), sec(p.StartsAt)}
+		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt), p.Behavior, sec(p.ResumesAt), sec(p.StartsAt),
+		s.ActionInvoiceID, s.ActionURL}
 }
 
 func invoiceValues(i *billing.Invoice) []any {
 	return []any{i.ID, i.CustomerID, i.SubscriptionID, null(i.WorkspaceID), i.Status, i.BillingReason,
 		i.AmountDue, i.AmountPaid, i.AmountRemaining, i.Currency, i.AttemptCount, sec(i.NextPaymentAttempt),
 		i.Number, i.HostedInvoiceURL, i.InvoicePDF, sec(i.DueDate), sec(i.PeriodStart), sec(i.PeriodEnd),
-		sec(i.PaidAt), sec(i.CreatedAt), sec(i.LastEventAt)}
+		sec(i.PaidAt), sec(i.CreatedAt), sec(i.LastEventAt), sec(i.ActionRequiredAt)}
 }
 
 func checkoutSessionValues(cs *billing.CheckoutSession) []any {
