@@ -23,10 +23,12 @@ type Payment struct {
 	Purpose         string
 	Credits         int64 // credits this payment buys
 	CreditsRefunded int64 // credits already taken back for refunds
-	ErrorMessage    string
-	CreatedAt       time.Time
-	LastEventAt     time.Time
-	Metadata        map[string]string // from the payload; not stored
+	// RefundsTotal is the sum of its refunds seen (Refund.counted).
+	RefundsTotal int64
+	ErrorMessage string
+	CreatedAt    time.Time
+	LastEventAt  time.Time
+	Metadata     map[string]string // from the payload; not stored
 }
 
 // payment applies payment_intent.* events; a succeeded credits purchase
@@ -56,6 +58,7 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 		next := *p
 		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 		next.AmountRefunded, next.CreditsRefunded = max(cur.AmountRefunded, p.AmountRefunded), cur.CreditsRefunded
+		next.RefundsTotal = cur.RefundsTotal
 		next.LastEventAt = a.e.Created
 		if cur.Status == "succeeded" || cur.Status == "canceled" {
 			next.Status, next.ErrorMessage = cur.Status, cur.ErrorMessage // final in Stripe

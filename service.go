@@ -74,6 +74,10 @@ var HandledEventTypes = []string{
 	"payment_intent.payment_failed",
 	aliasPaymentIntentFailed,
 	"charge.refunded",
+	"charge.refund.updated",
+	"refund.created",
+	"refund.updated",
+	"refund.failed",
 }
 
 // aliasPaymentIntentFailed is not a Stripe event type, but some guides use
@@ -298,6 +302,8 @@ func lockKeys(obj any) []string {
 		return []string{o.ID, o.CustomerID}
 	case *Charge:
 		return []string{o.PaymentIntentID, o.CustomerID}
+	case *Refund:
+		return []string{coalesce(o.PaymentIntentID, o.ChargeID)}
 	case *Customer:
 		return []string{o.ID}
 	}
@@ -346,6 +352,8 @@ func (a *applier) apply(ctx context.Context) (EventStatus, error) {
 		return a.payment(ctx, o)
 	case *Charge:
 		return a.refund(ctx, o)
+	case *Refund:
+		return a.refundEvent(ctx, o)
 	case *Customer:
 		return a.customer(ctx, o)
 	}

@@ -33,6 +33,7 @@ type Store interface {
 	Invoices(ctx context.Context, workspaceID string) ([]Invoice, error)
 	Payments(ctx context.Context, workspaceID string) ([]Payment, error)
 	CheckoutSessions(ctx context.Context, workspaceID string) ([]CheckoutSession, error)
+	Refunds(ctx context.Context, workspaceID string) ([]Refund, error)
 	Ledger(ctx context.Context, workspaceID string) ([]LedgerEntry, error)
 	// Event returns a stored event with its payload, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*Event, error)
@@ -87,6 +88,8 @@ type Tx interface {
 	SavePayment(ctx context.Context, p *Payment) error
 	CheckoutSession(ctx context.Context, id string) (*CheckoutSession, error)
 	SaveCheckoutSession(ctx context.Context, cs *CheckoutSession) error
+	Refund(ctx context.Context, id string) (*Refund, error)
+	SaveRefund(ctx context.Context, r *Refund) error
 
 	// AttachUnlinked gives workspaceID every subscription, invoice, payment and
 	// notification of customerID that has no workspace yet.

@@ -174,6 +174,24 @@ func ViewCheckoutSession(cs *CheckoutSession) CheckoutSessionView {
 	}
 }
 
+// RefundView is a refund as the app sees it.
+type RefundView struct {
+	StripeRefundID        string  `json:"stripe_refund_id"`
+	StripePaymentIntentID *string `json:"stripe_payment_intent_id"`
+	StripeChargeID        *string `json:"stripe_charge_id"`
+	Amount                int64   `json:"amount"`
+	Currency              string  `json:"currency"`
+	Status                string  `json:"status"`
+	Reason                *string `json:"reason"`
+	CreatedAt             *string `json:"created_at"`
+}
+
+// ViewRefund shows a refund.
+func ViewRefund(r *Refund) RefundView {
+	return RefundView{StripeRefundID: r.ID, StripePaymentIntentID: orNull(r.PaymentIntentID), StripeChargeID: orNull(r.ChargeID),
+		Amount: r.Amount, Currency: r.Currency, Status: r.Status, Reason: orNull(r.Reason), CreatedAt: RFC3339(r.CreatedAt)}
+}
+
 // LedgerEntryView is one ledger entry as the app sees it.
 type LedgerEntryView struct {
 	Amount         int64   `json:"amount"`

@@ -12,6 +12,12 @@ func (s *Server) listPaymentsHandler(w http.ResponseWriter, r *http.Request) {
 	}, func(p billing.Payment) billing.PaymentView { return billing.ViewPayment(&p) })
 }
 
+func (s *Server) listRefundsHandler(w http.ResponseWriter, r *http.Request) {
+	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.Refund, error) {
+		return s.Service.Store.Refunds(r.Context(), id)
+	}, func(rf billing.Refund) billing.RefundView { return billing.ViewRefund(&rf) })
+}
+
 func (s *Server) listCheckoutSessionsHandler(w http.ResponseWriter, r *http.Request) {
 	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.CheckoutSession, error) {
 		return s.Service.Store.CheckoutSessions(r.Context(), id)

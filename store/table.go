@@ -105,11 +105,14 @@ var (
 
 	paymentsTable = upsert("payments", `id text, customer_id text, workspace_id text, invoice_id text, status text,
 		amount bigint, amount_refunded bigint, currency text, purpose text, credits bigint, credits_refunded bigint,
-		error_message text, created_at bigint, last_event_at bigint`)
+		error_message text, created_at bigint, last_event_at bigint, refunds_total bigint`)
 
 	checkoutSessionsTable = upsert("checkout_sessions", `id text, workspace_id text, customer_id text, mode text,
 		status text, payment_status text, subscription_id text, payment_intent_id text, amount_total bigint,
 		currency text, purpose text, created_at bigint, expires_at bigint, payment_failed_at bigint, last_event_at bigint`)
+
+	refundsTable = upsert("refunds", `id text, payment_intent_id text, charge_id text, amount bigint, currency text,
+		status text, reason text, created_at bigint, last_event_at bigint`)
 
 	// workspacesTable writes a workspace's whole row, credits and mark
 	// included; newWorkspacesTable inserts one the group commit found
@@ -173,9 +176,14 @@ func checkoutSessionValues(cs *billing.CheckoutSession) []any {
 		sec(cs.PaymentFailedAt), sec(cs.LastEventAt)}
 }
 
+func refundValues(r *billing.Refund) []any {
+	return []any{r.ID, r.PaymentIntentID, r.ChargeID, r.Amount, r.Currency, r.Status, r.Reason,
+		sec(r.CreatedAt), sec(r.LastEventAt)}
+}
+
 func paymentValues(p *billing.Payment) []any {
 	return []any{p.ID, p.CustomerID, null(p.WorkspaceID), p.InvoiceID, p.Status, p.Amount, p.AmountRefunded, p.Currency,
-		p.Purpose, p.Credits, p.CreditsRefunded, p.ErrorMessage, sec(p.CreatedAt), sec(p.LastEventAt)}
+		p.Purpose, p.Credits, p.CreditsRefunded, p.ErrorMessage, sec(p.CreatedAt), sec(p.LastEventAt), p.RefundsTotal}
 }
 
 func workspaceValues(r *workspaceRow) []any {

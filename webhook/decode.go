@@ -38,6 +38,8 @@ func Decode(e *billing.Event) error {
 		obj, err = decodeInvoice(raw)
 	case prefix == "payment_intent":
 		obj, err = decodePaymentIntent(raw)
+	case prefix == "refund" || e.Type == "charge.refund.updated":
+		obj, err = decodeRefund(raw)
 	case prefix == "charge":
 		obj, err = decodeCharge(raw)
 	default:
@@ -452,6 +454,24 @@ func decodeCharge(raw json.RawMessage) (*billing.Charge, error) {
 		c.PaymentIntentID = ch.PaymentIntent.ID
 	}
 	return c, nil
+}
+
+func decodeRefund(raw json.RawMessage) (*billing.Refund, error) {
+	type plain stripe.Refund
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	r := (*stripe.Refund)(&p)
+	out := &billing.Refund{ID: r.ID, Amount: r.Amount, Currency: string(r.Currency), Status: string(r.Status),
+		Reason: string(r.Reason), CreatedAt: billing.Unix(r.Created), Metadata: r.Metadata}
+	if r.Charge != nil {
+		out.ChargeID = r.Charge.ID
+	}
+	if r.PaymentIntent != nil {
+		out.PaymentIntentID = r.PaymentIntent.ID
+	}
+	return out, nil
 }
 
 func sec(t interface{ Unix() int64 }) int64 {

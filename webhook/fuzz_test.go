@@ -212,6 +212,8 @@ func decodedType(eventType string) reflect.Type {
 		return reflect.TypeFor[*billing.Invoice]()
 	case prefix == "payment_intent":
 		return reflect.TypeFor[*billing.Payment]()
+	case prefix == "refund" || eventType == "charge.refund.updated":
+		return reflect.TypeFor[*billing.Refund]()
 	case prefix == "charge":
 		return reflect.TypeFor[*billing.Charge]()
 	}
@@ -235,6 +237,7 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"cs_1","customer":{"id":"cus_1"},"subscription":"sub_1","payment_intent":{"id":null},"metadata":{"credits":"1"}}`,
 		`{"id":"pi_1","last_payment_error":{"message":"\u0000"},"created":-1}`,
 		`{"id":"ch_1","payment_intent":[],"amount":-9223372036854775808}`,
+		`{"id":"re_1","charge":{"id":"ch_1"},"payment_intent":null,"amount":9223372036854775807,"status":"failed"}`,
 		`{"id":"cus_1","deleted":true,"metadata":{"":""}}`,
 		strings.Repeat(`{"lines":`, 3000) + `{}` + strings.Repeat(`}`, 3000),
 		strings.Repeat(`[`, 20000),
