@@ -64,15 +64,21 @@ func (a *applier) refund(ctx context.Context, ch *Charge) (EventStatus, error) {
 	}
 	p.Amount = coalesceInt(p.Amount, ch.Amount)
 	p.AmountRefunded = max(p.AmountRefunded, ch.AmountRefunded)
-	granted, err := a.tx.HasLedgerKey(ctx, purchaseKey(id))
-	if err != nil {
-		return "", err
+	return StatusProcessed, a.refunded(ctx, p)
+}
+
+// refunded saves a payment whose refunded amount a refund's event moved,
+// and takes back what it owes of a purchase already granted; a refund
+// reported before its purchase is taken back by the grant.
+func (a *applier) refunded(ctx context.Context, p *Payment) error {
+	granted, err := a.tx.HasLedgerKey(ctx, purchaseKey(p.ID))
+	switch {
+	case err != nil:
+		return err
+	case granted:
+		return a.takeBackRefund(ctx, p)
 	}
-	// A refund reported before its purchase is taken back by the grant.
-	if granted {
-		return StatusProcessed, a.takeBackRefund(ctx, p)
-	}
-	return StatusProcessed, a.tx.SavePayment(ctx, p)
+	return a.tx.SavePayment(ctx, p)
 }
 
 // takeBackRefund takes back the refunded share of a credits purchase not

@@ -89,12 +89,5 @@ func (a *applier) refundEvent(ctx context.Context, r *Refund) (EventStatus, erro
 	p.RefundsTotal += delta
 	// Stripe lowers a charge's amount_refunded when a refund fails.
 	p.AmountRefunded = max(p.AmountRefunded+min(delta, 0), p.RefundsTotal)
-	granted, err := a.tx.HasLedgerKey(ctx, purchaseKey(id))
-	if err != nil {
-		return "", err
-	}
-	if granted {
-		return StatusProcessed, a.takeBackRefund(ctx, p)
-	}
-	return StatusProcessed, a.tx.SavePayment(ctx, p)
+	return StatusProcessed, a.refunded(ctx, p)
 }
