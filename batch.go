@@ -148,8 +148,9 @@ type Needs struct {
 	// the store can tell: the next batch may start then.
 	Sent func()
 	// Rows by id, and the ledger entries and messages by key.
-	Events, Workspaces, Customers, Subscriptions, Invoices, Payments, CheckoutSessions, Refunds []string
-	LedgerKeys, MessageKeys                                                                     []string
+	Events, Workspaces, Customers, Subscriptions, Invoices, Payments []string
+	CheckoutSessions, Refunds, Disputes                              []string
+	LedgerKeys, MessageKeys                                          []string
 }
 
 // add names what e's rules read: its object and the ones it belongs to,
@@ -202,6 +203,11 @@ func (n *Needs) add(e *Event) {
 		n.Payments = append(n.Payments, id)
 		n.Refunds = append(n.Refunds, o.ID)
 		grants(purchaseKey(id))
+	case *Dispute:
+		id := coalesce(o.PaymentIntentID, o.ChargeID)
+		n.Payments = append(n.Payments, id)
+		n.Disputes = append(n.Disputes, o.ID)
+		grants(purchaseKey(id), disputeKey(id))
 	case *Customer:
 		n.Workspaces = append(n.Workspaces, o.Metadata[MetadataWorkspaceID])
 		n.Customers = append(n.Customers, o.ID)

@@ -88,10 +88,13 @@ func (a *applier) takeBackRefund(ctx context.Context, p *Payment) error {
 	if p.Purpose != PurposeCredits || delta <= 0 {
 		return a.tx.SavePayment(ctx, p)
 	}
+	key, reason := refundKey(p.ID, p.AmountRefunded), fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta)
+	if p.DisputeLost {
+		key, reason = disputeKey(p.ID), fmt.Sprintf("dispute lost: %d credits taken back", delta)
+	}
 	err := a.grant(ctx, &Grant{
-		Key: refundKey(p.ID, p.AmountRefunded), Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
-		WorkspaceID: p.WorkspaceID, CustomerID: p.CustomerID,
-		Reason: fmt.Sprintf("refund of %d %s: %d credits taken back", p.AmountRefunded, p.Currency, delta),
+		Key: key, Kind: GrantAdd, Bucket: BucketPurchased, Amount: -delta,
+		WorkspaceID: p.WorkspaceID, CustomerID: p.CustomerID, Reason: reason,
 	})
 	if err != nil {
 		return err

@@ -29,6 +29,11 @@ func firstPeriodKey(subID string) string     { return joinKey("sub", subID, "fir
 func subscriptionEndKey(subID string) string { return joinKey("sub", subID, "ended") }
 func renewalKey(invoiceID string) string     { return joinKey("invoice", invoiceID) }
 func purchaseKey(ref string) string          { return joinKey("purchase", ref) }
+
+// disputeKey takes back what a lost dispute leaves of a purchase; a payment
+// loses a dispute once.
+func disputeKey(paymentID string) string { return joinKey("dispute", paymentID) }
+
 func refundKey(paymentID string, refunded int64) string {
 	return joinKey("refund", paymentID, strconv.FormatInt(refunded, 10))
 }

@@ -19,9 +19,12 @@ type Notification struct {
 	CustomerID  string
 	Kind        string
 	ObjectID    string
-	Subject     string
-	Body        string
-	CreatedAt   time.Time
+	// To is the address, when the email is not the workspace's (the
+	// operator's); "" resolves it when claimed.
+	To        string
+	Subject   string
+	Body      string
+	CreatedAt time.Time
 
 	// Delivery, kept by the sender.
 	Status        NotificationStatus

@@ -25,6 +25,9 @@ type Payment struct {
 	CreditsRefunded int64 // credits already taken back for refunds
 	// RefundsTotal is the sum of its refunds seen (Refund.counted).
 	RefundsTotal int64
+	// DisputeLost: a dispute of it was lost, so its purchase's credits
+	// are all taken back.
+	DisputeLost  bool
 	ErrorMessage string
 	CreatedAt    time.Time
 	LastEventAt  time.Time
@@ -58,7 +61,7 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 		next := *p
 		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 		next.AmountRefunded, next.CreditsRefunded = max(cur.AmountRefunded, p.AmountRefunded), cur.CreditsRefunded
-		next.RefundsTotal = cur.RefundsTotal
+		next.RefundsTotal, next.DisputeLost = cur.RefundsTotal, cur.DisputeLost
 		next.LastEventAt = a.e.Created
 		if cur.Status == "succeeded" || cur.Status == "canceled" {
 			next.Status, next.ErrorMessage = cur.Status, cur.ErrorMessage // final in Stripe
@@ -104,7 +107,11 @@ func (a *applier) grantPurchase(ctx context.Context, p *Payment, key string) err
 // a 12-digit amount), so the product is taken in 128.
 func refundShare(p *Payment) int64 {
 	switch {
-	case p.Amount <= 0 || p.AmountRefunded <= 0 || p.Credits <= 0:
+	case p.Credits <= 0:
+		return 0
+	case p.DisputeLost:
+		return p.Credits
+	case p.Amount <= 0 || p.AmountRefunded <= 0:
 		return 0
 	case p.AmountRefunded >= p.Amount:
 		return p.Credits

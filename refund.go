@@ -44,6 +44,30 @@ func (r *Refund) counted() int64 {
 // charge.refunded's are). A refund that fails lowers the amount, as Stripe
 // lowers the charge's; once its credits were taken back, though, they stay
 // so: an operator adjusts (WARN).
+// outOfRange reports whether the amount of a refund or dispute is one
+// Stripe never sends, and notes why the event is left unapplied.
+func (a *applier) outOfRange(kind, id string, amount int64) bool {
+	if amount >= 0 && amount <= MaxStripeAmount {
+		return false
+	}
+	a.e.Note = fmt.Sprintf("%s %s: amount %d is outside 0 to %d", kind, id, amount, int64(MaxStripeAmount))
+	a.log.Warn("Event not applied", kind, id, "reason", a.e.Note)
+	return true
+}
+
+// paymentOf is the stored payment a refund or dispute is of, else stub (a
+// payment not seen yet); nil when Stripe named none.
+func (a *applier) paymentOf(ctx context.Context, stub *Payment) (*Payment, error) {
+	if stub.ID == "" {
+		return nil, nil
+	}
+	p, err := a.tx.Payment(ctx, stub.ID)
+	if isNotFound(err) {
+		return stub, nil
+	}
+	return p, err
+}
+
 func (a *applier) refundEvent(ctx context.Context, r *Refund) (EventStatus, error) {
 	cur, err := a.tx.Refund(ctx, r.ID)
 	switch {
@@ -55,21 +79,13 @@ func (a *applier) refundEvent(ctx context.Context, r *Refund) (EventStatus, erro
 	if a.stale(cur.LastEventAt) {
 		return StatusStale, nil
 	}
-	if r.Amount < 0 || r.Amount > MaxStripeAmount {
-		a.e.Note = fmt.Sprintf("refund %s: amount %d is outside 0 to %d", r.ID, r.Amount, int64(MaxStripeAmount))
-		a.log.Warn("Refund not applied", "refund", r.ID, "reason", a.e.Note)
+	if a.outOfRange("refund", r.ID, r.Amount) {
 		return StatusIgnored, nil
 	}
 	id := coalesce(r.PaymentIntentID, r.ChargeID)
-	if id == "" {
-		return StatusIgnored, nil // Stripe always names the charge
-	}
-	p, err := a.tx.Payment(ctx, id)
-	switch {
-	case isNotFound(err):
-		p = &Payment{ID: id, Currency: r.Currency, Status: "succeeded", CreatedAt: r.CreatedAt}
-	case err != nil:
-		return "", err
+	p, err := a.paymentOf(ctx, &Payment{ID: id, Currency: r.Currency, Status: "succeeded", CreatedAt: r.CreatedAt})
+	if err != nil || p == nil {
+		return StatusIgnored, err
 	}
 	ws, err := a.resolve(ctx, []string{p.WorkspaceID, r.Metadata[MetadataWorkspaceID]}, p.CustomerID, "")
 	if err != nil {

@@ -32,6 +32,9 @@ type Service struct {
 	// CreditsLow, when above zero, is the balance under which a workspace's
 	// credits are low: crossing it sends credits.low (BILLING_CREDITS_LOW).
 	CreditsLow int64
+	// OperatorEmail receives the emails meant for whoever runs billing
+	// (a dispute opened); "" sends none (BILLING_OPERATOR_EMAIL).
+	OperatorEmail string
 	// ConnectAccounts are the connected accounts whose events are applied
 	// (STRIPE_CONNECT_ACCOUNTS); any other account's are stored, ignored.
 	ConnectAccounts []string
@@ -78,6 +81,11 @@ var HandledEventTypes = []string{
 	"refund.created",
 	"refund.updated",
 	"refund.failed",
+	"charge.dispute.created",
+	"charge.dispute.updated",
+	"charge.dispute.closed",
+	"charge.dispute.funds_withdrawn",
+	"charge.dispute.funds_reinstated",
 }
 
 // aliasPaymentIntentFailed is not a Stripe event type, but some guides use
@@ -304,6 +312,8 @@ func lockKeys(obj any) []string {
 		return []string{o.PaymentIntentID, o.CustomerID}
 	case *Refund:
 		return []string{coalesce(o.PaymentIntentID, o.ChargeID)}
+	case *Dispute:
+		return []string{coalesce(o.PaymentIntentID, o.ChargeID)}
 	case *Customer:
 		return []string{o.ID}
 	}
@@ -354,6 +364,8 @@ func (a *applier) apply(ctx context.Context) (EventStatus, error) {
 		return a.refund(ctx, o)
 	case *Refund:
 		return a.refundEvent(ctx, o)
+	case *Dispute:
+		return a.dispute(ctx, o)
 	case *Customer:
 		return a.customer(ctx, o)
 	}

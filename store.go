@@ -34,6 +34,7 @@ type Store interface {
 	Payments(ctx context.Context, workspaceID string) ([]Payment, error)
 	CheckoutSessions(ctx context.Context, workspaceID string) ([]CheckoutSession, error)
 	Refunds(ctx context.Context, workspaceID string) ([]Refund, error)
+	Disputes(ctx context.Context, workspaceID string) ([]Dispute, error)
 	Ledger(ctx context.Context, workspaceID string) ([]LedgerEntry, error)
 	// Event returns a stored event with its payload, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*Event, error)
@@ -90,6 +91,8 @@ type Tx interface {
 	SaveCheckoutSession(ctx context.Context, cs *CheckoutSession) error
 	Refund(ctx context.Context, id string) (*Refund, error)
 	SaveRefund(ctx context.Context, r *Refund) error
+	Dispute(ctx context.Context, id string) (*Dispute, error)
+	SaveDispute(ctx context.Context, d *Dispute) error
 
 	// AttachUnlinked gives workspaceID every subscription, invoice, payment and
 	// notification of customerID that has no workspace yet.

@@ -192,6 +192,27 @@ func ViewRefund(r *Refund) RefundView {
 		Amount: r.Amount, Currency: r.Currency, Status: r.Status, Reason: orNull(r.Reason), CreatedAt: RFC3339(r.CreatedAt)}
 }
 
+// DisputeView is a dispute as the app sees it.
+type DisputeView struct {
+	StripeDisputeID       string  `json:"stripe_dispute_id"`
+	StripePaymentIntentID *string `json:"stripe_payment_intent_id"`
+	StripeChargeID        *string `json:"stripe_charge_id"`
+	Amount                int64   `json:"amount"`
+	Currency              string  `json:"currency"`
+	Status                string  `json:"status"`
+	Open                  bool    `json:"open"`
+	Reason                string  `json:"reason"`
+	EvidenceDueBy         *string `json:"evidence_due_by"`
+	CreatedAt             *string `json:"created_at"`
+}
+
+// ViewDispute shows a dispute.
+func ViewDispute(d *Dispute) DisputeView {
+	return DisputeView{StripeDisputeID: d.ID, StripePaymentIntentID: orNull(d.PaymentIntentID), StripeChargeID: orNull(d.ChargeID),
+		Amount: d.Amount, Currency: d.Currency, Status: d.Status, Open: d.Open(), Reason: d.Reason,
+		EvidenceDueBy: RFC3339(d.EvidenceDueBy), CreatedAt: RFC3339(d.CreatedAt)}
+}
+
 // LedgerEntryView is one ledger entry as the app sees it.
 type LedgerEntryView struct {
 	Amount         int64   `json:"amount"`

@@ -199,6 +199,7 @@ func TestDashboardAnswers(t *testing.T) {
 		Created: time.Now().Add(time.Hour)}, http.StatusOK)
 	d.send(trigger.Options{Type: "payment_intent.succeeded", Workspace: "ws_r"}, http.StatusOK)
 	d.send(trigger.Options{Type: "refund.created", Workspace: "ws_r", Created: time.Now().Add(time.Minute)}, http.StatusOK)
+	d.send(trigger.Options{Type: "charge.dispute.created", Workspace: "ws_r", Created: time.Now().Add(time.Minute)}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.created", Workspace: "ws_3ds"}, http.StatusOK)
 	d.send(trigger.Options{Type: "invoice.payment_action_required", Workspace: "ws_3ds"}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.updated", Workspace: "ws_p",
@@ -218,6 +219,7 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces/ws_3ds", 200, `<span class="badge requires_action">requires action</span>`},
 		{"/admin/workspaces/ws_3ds", 200, `<dd id="requires-action">waits for the customer to confirm it`},
 		{"/admin/workspaces/ws_r", 200, `<span class="badge pending">pending</span></td><td>25.00 USD</td><td>requested_by_customer</td>`},
+		{"/admin/workspaces/ws_r", 200, `<span class="badge failed">needs_response</span></td><td>50.00 USD</td><td>fraudulent</td>`},
 		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
 		{"/admin/workspaces?page=x", 400, "Bad page number"},
 		{"/admin/events/evt_missing", 404, "evt_missing"},

@@ -248,8 +248,13 @@ func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *sessi
 		h.failErr(w, r, err)
 		return
 	}
+	disputes, err := h.Store.Disputes(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "workspace", s, map[string]any{"W": st, "Ledger": ledger, "Invoices": invoices,
-		"Checkouts": checkouts, "Refunds": refunds, "Entitlement": h.Service.Entitle(st.Subscription)})
+		"Checkouts": checkouts, "Refunds": refunds, "Disputes": disputes, "Entitlement": h.Service.Entitle(st.Subscription)})
 }
 
 // outboxRow is an email still owed and what an operator may do with it.

@@ -99,6 +99,7 @@ func (s *Server) routes(handle func(pattern string, h http.Handler)) {
 	handle("GET /api/billing/workspaces/{id}/payments", s.auth(s.workspaceRoute(s.listPaymentsHandler)))
 	handle("GET /api/billing/workspaces/{id}/checkout-sessions", s.auth(s.workspaceRoute(s.listCheckoutSessionsHandler)))
 	handle("GET /api/billing/workspaces/{id}/refunds", s.auth(s.workspaceRoute(s.listRefundsHandler)))
+	handle("GET /api/billing/workspaces/{id}/disputes", s.auth(s.workspaceRoute(s.listDisputesHandler)))
 	handle("GET /api/billing/workspaces/{id}/credits/ledger", s.auth(s.workspaceRoute(s.listLedgerHandler)))
 	handle("POST /api/billing/workspaces/{id}/credits/consume", s.auth(s.workspaceRoute(s.consumeHandler)))
 	handle("POST /api/billing/workspaces/{id}/credits/purchase", s.auth(s.workspaceRoute(s.purchaseHandler)))

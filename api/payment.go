@@ -18,6 +18,12 @@ func (s *Server) listRefundsHandler(w http.ResponseWriter, r *http.Request) {
 	}, func(rf billing.Refund) billing.RefundView { return billing.ViewRefund(&rf) })
 }
 
+func (s *Server) listDisputesHandler(w http.ResponseWriter, r *http.Request) {
+	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.Dispute, error) {
+		return s.Service.Store.Disputes(r.Context(), id)
+	}, func(d billing.Dispute) billing.DisputeView { return billing.ViewDispute(&d) })
+}
+
 func (s *Server) listCheckoutSessionsHandler(w http.ResponseWriter, r *http.Request) {
 	workspaceList(s, w, r, func(r *http.Request, id string) ([]billing.CheckoutSession, error) {
 		return s.Service.Store.CheckoutSessions(r.Context(), id)

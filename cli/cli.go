@@ -225,7 +225,7 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 	}
 	svc := &billing.Service{Store: db, Decoder: webhook.Decoder{}, Plans: cfg.Plans, Logger: logger, CreditPrice: cfg.CreditPrice,
 		PastDueGrace: cfg.PastDueGrace, UpgradeCredits: cfg.UpgradeCredits, CreditsLow: cfg.CreditsLow,
-		ConnectAccounts: cfg.ConnectAccounts}
+		ConnectAccounts: cfg.ConnectAccounts, OperatorEmail: cfg.OperatorEmail}
 	a := &app{cfg: cfg, db: db, svc: svc, logger: logger}
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -57,6 +58,8 @@ type Config struct {
 	// them notifications stay queued (the dashboard lists them).
 	SMTPURL   string
 	EmailFrom string
+	// OperatorEmail receives the operator's emails (a dispute opened).
+	OperatorEmail string
 	// EmailInterval is how often the outbox is polled.
 	EmailInterval time.Duration
 	// PastDueGrace is how long a past-due subscription stays entitled.
@@ -296,6 +299,13 @@ func (c *Config) loadEmail(get func(string) string) error {
 	if c.SMTPURL != "" && c.EmailFrom == "" {
 		return fmt.Errorf("SMTP_URL is set but BILLING_EMAIL_FROM is not: set the address emails come from, e.g. Billing <billing@example.com>")
 	}
+	if c.OperatorEmail = get("BILLING_OPERATOR_EMAIL"); c.OperatorEmail != "" {
+		// One plain address: it becomes the To header.
+		a, err := mail.ParseAddress(c.OperatorEmail)
+		if err != nil || a.Name != "" || a.Address != c.OperatorEmail {
+			return fmt.Errorf("BILLING_OPERATOR_EMAIL %q: want one address such as billing-ops@example.com", c.OperatorEmail)
+		}
+	}
 	if v := get("BILLING_EMAIL_INTERVAL"); v != "" {
 		d, err := parseSeconds(v)
 		if err != nil {
@@ -500,6 +510,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Uint64("file_limit", c.FileLimit),
 		slog.String("smtp", redact.DSN(c.SMTPURL)),
 		slog.String("email_from", c.EmailFrom),
+		slog.String("operator_email", c.OperatorEmail),
 		slog.Any("app_webhooks", redactURLs(c.AppWebhookURLs)),
 		slog.String("app_webhook_secret", maskIfSet(c.AppWebhookSecret)),
 		slog.Any("app_webhook_types", c.AppWebhookTypes),

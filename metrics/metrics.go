@@ -86,6 +86,10 @@ func New(db *store.DB) *Metrics {
 			Name: "billing_email_unsent",
 			Help: "Notification emails not sent yet: waiting, being sent, or failed for good (-1: database unreadable).",
 		}, count(db.UnsentNotifications)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "billing_disputes_open",
+			Help: "Disputes waiting for an answer or Stripe's decision: respond in the Stripe Dashboard before evidence is due (-1: database unreadable).",
+		}, count(db.OpenDisputes)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "billing_db_round_trips_total",
 			Help: "Round trips to PostgreSQL, counted on the connections' sockets (0 on SQLite).",

@@ -16,8 +16,8 @@ func (t *tx) AddNotification(ctx context.Context, n *billing.Notification) error
 }
 
 func addNotification(n *billing.Notification) stmt {
-	return stmt{query: `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`, args: []any{n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt)}}
+	return stmt{query: `INSERT INTO notifications (key, workspace_id, customer_id, kind, object_id, subject, body, created_at, recipient)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING`, args: []any{n.Key, null(n.WorkspaceID), n.CustomerID, n.Kind, n.ObjectID, n.Subject, n.Body, sec(n.CreatedAt), n.To}}
 }
 
 // DiscardNotifications implements billing.Tx. An email being sent right
@@ -32,11 +32,12 @@ func (db *DB) discardNotifications(objectID, reason string) stmt {
 		WHERE object_id = $1 AND status IN ($4, $5)`, args: []any{objectID, db.redact.String(reason), billing.NotifyDiscarded, billing.NotifyPending, billing.NotifySending}}
 }
 
-// notificationSelect reads notifications n with their recipient: the
-// workspace's email, else the Stripe customer's.
+// notificationSelect reads notifications n with their recipient: the one
+// it names (the operator), else the workspace's email, else the Stripe
+// customer's.
 const notificationSelect = `SELECT n.id, n.key, COALESCE(n.workspace_id, ''), n.customer_id, n.kind, n.object_id,
 		n.subject, n.body, n.status, n.attempts, n.last_error, n.next_attempt_at, n.sent_at, n.created_at,
-		n.claim, n.claimed_at, COALESCE(NULLIF(w.email, ''), c.email, '')
+		n.claim, n.claimed_at, COALESCE(NULLIF(n.recipient, ''), NULLIF(w.email, ''), c.email, ''), n.recipient
 	FROM notifications n
 	LEFT JOIN workspaces w ON w.id = n.workspace_id
 	LEFT JOIN customers c ON c.id = n.customer_id`
@@ -45,7 +46,7 @@ func scanNotification(s scanner) (billing.Notification, error) {
 	var n billing.Notification
 	var next, sent, created, claimed int64
 	err := s.Scan(&n.ID, &n.Key, &n.WorkspaceID, &n.CustomerID, &n.Kind, &n.ObjectID, &n.Subject, &n.Body,
-		&n.Status, &n.Attempts, &n.LastError, &next, &sent, &created, &n.Claim, &claimed, &n.Recipient)
+		&n.Status, &n.Attempts, &n.LastError, &next, &sent, &created, &n.Claim, &claimed, &n.Recipient, &n.To)
 	n.NextAttemptAt, n.SentAt, n.CreatedAt, n.ClaimedAt = billing.Unix(next), billing.Unix(sent), billing.Unix(created), billing.Unix(claimed)
 	return n, err
 }

@@ -7,13 +7,13 @@ import (
 )
 
 const paymentColumns = `id, customer_id, COALESCE(workspace_id, ''), invoice_id, status, amount, amount_refunded,
-	currency, purpose, credits, credits_refunded, error_message, created_at, last_event_at, refunds_total`
+	currency, purpose, credits, credits_refunded, error_message, created_at, last_event_at, refunds_total, dispute_lost`
 
 func scanPayment(s scanner) (billing.Payment, error) {
 	var p billing.Payment
 	var created, last int64
 	err := s.Scan(&p.ID, &p.CustomerID, &p.WorkspaceID, &p.InvoiceID, &p.Status, &p.Amount, &p.AmountRefunded,
-		&p.Currency, &p.Purpose, &p.Credits, &p.CreditsRefunded, &p.ErrorMessage, &created, &last, &p.RefundsTotal)
+		&p.Currency, &p.Purpose, &p.Credits, &p.CreditsRefunded, &p.ErrorMessage, &created, &last, &p.RefundsTotal, &p.DisputeLost)
 	p.CreatedAt, p.LastEventAt = billing.Unix(created), billing.Unix(last)
 	return p, err
 }

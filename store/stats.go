@@ -14,6 +14,13 @@ func (db *DB) FailedEvents(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// OpenDisputes counts the disputes waiting for an answer or a decision.
+func (db *DB) OpenDisputes(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM disputes WHERE status IN `+openDisputeStatuses).Scan(&n)
+	return n, err
+}
+
 // CreditTotals sums the ledger: credits ever granted (positive entries) and
 // ever spent by the app (consumptions: keys spend:…, and consume:… of the
 // releases before keys were escaped). The ledger is append-only, so both

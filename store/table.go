@@ -105,7 +105,7 @@ var (
 
 	paymentsTable = upsert("payments", `id text, customer_id text, workspace_id text, invoice_id text, status text,
 		amount bigint, amount_refunded bigint, currency text, purpose text, credits bigint, credits_refunded bigint,
-		error_message text, created_at bigint, last_event_at bigint, refunds_total bigint`)
+		error_message text, created_at bigint, last_event_at bigint, refunds_total bigint, dispute_lost boolean`)
 
 	checkoutSessionsTable = upsert("checkout_sessions", `id text, workspace_id text, customer_id text, mode text,
 		status text, payment_status text, subscription_id text, payment_intent_id text, amount_total bigint,
@@ -113,6 +113,9 @@ var (
 
 	refundsTable = upsert("refunds", `id text, payment_intent_id text, charge_id text, amount bigint, currency text,
 		status text, reason text, created_at bigint, last_event_at bigint`)
+
+	disputesTable = upsert("disputes", `id text, payment_intent_id text, charge_id text, amount bigint, currency text,
+		status text, reason text, evidence_due_by bigint, created_at bigint, last_event_at bigint`)
 
 	// workspacesTable writes a workspace's whole row, credits and mark
 	// included; newWorkspacesTable inserts one the group commit found
@@ -181,9 +184,14 @@ func refundValues(r *billing.Refund) []any {
 		sec(r.CreatedAt), sec(r.LastEventAt)}
 }
 
+func disputeValues(d *billing.Dispute) []any {
+	return []any{d.ID, d.PaymentIntentID, d.ChargeID, d.Amount, d.Currency, d.Status, d.Reason, sec(d.EvidenceDueBy),
+		sec(d.CreatedAt), sec(d.LastEventAt)}
+}
+
 func paymentValues(p *billing.Payment) []any {
 	return []any{p.ID, p.CustomerID, null(p.WorkspaceID), p.InvoiceID, p.Status, p.Amount, p.AmountRefunded, p.Currency,
-		p.Purpose, p.Credits, p.CreditsRefunded, p.ErrorMessage, sec(p.CreatedAt), sec(p.LastEventAt), p.RefundsTotal}
+		p.Purpose, p.Credits, p.CreditsRefunded, p.ErrorMessage, sec(p.CreatedAt), sec(p.LastEventAt), p.RefundsTotal, p.DisputeLost}
 }
 
 func workspaceValues(r *workspaceRow) []any {

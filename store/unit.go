@@ -67,6 +67,7 @@ type known struct {
 	payments      map[string]*billing.Payment
 	checkouts     map[string]*billing.CheckoutSession
 	refunds       map[string]*billing.Refund
+	disputes      map[string]*billing.Dispute
 	ledger        map[string]*billing.LedgerEntry
 	messages      map[string]bool // by key: stored
 	consumptions  map[string]*billing.Consumption
@@ -77,7 +78,7 @@ type known struct {
 }
 
 type dirty struct {
-	events, workspaces, customers, subscriptions, invoices, payments, checkouts, refunds map[string]bool
+	events, workspaces, customers, subscriptions, invoices, payments, checkouts, refunds, disputes map[string]bool
 }
 
 type eventRow struct {
@@ -101,13 +102,13 @@ func newUnit(ctx context.Context, t *tx) *unit {
 		events: map[string]*eventRow{}, workspaces: map[string]*workspaceRow{},
 		customers: map[string]*billing.Customer{}, subscriptions: map[string]*billing.Subscription{},
 		invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
-		checkouts: map[string]*billing.CheckoutSession{}, refunds: map[string]*billing.Refund{},
+		checkouts: map[string]*billing.CheckoutSession{}, refunds: map[string]*billing.Refund{}, disputes: map[string]*billing.Dispute{},
 		ledger: map[string]*billing.LedgerEntry{}, messages: map[string]bool{}, consumptions: map[string]*billing.Consumption{},
 		pending: map[string][]billing.Grant{}, subsOfWorkspace: map[string]bool{}, subsOfCustomer: map[string]bool{},
 	}, dirty: dirty{
 		events: map[string]bool{}, workspaces: map[string]bool{}, customers: map[string]bool{},
 		subscriptions: map[string]bool{}, invoices: map[string]bool{}, payments: map[string]bool{},
-		checkouts: map[string]bool{}, refunds: map[string]bool{},
+		checkouts: map[string]bool{}, refunds: map[string]bool{}, disputes: map[string]bool{},
 	}}
 }
 
@@ -241,6 +242,7 @@ func (u *unit) writes() []stmt {
 	ss = append(ss, paymentsTable.many(db, values(u.rows.payments, u.dirty.payments, paymentValues))...)
 	ss = append(ss, checkoutSessionsTable.many(db, values(u.rows.checkouts, u.dirty.checkouts, checkoutSessionValues))...)
 	ss = append(ss, refundsTable.many(db, values(u.rows.refunds, u.dirty.refunds, refundValues))...)
+	ss = append(ss, disputesTable.many(db, values(u.rows.disputes, u.dirty.disputes, disputeValues))...)
 	ss = append(ss, ledgerTable.many(db, each(u.ledger, ledgerValues))...)
 	var events [][]any
 	for _, id := range sorted(u.dirty.events) {
@@ -252,7 +254,7 @@ func (u *unit) writes() []stmt {
 	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues))...)
 	u.done, u.cur, u.ledger, u.messages, u.ledgerDone, u.messagesDone = nil, nil, nil, nil, 0, 0
 	for _, m := range []map[string]bool{u.dirty.events, u.dirty.workspaces, u.dirty.customers,
-		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments, u.dirty.checkouts, u.dirty.refunds} {
+		u.dirty.subscriptions, u.dirty.invoices, u.dirty.payments, u.dirty.checkouts, u.dirty.refunds, u.dirty.disputes} {
 		clear(m)
 	}
 	return ss
@@ -363,6 +365,10 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	ask(refunds, `SELECT `+refundColumns+` FROM refunds WHERE id `+db.in(1), []any{db.list(refunds)}, func(rs rows) error {
 		return scanInto(rs, pointer(scanRefund), u.rows.refunds, func(r *billing.Refund) string { return r.ID })
 	})
+	disputes := distinct(needs.Disputes)
+	ask(disputes, `SELECT `+disputeColumns+` FROM disputes WHERE id `+db.in(1), []any{db.list(disputes)}, func(rs rows) error {
+		return scanInto(rs, pointer(scanDispute), u.rows.disputes, func(d *billing.Dispute) string { return d.ID })
+	})
 	keys := distinct(needs.LedgerKeys)
 	ask(append(keys, append(ws, cus...)...), `SELECT `+ledgerColumns+` FROM credit_ledger WHERE idempotency_key `+db.in(1)+`
 		OR idempotency_key `+db.inQuery(`SELECT sub_lot_key || ':expire' FROM workspaces WHERE sub_lot_key <> '' AND `+wsOf(2, 3)),
@@ -404,6 +410,7 @@ func (u *unit) load(ctx context.Context, needs *billing.Needs) error {
 	absent(u.rows.payments, payments)
 	absent(u.rows.checkouts, checkouts)
 	absent(u.rows.refunds, refunds)
+	absent(u.rows.disputes, disputes)
 	absent(u.rows.ledger, append(keys, lots...))
 	for _, k := range msgKeys {
 		u.rows.messages[k] = u.rows.messages[k]
@@ -611,6 +618,10 @@ func (u *unit) Invoice(ctx context.Context, id string) (*billing.Invoice, error)
 
 func (u *unit) Payment(ctx context.Context, id string) (*billing.Payment, error) {
 	return get(u, u.rows.payments, "payment", id, func(ctx context.Context) (*billing.Payment, error) { return u.t.Payment(ctx, id) })
+}
+
+func (u *unit) Dispute(ctx context.Context, id string) (*billing.Dispute, error) {
+	return get(u, u.rows.disputes, "dispute", id, func(ctx context.Context) (*billing.Dispute, error) { return u.t.Dispute(ctx, id) })
 }
 
 func (u *unit) Refund(ctx context.Context, id string) (*billing.Refund, error) {
@@ -854,6 +865,11 @@ func (u *unit) SaveCheckoutSession(ctx context.Context, cs *billing.CheckoutSess
 
 func (u *unit) SaveRefund(ctx context.Context, r *billing.Refund) error {
 	save(u, u.rows.refunds, u.dirty.refunds, r.ID, *r)
+	return nil
+}
+
+func (u *unit) SaveDispute(ctx context.Context, d *billing.Dispute) error {
+	save(u, u.rows.disputes, u.dirty.disputes, d.ID, *d)
 	return nil
 }
 

@@ -40,6 +40,8 @@ func Decode(e *billing.Event) error {
 		obj, err = decodePaymentIntent(raw)
 	case prefix == "refund" || e.Type == "charge.refund.updated":
 		obj, err = decodeRefund(raw)
+	case strings.HasPrefix(e.Type, "charge.dispute."):
+		obj, err = decodeDispute(raw)
 	case prefix == "charge":
 		obj, err = decodeCharge(raw)
 	default:
@@ -470,6 +472,27 @@ func decodeRefund(raw json.RawMessage) (*billing.Refund, error) {
 	}
 	if r.PaymentIntent != nil {
 		out.PaymentIntentID = r.PaymentIntent.ID
+	}
+	return out, nil
+}
+
+func decodeDispute(raw json.RawMessage) (*billing.Dispute, error) {
+	type plain stripe.Dispute
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	d := (*stripe.Dispute)(&p)
+	out := &billing.Dispute{ID: d.ID, Amount: d.Amount, Currency: string(d.Currency), Status: string(d.Status),
+		Reason: string(d.Reason), CreatedAt: billing.Unix(d.Created)}
+	if d.Charge != nil {
+		out.ChargeID = d.Charge.ID
+	}
+	if d.PaymentIntent != nil {
+		out.PaymentIntentID = d.PaymentIntent.ID
+	}
+	if d.EvidenceDetails != nil {
+		out.EvidenceDueBy = billing.Unix(d.EvidenceDetails.DueBy)
 	}
 	return out, nil
 }

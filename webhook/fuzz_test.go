@@ -214,6 +214,8 @@ func decodedType(eventType string) reflect.Type {
 		return reflect.TypeFor[*billing.Payment]()
 	case prefix == "refund" || eventType == "charge.refund.updated":
 		return reflect.TypeFor[*billing.Refund]()
+	case strings.HasPrefix(eventType, "charge.dispute."):
+		return reflect.TypeFor[*billing.Dispute]()
 	case prefix == "charge":
 		return reflect.TypeFor[*billing.Charge]()
 	}
@@ -238,6 +240,7 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"pi_1","last_payment_error":{"message":"\u0000"},"created":-1}`,
 		`{"id":"ch_1","payment_intent":[],"amount":-9223372036854775808}`,
 		`{"id":"re_1","charge":{"id":"ch_1"},"payment_intent":null,"amount":9223372036854775807,"status":"failed"}`,
+		`{"id":"dp_1","charge":"ch_1","evidence_details":{"due_by":-1},"amount":-1,"status":"lost"}`,
 		`{"id":"cus_1","deleted":true,"metadata":{"":""}}`,
 		strings.Repeat(`{"lines":`, 3000) + `{}` + strings.Repeat(`}`, 3000),
 		strings.Repeat(`[`, 20000),
