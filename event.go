@@ -36,12 +36,17 @@ type Event struct {
 	Created    time.Time
 	Account    string
 	Payload    []byte
-	// ObjectJSON is data.object within Payload, when the verifier found it.
+	// ObjectJSON is data.object within Payload, when the verifier found it,
+	// or a thin event's object as fetched from Stripe.
 	ObjectJSON []byte
 
 	// Object is the decoded data.object: *CheckoutSession, *Subscription,
-	// *Invoice, *Payment, *Charge or *Customer; nil for a type we ignore.
+	// *Invoice, *Payment, *Charge, *Refund, *Dispute or *Customer; nil for a
+	// type we ignore.
 	Object any
+	// Thin: a thin event (an event destination's v2.core.event), whose
+	// object is fetched from Stripe. Not stored: its payload tells it.
+	Thin bool
 
 	Status EventStatus
 	// Note says why a rule left the event unapplied (ignored); "" if none.

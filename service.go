@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -19,6 +20,9 @@ type Service struct {
 	Payments Payments
 	// CreditPrice is the price of one purchased credit.
 	CreditPrice CreditPrice
+	// Thin fetches the object a thin event names; nil (no secret key)
+	// stores thin events unapplied.
+	Thin ThinFetcher
 	// Refetch, when set, replaces a subscription or invoice event's object
 	// with its current state fetched from Stripe before it is applied, so
 	// that the order of delivery cannot matter (STRIPE_REFETCH=1).
@@ -162,9 +166,11 @@ func (s *Service) Process(ctx context.Context, e *Event, force bool) (EventStatu
 		s.logger().Info("Event not applied", "event_id", e.ID, "event_type", e.Type, "reason", e.Note)
 	} else {
 		// Decoding needs no database: do it before taking the writer.
-		err = s.Decoder.Decode(e)
+		if err = s.Decoder.Decode(e); errors.Is(err, ErrThinEvent) {
+			err = s.fetchThin(ctx, e, force)
+		}
 	}
-	if err == nil && s.Refetch != nil {
+	if err == nil && s.Refetch != nil && !e.Thin {
 		err = s.refetch(ctx, e, force)
 	}
 	if err != nil {
@@ -191,6 +197,43 @@ func (s *Service) unapplied(e *Event) string {
 		return ""
 	}
 	return fmt.Sprintf("event of connected account %s, which STRIPE_CONNECT_ACCOUNTS does not list", e.Account)
+}
+
+// ErrThinEvent is what a Decoder answers for a thin event: its payload
+// names its object, which Service.Thin fetches.
+var ErrThinEvent = errors.New("a thin event carries no object")
+
+// ThinFetcher fetches the object a thin event names (its related_object),
+// as Stripe has it now: the JSON a snapshot event of its type carries as
+// data.object.
+type ThinFetcher interface {
+	FetchRelated(ctx context.Context, e *Event) ([]byte, error)
+}
+
+// fetchThin gives a thin event the object it names and decodes it as the
+// snapshot event of its type would be. Without a fetcher it is stored
+// unapplied, with a WARN; a redelivery of one applied calls nobody.
+func (s *Service) fetchThin(ctx context.Context, e *Event, force bool) error {
+	e.Thin, e.Object = true, nil
+	if s.Thin == nil {
+		e.Note = "thin event: its object is fetched from Stripe, which needs STRIPE_SECRET_KEY"
+		s.logger().Warn("Thin event not applied: set STRIPE_SECRET_KEY so that its object can be fetched; replay it then",
+			"event_id", e.ID, "event_type", e.Type)
+		return nil
+	}
+	if prev, err := s.Store.Event(ctx, e.ID); err == nil && prev.Status.Done() && !force {
+		return nil
+	}
+	raw, err := s.Thin.FetchRelated(ctx, e)
+	switch {
+	case err != nil:
+		return fmt.Errorf("fetch the thin event's object: %w", err)
+	case raw == nil:
+		e.Note = "thin event: it names no object Stripe has"
+		return nil
+	}
+	e.ObjectJSON = raw
+	return s.Decoder.Decode(e)
 }
 
 // Refetcher fetches an object's current state from Stripe: a *Subscription

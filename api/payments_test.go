@@ -40,11 +40,12 @@ func withStripe(t *testing.T, url, key string, timeout time.Duration, opts ...fu
 }
 
 // usingStripe gives a service a Stripe client pointed at url, its requests
-// recorded by rec.
+// recorded by rec, for payments and thin events.
 func usingStripe(url, key string, timeout time.Duration, logger *slog.Logger, rec *stripetest.Recorder) func(*billing.Service) {
 	return func(s *billing.Service) {
-		s.Payments = stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
+		c := stripeapi.New(stripeapi.Options{Key: key, URL: url, Timeout: timeout, Logger: logger,
 			HTTPClient: &http.Client{Transport: rec, Timeout: timeout}})
+		s.Payments, s.Thin = c, c // as serve wires a secret key
 	}
 }
 

@@ -230,7 +230,7 @@ func open(ctx context.Context, env *Env, logFormat string, readOnly bool) (*app,
 	if cfg.StripeSecretKey != "" {
 		a.stripe = stripeapi.New(stripeapi.Options{Key: cfg.StripeSecretKey, URL: cfg.StripeAPIURL,
 			Timeout: cfg.StripeTimeout, Logger: logger, Redactor: env.redactor})
-		svc.Payments = a.stripe
+		svc.Payments, svc.Thin = a.stripe, a.stripe
 		if cfg.StripeRefetch {
 			svc.Refetch = a.stripe
 		}

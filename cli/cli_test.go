@@ -173,6 +173,10 @@ func TestEventsCommands(t *testing.T) {
 	if code, out := s.run("trigger", "invoice.upcoming"); code != 0 || !strings.Contains(out, `"ignored"`) {
 		t.Errorf("trigger ignored type: %d %s", code, out)
 	}
+	// Without STRIPE_SECRET_KEY a thin event is stored, not applied.
+	if code, out := s.run("trigger", "invoice.paid", "--thin"); code != 0 || !strings.Contains(out, `"ignored"`) {
+		t.Errorf("trigger --thin: %d %s", code, out)
+	}
 
 	code, out = s.run("events", "list", "--type", "payment_intent.succeeded")
 	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "processed") || strings.Contains(out, "invoice.upcoming") {

@@ -16,7 +16,8 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "trigger")
 	workspace := fs.String("workspace", "ws_1", "workspace the event's objects belong to (metadata.workspace_id)")
 	url := fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)")
-	mode := fs.String("mode", "", `checkout.session.completed only: "payment" for a credits purchase (default subscription)`)
+	mode := fs.String("mode", "", `checkout.session.* only: "payment" for a credits purchase (default subscription)`)
+	thin := fs.Bool("thin", false, "send the thin version (v1.<type>, as an event destination does), whose object the service fetches from Stripe")
 	version := fs.String("api-version", trigger.LatestAPIVersion, "payload shape: one of "+strings.Join(trigger.APIVersions(), ", "))
 	price := fs.String("price", "", "Stripe price id of the subscription (default the first price of the plans file)")
 	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
@@ -40,7 +41,7 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		payload, err := trigger.Build(trigger.Options{
 			Type: pos[0], Variant: variant, APIVersion: *version, Workspace: *workspace, PriceID: *price,
-			PeriodStart: time.Now().UTC().Truncate(24 * time.Hour),
+			PeriodStart: time.Now().UTC().Truncate(24 * time.Hour), Thin: *thin,
 		})
 		if err != nil {
 			return err

@@ -117,6 +117,30 @@ func (c *Client) Refetch(ctx context.Context, obj any) (any, error) {
 	return fresh, nil
 }
 
+// FetchRelated implements billing.ThinFetcher with stripe-go's thin-event
+// notification: the object it names, as Stripe has it now, in the context
+// of its account. nil when it names none, or Stripe no longer has it.
+func (c *Client) FetchRelated(ctx context.Context, e *billing.Event) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := stripe.EventNotificationFromJSON(e.Payload, *c.sc)
+	if err != nil {
+		return nil, fmt.Errorf("thin event %s: %w", e.ID, err)
+	}
+	u, ok := n.(*stripe.UnknownEventNotification)
+	if !ok || u.RelatedObject == nil || u.RelatedObject.URL == "" {
+		return nil, nil
+	}
+	obj, err := u.FetchRelatedObject(ctx)
+	switch {
+	case missing(err):
+		return nil, nil
+	case err != nil:
+		return nil, c.fail(err, "fetch "+u.RelatedObject.Type, "object", u.RelatedObject.ID)
+	}
+	return obj.LastResponse.RawJSON, nil
+}
+
 // SyncFilter narrows what Objects pages through.
 type SyncFilter struct {
 	Since      time.Time // objects created since; zero for all

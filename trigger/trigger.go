@@ -76,6 +76,10 @@ type Options struct {
 	// Set overrides fields by dotted path from the event's root, e.g.
 	// "data.object.status"; a nil value sets JSON null.
 	Set map[string]any
+	// Thin builds the thin version of the event, as an event destination
+	// sends it: v1.<type>, naming the fixture's object, which the service
+	// fetches (Set applies to the thin envelope).
+	Thin bool
 }
 
 // APIVersions lists the API versions there are fixtures of, oldest first.
@@ -147,12 +151,43 @@ func Build(o Options) ([]byte, error) {
 		o.Created = time.Now()
 	}
 	ev["id"], ev["type"], ev["created"] = o.EventID, o.Type, o.Created.Unix()
+	if o.Thin {
+		if ev, err = thinOf(ev, o.Created); err != nil {
+			return nil, err
+		}
+	}
 	for p, v := range o.Set {
 		if err := setPath(ev, p, v); err != nil {
 			return nil, err
 		}
 	}
 	return json.Marshal(ev)
+}
+
+// resourcePaths are the API paths of the objects fixtures carry.
+var resourcePaths = map[string]string{
+	"checkout.session": "/v1/checkout/sessions/", "customer": "/v1/customers/", "subscription": "/v1/subscriptions/",
+	"invoice": "/v1/invoices/", "payment_intent": "/v1/payment_intents/", "charge": "/v1/charges/",
+	"refund": "/v1/refunds/", "dispute": "/v1/disputes/",
+}
+
+// thinOf is the thin version of a snapshot event: the same id, type
+// v1.<type>, a time to the millisecond, and the related object's id, type
+// and URL instead of the object.
+func thinOf(ev map[string]any, created time.Time) (map[string]any, error) {
+	data, _ := ev["data"].(map[string]any)
+	obj, _ := data["object"].(map[string]any)
+	id, _ := obj["id"].(string)
+	typ, _ := obj["object"].(string)
+	path, ok := resourcePaths[typ]
+	if !ok || id == "" {
+		return nil, fmt.Errorf("no thin version of %v: its object %q has no API path", ev["type"], typ)
+	}
+	return map[string]any{
+		"id": ev["id"], "object": "v2.core.event", "type": "v1." + ev["type"].(string), "livemode": ev["livemode"],
+		"created": created.UTC().Format("2006-01-02T15:04:05.000Z"), "context": nil, "reason": nil,
+		"related_object": map[string]any{"id": id, "type": typ, "url": path + id},
+	}, nil
 }
 
 // setPath sets a dotted path in a JSON value; a number indexes an array.

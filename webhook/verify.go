@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	stripe "github.com/stripe/stripe-go/v85"
 	stripewebhook "github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/acme/billing"
@@ -54,21 +55,61 @@ func (v *Verifier) Verify(payload []byte, header string) (*billing.Event, error)
 // fetched from Stripe's Events API need no signature.
 func Parse(payload []byte, mode billing.Mode) (*billing.Event, error) {
 	var env envelope
-	if err := json.Unmarshal(payload, &env); err != nil || env.Object != "event" || env.ID == "" || env.Type == "" ||
+	err := json.Unmarshal(payload, &env)
+	if env.Object == thinObject {
+		return parseThin(payload, mode) // its created, a time, fails the envelope's
+	}
+	if err != nil || env.Object != "event" || env.ID == "" || env.Type == "" ||
 		len(env.Data.Object) == 0 || env.Data.Object[0] != '{' ||
 		hasControl(env.ID, env.Type, env.APIVersion, env.Account) {
 		return nil, ErrNotEvent
 	}
-	switch {
-	case env.Livemode && !mode.Livemode():
-		return nil, ErrLiveToTestMode
-	case !env.Livemode && mode.Livemode():
-		return nil, ErrTestToLiveMode
+	if err := checkMode(env.Livemode, mode); err != nil {
+		return nil, err
 	}
 	return &billing.Event{
 		ID: env.ID, Type: env.Type, APIVersion: env.APIVersion, Livemode: env.Livemode,
 		Created: billing.Unix(env.Created), Account: env.Account, Payload: payload, ObjectJSON: env.Data.Object,
 	}, nil
+}
+
+func checkMode(livemode bool, mode billing.Mode) error {
+	switch {
+	case livemode && !mode.Livemode():
+		return ErrLiveToTestMode
+	case !livemode && mode.Livemode():
+		return ErrTestToLiveMode
+	}
+	return nil
+}
+
+// thinObject is the object of a thin event's envelope: an event
+// destination's notification, which names its object rather than carrying
+// it.
+const thinObject = "v2.core.event"
+
+// parseThin reads a thin event with stripe-go. The thin version of a
+// snapshot event type is v1.<type> (v1.invoice.paid): it is stored as
+// that type, so that it is applied as the snapshot event would be, once
+// its object is fetched. Its context names a connected account.
+func parseThin(payload []byte, mode billing.Mode) (*billing.Event, error) {
+	n, err := stripe.EventNotificationFromJSON(payload, stripe.Client{})
+	if err != nil {
+		return nil, ErrNotEvent
+	}
+	base := n.GetEventNotification()
+	var account string
+	if c := base.Context; c != nil && len(c.Segments) > 0 {
+		account = c.Segments[len(c.Segments)-1]
+	}
+	if base.ID == "" || base.Type == "" || hasControl(base.ID, base.Type, account) {
+		return nil, ErrNotEvent
+	}
+	if err := checkMode(base.Livemode, mode); err != nil {
+		return nil, err
+	}
+	return &billing.Event{ID: base.ID, Type: strings.TrimPrefix(base.Type, "v1."), Livemode: base.Livemode,
+		Created: billing.Unix(base.Created.Unix()), Account: account, Payload: payload, Thin: true}, nil
 }
 
 // hasControl reports whether any of the names has a control character, as
@@ -163,13 +204,18 @@ func Sign(payload []byte, secret string, t time.Time) string {
 	}).Header
 }
 
-// rawObject is data.object of an event, still raw.
+// rawObject is data.object of an event, still raw; billing.ErrThinEvent
+// for a thin event, which has none.
 func rawObject(e *billing.Event) (json.RawMessage, error) {
 	if e.ObjectJSON != nil {
 		return e.ObjectJSON, nil
 	}
 	var env envelope
-	if err := json.Unmarshal(e.Payload, &env); err != nil {
+	err := json.Unmarshal(e.Payload, &env)
+	switch {
+	case env.Object == thinObject:
+		return nil, billing.ErrThinEvent
+	case err != nil:
 		return nil, err
 	}
 	return env.Data.Object, nil
