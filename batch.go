@@ -211,6 +211,9 @@ func (n *Needs) add(e *Event) {
 	case *Customer:
 		n.Workspaces = append(n.Workspaces, o.Metadata[MetadataWorkspaceID])
 		n.Customers = append(n.Customers, o.ID)
+	case *DiscountChange:
+		n.Customers = append(n.Customers, o.CustomerID)
+		n.Subscriptions = append(n.Subscriptions, o.SubscriptionID)
 	}
 }
 

@@ -12,8 +12,13 @@ type Customer struct {
 	Email       string
 	Name        string
 	Deleted     bool
-	LastEventAt time.Time
-	Metadata    map[string]string // from the payload; not stored
+	// Discount is the customer's discount, which applies to those of its
+	// subscriptions without one of their own; nil for none.
+	Discount *Discount
+	// DiscountEventAt: see Subscription.DiscountEventAt.
+	DiscountEventAt time.Time
+	LastEventAt     time.Time
+	Metadata        map[string]string // from the payload; not stored
 }
 
 // customer applies customer.* events. A deleted customer stays stored, marked
@@ -36,6 +41,10 @@ func (a *applier) customer(ctx context.Context, c *Customer) (EventStatus, error
 	next := *c
 	next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 	next.Deleted = cur.Deleted || c.Deleted || a.e.Type == "customer.deleted"
+	next.Discount, next.DiscountEventAt = keepDiscountDetails(cur.Discount, next.Discount), cur.DiscountEventAt
+	if a.e.Created.Before(cur.DiscountEventAt) {
+		next.Discount = cur.Discount
+	}
 	next.LastEventAt = a.e.Created
 	return StatusProcessed, a.tx.SaveCustomer(ctx, &next)
 }

@@ -60,6 +60,9 @@ var HandledEventTypes = []string{
 	"customer.created",
 	"customer.updated",
 	"customer.deleted",
+	"customer.discount.created",
+	"customer.discount.updated",
+	"customer.discount.deleted",
 	"customer.subscription.created",
 	"customer.subscription.updated",
 	"customer.subscription.deleted",
@@ -359,6 +362,8 @@ func lockKeys(obj any) []string {
 		return []string{coalesce(o.PaymentIntentID, o.ChargeID)}
 	case *Customer:
 		return []string{o.ID}
+	case *DiscountChange:
+		return []string{o.SubscriptionID, o.CustomerID}
 	}
 	return nil
 }
@@ -411,6 +416,8 @@ func (a *applier) apply(ctx context.Context) (EventStatus, error) {
 		return a.dispute(ctx, o)
 	case *Customer:
 		return a.customer(ctx, o)
+	case *DiscountChange:
+		return a.discount(ctx, o)
 	}
 	return StatusIgnored, nil
 }

@@ -45,6 +45,9 @@ type Subscription struct {
 	TrialEnd   time.Time
 	// Discount is the subscription's first discount, nil for none.
 	Discount *Discount
+	// DiscountEventAt is when the last customer.discount.* event applied
+	// to it was created: an older payload leaves the discount alone.
+	DiscountEventAt time.Time
 	// Pause is its pause_collection, nil when collection is not paused.
 	Pause *Pause
 	// ActionInvoiceID is its invoice whose payment waits for the customer
@@ -189,7 +192,10 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		next.PastDueSince = pastDueSince(cur, next.Status, a.e.Created)
 		next.PaidPeriodKey, next.PaidPeriodStart, next.PeriodCredits = cur.PaidPeriodKey, cur.PaidPeriodStart, cur.PeriodCredits
 		next.notePaidFirstPeriod()
-		next.Discount = keepDiscountDetails(cur.Discount, next.Discount)
+		next.Discount, next.DiscountEventAt = keepDiscountDetails(cur.Discount, next.Discount), cur.DiscountEventAt
+		if a.e.Created.Before(cur.DiscountEventAt) {
+			next.Discount = cur.Discount
+		}
 		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
 			// A paid renewal invoice already started a later period.
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd

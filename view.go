@@ -67,12 +67,19 @@ func ViewSubscription(sub *Subscription, entitled bool) *SubscriptionView {
 			out.PauseCollection.StopsAt = RFC3339(p.StartsAt)
 		}
 	}
-	if d := sub.Discount; d != nil {
-		out.Discount = &DiscountView{Coupon: orNull(d.Coupon), PercentOff: positive(d.PercentOff),
-			AmountOff: positive(d.AmountOff), EndsAt: RFC3339(d.EndsAt)}
-		if d.AmountOff > 0 {
-			out.Discount.Currency = orNull(d.Currency)
-		}
+	out.Discount = ViewDiscount(sub.Discount)
+	return out
+}
+
+// ViewDiscount shows a discount, nil for none.
+func ViewDiscount(d *Discount) *DiscountView {
+	if d == nil {
+		return nil
+	}
+	out := &DiscountView{Coupon: orNull(d.Coupon), PercentOff: positive(d.PercentOff),
+		AmountOff: positive(d.AmountOff), EndsAt: RFC3339(d.EndsAt)}
+	if d.AmountOff > 0 {
+		out.Currency = orNull(d.Currency)
 	}
 	return out
 }

@@ -32,6 +32,8 @@ type WorkspaceState struct {
 	Workspace
 	Subscription *Subscription
 	Credits      Balance
+	// CustomerDiscount is its Stripe customer's discount, nil for none.
+	CustomerDiscount *Discount
 }
 
 // CreateWorkspace creates w, or, when its id exists, returns the stored one

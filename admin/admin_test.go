@@ -200,6 +200,9 @@ func TestDashboardAnswers(t *testing.T) {
 	d.send(trigger.Options{Type: "payment_intent.succeeded", Workspace: "ws_r"}, http.StatusOK)
 	d.send(trigger.Options{Type: "refund.created", Workspace: "ws_r", Created: time.Now().Add(time.Minute)}, http.StatusOK)
 	d.send(trigger.Options{Type: "charge.dispute.created", Workspace: "ws_r", Created: time.Now().Add(time.Minute)}, http.StatusOK)
+	d.send(trigger.Options{Type: "customer.created", Workspace: "ws_c"}, http.StatusOK)
+	d.send(trigger.Options{Type: "customer.discount.created", Workspace: "ws_c", APIVersion: "2020-08-27",
+		Set: map[string]any{"data.object.subscription": nil}, Created: time.Now().Add(time.Minute)}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.created", Workspace: "ws_3ds"}, http.StatusOK)
 	d.send(trigger.Options{Type: "invoice.payment_action_required", Workspace: "ws_3ds"}, http.StatusOK)
 	d.send(trigger.Options{Type: "customer.subscription.updated", Workspace: "ws_p",
@@ -220,6 +223,7 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces/ws_3ds", 200, `<dd id="requires-action">waits for the customer to confirm it`},
 		{"/admin/workspaces/ws_r", 200, `<span class="badge pending">pending</span></td><td>25.00 USD</td><td>requested_by_customer</td>`},
 		{"/admin/workspaces/ws_r", 200, `<span class="badge failed">needs_response</span></td><td>50.00 USD</td><td>fraudulent</td>`},
+		{"/admin/workspaces/ws_c", 200, `<dd id="customer-discount">SUMMER25 (25 % off)</dd>`},
 		{"/admin/workspaces/ws_missing", 404, "ws_missing"},
 		{"/admin/workspaces?page=x", 400, "Bad page number"},
 		{"/admin/events/evt_missing", 404, "evt_missing"},

@@ -13,12 +13,13 @@ type workspaceJSON struct {
 	StripeCustomerID *string                   `json:"stripe_customer_id"`
 	Subscription     *billing.SubscriptionView `json:"subscription"`
 	Credits          billing.CreditsView       `json:"credits"`
+	CustomerDiscount *billing.DiscountView     `json:"customer_discount"`
 }
 
 func (s *Server) toWorkspaceJSON(st *billing.WorkspaceState) workspaceJSON {
 	out := workspaceJSON{
 		ID: st.ID, Name: st.Name, Email: st.Email, StripeCustomerID: orNull(st.StripeCustomerID),
-		Credits: billing.ViewCredits(st.Credits),
+		Credits: billing.ViewCredits(st.Credits), CustomerDiscount: billing.ViewDiscount(st.CustomerDiscount),
 	}
 	if st.Subscription != nil {
 		out.Subscription = s.toSubscriptionJSON(st.Subscription, s.Service.Entitle(st.Subscription).Entitled)

@@ -12,20 +12,20 @@ const subscriptionColumns = `id, customer_id, COALESCE(workspace_id, ''), status
 	trial_start, trial_end, discount_id, discount_coupon, discount_percent_off, discount_amount_off,
 	discount_currency, discount_ends_at, past_due_since, paid_period_key, paid_period_start, period_credits,
 	start_date, first_period_paid, last_event_at, pause_behavior, pause_resumes_at, pause_starts_at,
-	action_invoice_id, action_url`
+	action_invoice_id, action_url, discount_event_at`
 
 func scanSubscription(s scanner) (*billing.Subscription, error) {
 	var sub billing.Subscription
 	var d billing.Discount
 	var p billing.Pause
 	var start, end, cancelAt, canceled, ended, trialStart, trial, discountEnds, pastDue, paidStart, startDate, last int64
-	var resumes, pauseStarts int64
+	var resumes, pauseStarts, discountAt int64
 	err := s.Scan(&sub.ID, &sub.CustomerID, &sub.WorkspaceID, &sub.Status, &sub.PriceID, &sub.PlanID,
 		&sub.ItemID, &sub.Quantity, &sub.Interval, &sub.IntervalCount,
 		&start, &end, &sub.CancelAtPeriodEnd, &cancelAt, &canceled, &ended,
 		&trialStart, &trial, &d.ID, &d.Coupon, &d.PercentOff, &d.AmountOff,
 		&d.Currency, &discountEnds, &pastDue, &sub.PaidPeriodKey, &paidStart, &sub.PeriodCredits, &startDate, &sub.FirstPeriodPaid, &last,
-		&p.Behavior, &resumes, &pauseStarts, &sub.ActionInvoiceID, &sub.ActionURL)
+		&p.Behavior, &resumes, &pauseStarts, &sub.ActionInvoiceID, &sub.ActionURL, &discountAt)
 	if err != nil {
 		return nil, err
 	}
@@ -34,10 +34,7 @@ func scanSubscription(s scanner) (*billing.Subscription, error) {
 	sub.TrialStart, sub.TrialEnd = billing.Unix(trialStart), billing.Unix(trial)
 	sub.PastDueSince, sub.PaidPeriodStart = billing.Unix(pastDue), billing.Unix(paidStart)
 	sub.StartDate, sub.LastEventAt = billing.Unix(startDate), billing.Unix(last)
-	if d.ID != "" || d.Coupon != "" {
-		d.EndsAt = billing.Unix(discountEnds)
-		sub.Discount = &d
-	}
+	sub.Discount, sub.DiscountEventAt = discountOrNil(d, discountEnds), billing.Unix(discountAt)
 	if p.Behavior != "" {
 		p.ResumesAt, p.StartsAt = billing.Unix(resumes), billing.Unix(pauseStarts)
 		sub.Pause = &p

@@ -86,7 +86,9 @@ func (t *table) many(db *DB, rows [][]any) []stmt {
 }
 
 var (
-	customersTable = upsert("customers", `id text, workspace_id text, email text, name text, deleted boolean, last_event_at bigint`)
+	customersTable = upsert("customers", `id text, workspace_id text, email text, name text, deleted boolean, last_event_at bigint,
+		discount_event_at bigint, discount_id text, discount_coupon text, discount_percent_off float8, discount_amount_off bigint, discount_currency text,
+		discount_ends_at bigint`)
 
 	subscriptionsTable = upsert("subscriptions", `id text, customer_id text, workspace_id text, status text, price_id text,
 		plan_id text, item_id text, quantity bigint, price_interval text, price_interval_count bigint,
@@ -95,7 +97,8 @@ var (
 		discount_coupon text, discount_percent_off float8, discount_amount_off bigint, discount_currency text,
 		discount_ends_at bigint, past_due_since bigint, paid_period_key text, paid_period_start bigint,
 		period_credits bigint, start_date bigint, first_period_paid boolean, last_event_at bigint,
-		pause_behavior text, pause_resumes_at bigint, pause_starts_at bigint, action_invoice_id text, action_url text`)
+		pause_behavior text, pause_resumes_at bigint, pause_starts_at bigint, action_invoice_id text, action_url text,
+		discount_event_at bigint`)
 
 	invoicesTable = upsert("invoices", `id text, customer_id text, subscription_id text, workspace_id text, status text,
 		billing_reason text, amount_due bigint, amount_paid bigint, amount_remaining bigint, currency text,
@@ -146,7 +149,8 @@ const workspaceRowCols = `id text, name text, email text, stripe_customer_id tex
 	announced_entitlement text, announced_until bigint, credits_low integer, created_at bigint`
 
 func customerValues(c *billing.Customer) []any {
-	return []any{c.ID, null(c.WorkspaceID), c.Email, c.Name, c.Deleted, sec(c.LastEventAt)}
+	return append([]any{c.ID, null(c.WorkspaceID), c.Email, c.Name, c.Deleted, sec(c.LastEventAt), sec(c.DiscountEventAt)},
+		discountValues(c.Discount)...)
 }
 
 func subscriptionValues(s *billing.Subscription) []any {
@@ -163,7 +167,7 @@ func subscriptionValues(s *billing.Subscription) []any {
 		sec(s.TrialStart), sec(s.TrialEnd), d.ID, d.Coupon, d.PercentOff, d.AmountOff,
 		d.Currency, sec(d.EndsAt), sec(s.PastDueSince), s.PaidPeriodKey, sec(s.PaidPeriodStart), s.PeriodCredits,
 		sec(s.StartDate), s.FirstPeriodPaid, sec(s.LastEventAt), p.Behavior, sec(p.ResumesAt), sec(p.StartsAt),
-		s.ActionInvoiceID, s.ActionURL}
+		s.ActionInvoiceID, s.ActionURL, sec(s.DiscountEventAt)}
 }
 
 func invoiceValues(i *billing.Invoice) []any {

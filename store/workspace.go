@@ -43,6 +43,15 @@ func (db *DB) WorkspaceState(ctx context.Context, id string) (*billing.Workspace
 		return nil, notFound(err, "workspace", id)
 	}
 	st.CreatedAt = billing.Unix(created)
+	if st.StripeCustomerID != "" {
+		c, err := scanCustomer(db.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, st.StripeCustomerID))
+		switch err = notFound(err, "customer", st.StripeCustomerID); {
+		case err == nil:
+			st.CustomerDiscount = c.Discount
+		case billing.ErrorCode(err) != billing.ENOTFOUND:
+			return nil, err
+		}
+	}
 	sub, err := currentSubscription(ctx, db.read, id)
 	switch {
 	case err == nil:

@@ -32,6 +32,8 @@ func Decode(e *billing.Event) error {
 		obj, err = decodeCheckout(raw)
 	case strings.HasPrefix(e.Type, "customer.subscription."):
 		obj, err = decodeSubscription(raw)
+	case strings.HasPrefix(e.Type, "customer.discount."):
+		obj, err = decodeDiscount(raw)
 	case prefix == "customer":
 		obj, err = decodeCustomer(raw)
 	case prefix == "invoice":
@@ -162,15 +164,44 @@ func decodeCheckout(raw json.RawMessage) (*billing.CheckoutSession, error) {
 func decodeCustomer(raw json.RawMessage) (*billing.Customer, error) {
 	type plain stripe.Customer
 	var c plain
+	var old struct {
+		Discount *legacyDiscount `json:"discount"`
+	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
 	}
-	return Customer((*stripe.Customer)(&c)), nil
+	// Before 2025-03-31 a discount had its coupon whole, and no source.
+	if err := overlay(raw, c.Discount != nil && c.Discount.Source == nil, &old); err != nil {
+		return nil, err
+	}
+	out := Customer((*stripe.Customer)(&c))
+	out.Discount = oneDiscount(c.Discount, old.Discount)
+	return out, nil
 }
 
 // Customer converts a customer stripe-go read.
 func Customer(c *stripe.Customer) *billing.Customer {
-	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata}
+	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata,
+		Discount: oneDiscount(c.Discount, nil)}
+}
+
+// decodeDiscount reads a customer.discount.* event's discount, of a
+// subscription or, without one, of the customer.
+func decodeDiscount(raw json.RawMessage) (*billing.DiscountChange, error) {
+	type plain stripe.Discount
+	var d plain
+	var old legacyDiscount
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, err
+	}
+	if err := overlay(raw, d.Source == nil, &old); err != nil {
+		return nil, err
+	}
+	out := &billing.DiscountChange{CustomerID: customerID(d.Customer), SubscriptionID: d.Subscription}
+	if dd := oneDiscount((*stripe.Discount)(&d), &old); dd != nil {
+		out.Discount = *dd
+	}
+	return out, nil
 }
 
 // legacySubscription holds what API versions before 2025-03-31 kept on the
@@ -185,11 +216,15 @@ type legacySubscription struct {
 		Interval      string `json:"interval"`
 		IntervalCount int64  `json:"interval_count"`
 	} `json:"plan"`
-	Discount *struct {
-		ID     string         `json:"id"`
-		End    int64          `json:"end"`
-		Coupon *stripe.Coupon `json:"coupon"`
-	} `json:"discount"`
+	Discount *legacyDiscount `json:"discount"`
+}
+
+// legacyDiscount is a discount as versions before 2025-03-31 wrote it,
+// with its coupon whole (since: discount.source.coupon).
+type legacyDiscount struct {
+	ID     string         `json:"id"`
+	End    int64          `json:"end"`
+	Coupon *stripe.Coupon `json:"coupon"`
 }
 
 func decodeSubscription(raw json.RawMessage) (*billing.Subscription, error) {
@@ -263,17 +298,27 @@ func itemOf(it *stripe.SubscriptionItem) (billing.SubscriptionItem, bool) {
 // 2025-03-31; an id alone unless the payload expanded it) or discount
 // (before).
 func discountOf(discounts []*stripe.Discount, old *legacySubscription) *billing.Discount {
-	if len(discounts) > 0 && discounts[0] != nil && discounts[0].ID != "" {
-		d := discounts[0]
+	if len(discounts) > 0 {
+		return oneDiscount(discounts[0], old.Discount)
+	}
+	return oneDiscount(nil, old.Discount)
+}
+
+// oneDiscount reads a discount of either shape, nil for none.
+func oneDiscount(d *stripe.Discount, old *legacyDiscount) *billing.Discount {
+	if d != nil && d.ID != "" {
 		out := &billing.Discount{ID: d.ID, EndsAt: billing.Unix(d.End)}
 		if d.Source != nil {
 			couponInto(out, d.Source.Coupon)
 		}
+		if old != nil && out.Coupon == "" {
+			couponInto(out, old.Coupon)
+		}
 		return out
 	}
-	if o := old.Discount; o != nil && (o.ID != "" || o.Coupon != nil) {
-		out := &billing.Discount{ID: o.ID, EndsAt: billing.Unix(o.End)}
-		couponInto(out, o.Coupon)
+	if old != nil && (old.ID != "" || old.Coupon != nil) {
+		out := &billing.Discount{ID: old.ID, EndsAt: billing.Unix(old.End)}
+		couponInto(out, old.Coupon)
 		return out
 	}
 	return nil

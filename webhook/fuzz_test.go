@@ -206,6 +206,8 @@ func decodedType(eventType string) reflect.Type {
 		return reflect.TypeFor[*billing.CheckoutSession]()
 	case strings.HasPrefix(eventType, "customer.subscription."):
 		return reflect.TypeFor[*billing.Subscription]()
+	case strings.HasPrefix(eventType, "customer.discount."):
+		return reflect.TypeFor[*billing.DiscountChange]()
 	case prefix == "customer":
 		return reflect.TypeFor[*billing.Customer]()
 	case prefix == "invoice":
@@ -240,6 +242,7 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"pi_1","last_payment_error":{"message":"\u0000"},"created":-1}`,
 		`{"id":"ch_1","payment_intent":[],"amount":-9223372036854775808}`,
 		`{"id":"re_1","charge":{"id":"ch_1"},"payment_intent":null,"amount":9223372036854775807,"status":"failed"}`,
+		`{"id":"di_1","customer":{"id":"cus_1"},"subscription":"sub_1","coupon":{"id":"c","percent_off":1e400}}`,
 		`{"id":"dp_1","charge":"ch_1","evidence_details":{"due_by":-1},"amount":-1,"status":"lost"}`,
 		`{"id":"cus_1","deleted":true,"metadata":{"":""}}`,
 		strings.Repeat(`{"lines":`, 3000) + `{}` + strings.Repeat(`}`, 3000),
