@@ -41,10 +41,7 @@ func (a *applier) customer(ctx context.Context, c *Customer) (EventStatus, error
 	next := *c
 	next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 	next.Deleted = cur.Deleted || c.Deleted || a.e.Type == "customer.deleted"
-	next.Discount, next.DiscountEventAt = keepDiscountDetails(cur.Discount, next.Discount), cur.DiscountEventAt
-	if a.e.Created.Before(cur.DiscountEventAt) {
-		next.Discount = cur.Discount
-	}
+	next.Discount, next.DiscountEventAt = a.payloadDiscount(cur.Discount, next.Discount, cur.DiscountEventAt), cur.DiscountEventAt
 	next.LastEventAt = a.e.Created
 	return StatusProcessed, a.tx.SaveCustomer(ctx, &next)
 }

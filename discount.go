@@ -22,6 +22,16 @@ type DiscountChange struct {
 	SubscriptionID string // "" for a customer's discount
 }
 
+// payloadDiscount is the discount an object's own event leaves on it: its
+// payload's, with what is known of it kept, unless a customer.discount.*
+// event newer than this event set the stored one (at discountAt).
+func (a *applier) payloadDiscount(stored, payload *Discount, discountAt time.Time) *Discount {
+	if a.e.Created.Before(discountAt) {
+		return stored
+	}
+	return keepDiscountDetails(stored, payload)
+}
+
 // discount mirrors customer.discount.* on the subscription it applies to,
 // else on its customer, so that the read model shows it. Deleted, it goes,
 // unless another discount took its place since. An event older than the

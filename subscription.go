@@ -192,10 +192,7 @@ func (a *applier) subscription(ctx context.Context, s *Subscription) (EventStatu
 		next.PastDueSince = pastDueSince(cur, next.Status, a.e.Created)
 		next.PaidPeriodKey, next.PaidPeriodStart, next.PeriodCredits = cur.PaidPeriodKey, cur.PaidPeriodStart, cur.PeriodCredits
 		next.notePaidFirstPeriod()
-		next.Discount, next.DiscountEventAt = keepDiscountDetails(cur.Discount, next.Discount), cur.DiscountEventAt
-		if a.e.Created.Before(cur.DiscountEventAt) {
-			next.Discount = cur.Discount
-		}
+		next.Discount, next.DiscountEventAt = a.payloadDiscount(cur.Discount, next.Discount, cur.DiscountEventAt), cur.DiscountEventAt
 		if next.CurrentPeriodEnd.Before(cur.CurrentPeriodEnd) {
 			// A paid renewal invoice already started a later period.
 			next.CurrentPeriodStart, next.CurrentPeriodEnd = cur.CurrentPeriodStart, cur.CurrentPeriodEnd
