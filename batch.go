@@ -214,6 +214,9 @@ func (n *Needs) add(e *Event) {
 	case *DiscountChange:
 		n.Customers = append(n.Customers, o.CustomerID)
 		n.Subscriptions = append(n.Subscriptions, o.SubscriptionID)
+	case *InvoicePayment:
+		n.Invoices = append(n.Invoices, o.InvoiceID)
+		n.Payments = append(n.Payments, o.PaymentIntentID)
 	}
 }
 

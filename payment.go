@@ -62,6 +62,7 @@ func (a *applier) payment(ctx context.Context, p *Payment) (EventStatus, error) 
 		next.WorkspaceID = coalesce(cur.WorkspaceID, ws)
 		next.AmountRefunded, next.CreditsRefunded = max(cur.AmountRefunded, p.AmountRefunded), cur.CreditsRefunded
 		next.RefundsTotal, next.DisputeLost = cur.RefundsTotal, cur.DisputeLost
+		next.InvoiceID = coalesce(p.InvoiceID, cur.InvoiceID) // since 2025-03-31 only invoice_payment.paid tells it
 		next.LastEventAt = a.e.Created
 		if cur.Status == "succeeded" || cur.Status == "canceled" {
 			next.Status, next.ErrorMessage = cur.Status, cur.ErrorMessage // final in Stripe
@@ -121,4 +122,43 @@ func refundShare(p *Payment) int64 {
 	hi, lo := bits.Mul64(uint64(p.Credits), uint64(p.AmountRefunded))
 	q, _ := bits.Div64(hi, lo, uint64(p.Amount))
 	return int64(q)
+}
+
+// InvoicePayment links a payment to the invoice it paid
+// (invoice_payment.paid): since API version 2025-03-31 the invoice no
+// longer names its payment intent.
+type InvoicePayment struct {
+	ID              string
+	InvoiceID       string
+	PaymentIntentID string // "" for a charge or a payment record
+	AmountPaid      int64
+	Currency        string
+	Status          string // open, paid, canceled
+	PaidAt          time.Time
+}
+
+// invoicePayment records which invoice a payment intent paid, and gives
+// the payment its invoice's workspace and customer when it has none.
+func (a *applier) invoicePayment(ctx context.Context, ip *InvoicePayment) (EventStatus, error) {
+	if ip.PaymentIntentID == "" || ip.InvoiceID == "" || a.outOfRange("invoice payment", ip.ID, ip.AmountPaid) {
+		return StatusIgnored, nil
+	}
+	inv, err := a.tx.Invoice(ctx, ip.InvoiceID)
+	switch {
+	case isNotFound(err):
+		inv = &Invoice{}
+	case err != nil:
+		return "", err
+	}
+	p, err := a.paymentOf(ctx, &Payment{ID: ip.PaymentIntentID, Amount: ip.AmountPaid, Currency: ip.Currency,
+		Status: "succeeded", CreatedAt: ip.PaidAt})
+	if err != nil {
+		return "", err
+	}
+	ws, err := a.resolve(ctx, []string{p.WorkspaceID, inv.WorkspaceID}, coalesce(p.CustomerID, inv.CustomerID), inv.SubscriptionID)
+	if err != nil {
+		return "", err
+	}
+	p.InvoiceID, p.WorkspaceID, p.CustomerID = coalesce(p.InvoiceID, ip.InvoiceID), ws, coalesce(p.CustomerID, inv.CustomerID)
+	return StatusProcessed, a.tx.SavePayment(ctx, p)
 }

@@ -77,6 +77,7 @@ var HandledEventTypes = []string{
 	"invoice.voided",
 	"invoice.marked_uncollectible",
 	"invoice.payment_action_required",
+	"invoice_payment.paid",
 	"invoice.paid",
 	"invoice.payment_succeeded",
 	"invoice.payment_failed",
@@ -364,6 +365,8 @@ func lockKeys(obj any) []string {
 		return []string{o.ID}
 	case *DiscountChange:
 		return []string{o.SubscriptionID, o.CustomerID}
+	case *InvoicePayment:
+		return []string{o.InvoiceID, o.PaymentIntentID}
 	}
 	return nil
 }
@@ -418,6 +421,8 @@ func (a *applier) apply(ctx context.Context) (EventStatus, error) {
 		return a.customer(ctx, o)
 	case *DiscountChange:
 		return a.discount(ctx, o)
+	case *InvoicePayment:
+		return a.invoicePayment(ctx, o)
 	}
 	return StatusIgnored, nil
 }

@@ -64,7 +64,7 @@ func TestConnectedAccountEvents(t *testing.T) {
 		}
 
 		// Listed later (a restart with the setting), a replay applies it.
-		later := &billing.Service{Store: h.db, Decoder: webhook.Decoder{}, Plans: testPlans,
+		later := &billing.Service{Store: h.db, Decoder: webhook.Decoder{}, Plans: testPlans, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 			ConnectAccounts: []string{"acct_1Listed", "acct_1Other"}, Now: func() time.Time { return time.Now() }}
 		if st, err := later.Replay(context.Background(), "evt_connect_other"); err != nil || st != billing.StatusProcessed {
 			t.Fatalf("replay once listed: %s, %v", st, err)

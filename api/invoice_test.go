@@ -158,3 +158,40 @@ func TestInvoiceStatuses(t *testing.T) {
 		}
 	})
 }
+
+// invoice_payment.paid links the payment intent to the invoice it paid,
+// which payloads since 2025-03-31 no longer tell; the payment's own later
+// events keep the link.
+func TestInvoicePaymentLinksThePayment(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, v string) {
+		h := setup(t)
+		pi, inv := trigger.ID("pi_TestSubInvoice1", "ws_ip"), trigger.ID("in_TestInvoice1", "ws_ip")
+		paidUp(h, "ws_ip", v)
+		o := ev("invoice_payment.paid", "ws_ip", v, 3*time.Second)
+		o.EventID = "evt_invoice_payment_" + v
+		h.deliver(o, billing.StatusProcessed)
+		h.deliver(o, billing.StatusDuplicate)
+		var pays []struct {
+			ID     string `json:"stripe_payment_intent_id"`
+			Status string `json:"status"`
+			Amount int64  `json:"amount"`
+		}
+		h.get("/api/billing/workspaces/ws_ip/payments", &pays)
+		var linked string
+		if err := h.sqlDB().QueryRow(`SELECT invoice_id FROM payments WHERE id = $1`, pi).Scan(&linked); err != nil || linked != inv {
+			t.Errorf("payment %s linked to %q (%v), want %s", pi, linked, err, inv)
+		}
+		if len(pays) != 1 || pays[0].ID != pi || pays[0].Amount != 2900 || pays[0].Status != "succeeded" {
+			t.Errorf("the workspace's payments: %+v, want the invoice's payment intent", pays)
+		}
+
+		// Before its invoice: the link is kept for the payment's own events.
+		pi2, inv2 := trigger.ID("pi_TestSubInvoice1", "ws_ip2"), trigger.ID("in_TestInvoice1", "ws_ip2")
+		h.deliver(ev("invoice_payment.paid", "ws_ip2", v, 3*time.Second), billing.StatusProcessed)
+		paidUp(h, "ws_ip2", v)
+		h.deliver(ev("payment_intent.succeeded", "ws_ip2", v, 4*time.Second, map[string]any{"data.object.id": pi2}), billing.StatusProcessed)
+		if err := h.sqlDB().QueryRow(`SELECT invoice_id FROM payments WHERE id = $1`, pi2).Scan(&linked); err != nil || linked != inv2 {
+			t.Errorf("payment %s, its invoice_payment first, linked to %q (%v), want %s", pi2, linked, err, inv2)
+		}
+	})
+}

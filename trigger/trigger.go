@@ -43,7 +43,8 @@ const (
 // fixtureIDs are the object ids the fixtures share, so that they fit together.
 var fixtureIDs = []string{
 	"cus_TestCustomer1", "sub_TestSub1", "si_TestItem1", "in_TestInvoice1",
-	"pi_TestCredits1", "ch_TestCredits1", "cs_test_Sub1", "cs_test_Credits1", "re_TestRefund1", "dp_TestDispute1", "di_TestDiscount1",
+	"pi_TestCredits1", "ch_TestCredits1", "cs_test_Sub1", "cs_test_Credits1", "re_TestRefund1", "dp_TestDispute1",
+	"di_TestDiscount1", "inpay_TestPay1", "pi_TestSubInvoice1",
 }
 
 // aliases are handled types that share another type's fixture.

@@ -38,6 +38,8 @@ func Decode(e *billing.Event) error {
 		obj, err = decodeCustomer(raw)
 	case prefix == "invoice":
 		obj, err = decodeInvoice(raw)
+	case prefix == "invoice_payment":
+		obj, err = decodeInvoicePayment(raw)
 	case prefix == "payment_intent":
 		obj, err = decodePaymentIntent(raw)
 	case prefix == "refund" || e.Type == "charge.refund.updated":
@@ -183,6 +185,25 @@ func decodeCustomer(raw json.RawMessage) (*billing.Customer, error) {
 func Customer(c *stripe.Customer) *billing.Customer {
 	return &billing.Customer{ID: c.ID, Email: c.Email, Name: c.Name, Deleted: c.Deleted, Metadata: c.Metadata,
 		Discount: oneDiscount(c.Discount, nil)}
+}
+
+func decodeInvoicePayment(raw json.RawMessage) (*billing.InvoicePayment, error) {
+	type plain stripe.InvoicePayment
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	out := &billing.InvoicePayment{ID: p.ID, AmountPaid: p.AmountPaid, Currency: string(p.Currency), Status: p.Status}
+	if p.Invoice != nil {
+		out.InvoiceID = p.Invoice.ID
+	}
+	if p.Payment != nil && p.Payment.PaymentIntent != nil {
+		out.PaymentIntentID = p.Payment.PaymentIntent.ID
+	}
+	if p.StatusTransitions != nil {
+		out.PaidAt = billing.Unix(p.StatusTransitions.PaidAt)
+	}
+	return out, nil
 }
 
 // decodeDiscount reads a customer.discount.* event's discount, of a

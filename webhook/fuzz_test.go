@@ -212,6 +212,8 @@ func decodedType(eventType string) reflect.Type {
 		return reflect.TypeFor[*billing.Customer]()
 	case prefix == "invoice":
 		return reflect.TypeFor[*billing.Invoice]()
+	case prefix == "invoice_payment":
+		return reflect.TypeFor[*billing.InvoicePayment]()
 	case prefix == "payment_intent":
 		return reflect.TypeFor[*billing.Payment]()
 	case prefix == "refund" || eventType == "charge.refund.updated":
