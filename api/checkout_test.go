@@ -101,7 +101,9 @@ func TestCheckoutWithDelayedPayment(t *testing.T) {
 		}
 
 		// Expired: recorded, nothing granted.
-		h.deliver(payment("checkout.session.expired", "ws_gone", 24*time.Hour), billing.StatusProcessed)
+		expired := payment("checkout.session.expired", "ws_gone", 24*time.Hour)
+		h.deliver(expired, billing.StatusProcessed)
+		h.deliver(expired, billing.StatusDuplicate)
 		if c, cs := credits("ws_gone"), h.checkoutSessions("ws_gone"); c != 0 || len(cs) != 1 || cs[0].Status != "expired" {
 			t.Errorf("expired: %d credits, sessions %+v", c, cs)
 		}

@@ -143,7 +143,10 @@ func TestInvoiceStatuses(t *testing.T) {
 
 		ws := "ws_draft"
 		paidUp(h, ws, v)
-		h.deliver(renewal("invoice.created", ws, v, "in_draft", 30*24*time.Hour), billing.StatusProcessed)
+		draft := renewal("invoice.created", ws, v, "in_draft", 30*24*time.Hour)
+		draft.EventID = "evt_draft_" + v
+		h.deliver(draft, billing.StatusProcessed)
+		h.deliver(draft, billing.StatusDuplicate)
 		if i := h.invoiceOf(ws, "in_draft"); i.Status != "draft" {
 			t.Errorf("invoice.created: %+v, want draft", i)
 		}

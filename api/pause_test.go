@@ -93,12 +93,17 @@ func TestSubscriptionPauses(t *testing.T) {
 		}
 
 		// A pending update applied is the subscription as it is after it.
-		h.deliver(ev("customer.subscription.pending_update_applied", ws, v, 8*time.Second,
-			map[string]any{"data.object.items.data.0.quantity": 3, "data.object.quantity": 3}), billing.StatusProcessed)
+		applied := ev("customer.subscription.pending_update_applied", ws, v, 8*time.Second,
+			map[string]any{"data.object.items.data.0.quantity": 3, "data.object.quantity": 3})
+		applied.EventID = "evt_pending_applied_" + v
+		h.deliver(applied, billing.StatusProcessed)
+		h.deliver(applied, billing.StatusDuplicate)
 		if s := h.subscription(ws); s.Quantity == nil || *s.Quantity != 3 {
 			t.Errorf("pending update applied: quantity %v, want 3", s.Quantity)
 		}
 		h.deliver(ev("customer.subscription.pending_update_expired", ws, v, 9*time.Second), billing.StatusProcessed)
+		h.deliver(ev("customer.subscription.pending_update_applied", ws, v, 7*time.Second,
+			map[string]any{"data.object.items.data.0.quantity": 5, "data.object.quantity": 5}), billing.StatusStale)
 		if s := h.subscription(ws); s.Quantity == nil || *s.Quantity != 1 {
 			t.Errorf("pending update expired: quantity %v, want the subscription's 1", s.Quantity)
 		}

@@ -169,7 +169,7 @@ func Build(o Options) ([]byte, error) {
 var resourcePaths = map[string]string{
 	"checkout.session": "/v1/checkout/sessions/", "customer": "/v1/customers/", "subscription": "/v1/subscriptions/",
 	"invoice": "/v1/invoices/", "payment_intent": "/v1/payment_intents/", "charge": "/v1/charges/",
-	"refund": "/v1/refunds/", "dispute": "/v1/disputes/",
+	"refund": "/v1/refunds/", "dispute": "/v1/disputes/", "invoice_payment": "/v1/invoice_payments/",
 }
 
 // thinOf is the thin version of a snapshot event: the same id, type
