@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,5 +136,30 @@ func TestUndeliveredEventsOldestFirst(t *testing.T) {
 	})
 	if err != nil || strings.Join(ids, " ") != "evt_Old evt_New" {
 		t.Errorf("order = %v, %v; want evt_Old evt_New", ids, err)
+	}
+}
+
+// setup-webhook subscribes the endpoint to every type billing handles, and
+// stripe-mock, which knows Stripe's list of event types, takes them all.
+func TestSetupWebhookSubscribesEveryHandledType(t *testing.T) {
+	c, rec := client(t)
+	types := billing.SubscribedEventTypes()
+	if _, err := c.SetupWebhook(context.Background(), "https://billing.example.com/api/billing/webhooks/stripe/", types); err != nil {
+		t.Fatal(err)
+	}
+	create := rec.Requests("/v1/webhook_endpoints")
+	form := create[len(create)-1].Form
+	var sent []string
+	for i := range len(types) + 1 {
+		sent = append(sent, form[fmt.Sprintf("enabled_events[%d]", i)]...)
+	}
+	if strings.Join(sent, ",") != strings.Join(types, ",") {
+		t.Errorf("enabled_events = %v, want %v", sent, types)
+	}
+	for _, want := range []string{"invoice.payment_action_required", "checkout.session.async_payment_succeeded",
+		"charge.dispute.closed", "refund.updated", "customer.subscription.paused", "customer.discount.deleted", "invoice_payment.paid"} {
+		if !slices.Contains(types, want) {
+			t.Errorf("%s is not subscribed", want)
+		}
 	}
 }
