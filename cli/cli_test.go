@@ -277,3 +277,21 @@ func TestStartupConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A service started where there is no plans file says so at WARN, with how
+// to set one; its start-up line writes durations as durations.
+func TestServeWithoutPlansWarns(t *testing.T) {
+	s := startService(t, map[string]string{"BILLING_PLANS": ""}) // the tests run in cli/, which has no plans.json
+	out := s.out.String()
+	if !strings.Contains(out, `"level":"WARN","msg":"No plans: subscriptions get no plan, no entitlement and no credits. Set BILLING_PLANS`) ||
+		!strings.Contains(out, `"looked_for":"plans.json"`) {
+		t.Errorf("no WARN about the missing plans:\n%s", out)
+	}
+	if !strings.Contains(out, `"tolerance":"5m0s"`) || !strings.Contains(out, `"feed_retention":"720h0m0s"`) {
+		t.Errorf("the start-up line's durations:\n%s", out)
+	}
+	with := startService(t)
+	if strings.Contains(with.out.String(), "No plans") {
+		t.Errorf("a service with plans warned:\n%s", with.out)
+	}
+}

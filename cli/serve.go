@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/acme/billing/admin"
 	"github.com/acme/billing/api"
 	"github.com/acme/billing/appwebhook"
+	"github.com/acme/billing/config"
 	"github.com/acme/billing/email"
 	"github.com/acme/billing/metrics"
 	"github.com/acme/billing/webhook"
@@ -86,6 +88,10 @@ func serve(ctx context.Context, env *Env, args []string) error {
 	// Stopped after the server: requests in flight finish first.
 	defer a.svc.StartBatching(a.db.Writers(), maxBatch)()
 	a.logger.Info("Starting billing", "config", a.cfg, "listen", ln.Addr().String(), "plans", len(a.cfg.Plans.List()))
+	if len(a.cfg.Plans.List()) == 0 {
+		a.logger.Warn("No plans: subscriptions get no plan, no entitlement and no credits. Set BILLING_PLANS to a plans file (the repository's plans.json is an example)",
+			"looked_for", cmp.Or(a.cfg.PlansPath, config.DefaultPlansPath))
+	}
 	if devWebhook {
 		// Printed in full, as `stripe listen` prints its own: it exists only
 		// for local testing and `billing trigger` reads it from the database.

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +120,9 @@ func Load(getenv func(string) string, dotenvPath string) (*Config, error) {
 			return strings.TrimSpace(v)
 		}
 		return strings.TrimSpace(file[key])
+	}
+	if err := refusePlaceholders(get); err != nil {
+		return nil, err
 	}
 	c := &Config{
 		StripeSecretKey:      get("STRIPE_SECRET_KEY"),
@@ -481,6 +486,28 @@ func (c *Config) loadPlans() error {
 	return nil
 }
 
+// placeholders are .env.example's values, which a copied file still has
+// until they are filled in.
+var placeholders = map[string]string{
+	"STRIPE_SECRET_KEY":          "sk_test_...",
+	"STRIPE_PUBLISHABLE_KEY":     "pk_test_...",
+	"STRIPE_WEBHOOK_SECRET":      "whsec_...",
+	"BILLING_API_KEY":            "change-me-to-a-long-random-string",
+	"BILLING_APP_WEBHOOK_SECRET": "whsec_...",
+}
+
+// refusePlaceholders refuses a setting left at .env.example's placeholder,
+// which would otherwise start a service that refuses every webhook or
+// every Stripe call.
+func refusePlaceholders(get func(string) string) error {
+	for _, key := range slices.Sorted(maps.Keys(placeholders)) {
+		if v := get(key); v != "" && v == placeholders[key] {
+			return fmt.Errorf("%s is .env.example's placeholder %q: set the real value, or remove the line to leave it unset", key, v)
+		}
+	}
+	return nil
+}
+
 func hasAnyPrefix(s string, prefixes ...string) bool {
 	for _, p := range prefixes {
 		if strings.HasPrefix(s, p) {
@@ -505,7 +532,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("webhook_secrets", strings.Join(secrets, ",")),
 		slog.String("api_key", maskIfSet(c.APIKey)),
 		slog.String("plans", c.PlansPath),
-		slog.Duration("tolerance", c.Tolerance),
+		slog.String("tolerance", c.Tolerance.String()),
 		slog.Int("max_conns", c.MaxConns),
 		slog.Uint64("file_limit", c.FileLimit),
 		slog.String("smtp", redact.DSN(c.SMTPURL)),
@@ -515,7 +542,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("app_webhook_secret", maskIfSet(c.AppWebhookSecret)),
 		slog.Any("app_webhook_types", c.AppWebhookTypes),
 		slog.Int64("credits_low", c.CreditsLow),
-		slog.Duration("feed_retention", c.FeedRetention),
+		slog.String("feed_retention", c.FeedRetention.String()),
 	)
 }
 

@@ -124,6 +124,10 @@ func TestInvalid(t *testing.T) {
 		{"stripe timeout", map[string]string{"STRIPE_TIMEOUT": "-1s"}, "STRIPE_TIMEOUT"},
 		{"refetch without key", map[string]string{"STRIPE_REFETCH": "1"}, "STRIPE_REFETCH=1 needs STRIPE_SECRET_KEY"},
 		{"connect account", map[string]string{"STRIPE_CONNECT_ACCOUNTS": "acct_1, cus_2"}, `STRIPE_CONNECT_ACCOUNTS "cus_2": want connected account ids`},
+		{"placeholder secret key", map[string]string{"STRIPE_SECRET_KEY": "sk_test_..."}, `STRIPE_SECRET_KEY is .env.example's placeholder "sk_test_..."`},
+		{"placeholder webhook secret", map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_..."}, `STRIPE_WEBHOOK_SECRET is .env.example's placeholder`},
+		{"placeholder API key", map[string]string{"BILLING_API_KEY": "change-me-to-a-long-random-string"}, `BILLING_API_KEY is .env.example's placeholder`},
+		{"placeholder publishable key", map[string]string{"STRIPE_PUBLISHABLE_KEY": "pk_test_..."}, `STRIPE_PUBLISHABLE_KEY is .env.example's placeholder`},
 		{"operator email with a name", map[string]string{"BILLING_OPERATOR_EMAIL": "Ops <ops@example.com>"}, "BILLING_OPERATOR_EMAIL"},
 		{"operator email header injection", map[string]string{"BILLING_OPERATOR_EMAIL": "ops@example.com\r\nBcc: x@evil.example"}, "want one address"},
 		{"operator emails", map[string]string{"BILLING_OPERATOR_EMAIL": "a@example.com, b@example.com"}, "want one address"},
@@ -334,5 +338,14 @@ func TestAppWebhookSettings(t *testing.T) {
 	}
 	if c, err := load(t, map[string]string{}, ""); err != nil || c.FeedRetention != billing.DefaultFeedRetention || c.CreditsLow != 0 {
 		t.Errorf("defaults: retention %v, credits low %d (%v); want 30 days, 0", c.FeedRetention, c.CreditsLow, err)
+	}
+}
+
+// .env.example copied as it is starts nothing: its placeholders are refused
+// by name.
+func TestEnvExampleAsItIsIsRefused(t *testing.T) {
+	_, err := config.Load(func(string) string { return "" }, filepath.Join("..", ".env.example"))
+	if err == nil || !strings.Contains(err.Error(), ".env.example's placeholder") {
+		t.Fatalf("Load(.env.example) = %v, want a placeholder refused", err)
 	}
 }
