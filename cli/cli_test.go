@@ -295,3 +295,19 @@ func TestServeWithoutPlansWarns(t *testing.T) {
 		t.Errorf("a service with plans warned:\n%s", with.out)
 	}
 }
+
+// billing trigger from another directory signs with another database's
+// development secret: the service's 400 is explained, and --secret fixes it.
+func TestTriggerExplainsAnUnknownSecret(t *testing.T) {
+	s := startService(t)
+	other := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "billing.db"), "BILLING_ADDR": s.addr,
+		"BILLING_PLANS": filepath.Join("..", "plans.json")}
+	code, out := runWith(t, other, "trigger", "payment_intent.succeeded")
+	if code == 0 || !strings.Contains(out, "taken from the development secret of sqlite:") || !strings.Contains(out, "--secret") {
+		t.Errorf("trigger with another database's secret: exit %d\n%s", code, out)
+	}
+	secret := regexp.MustCompile(`whsec_[0-9a-f]{48}`).FindString(s.out.String())
+	if code, out := runWith(t, other, "trigger", "payment_intent.succeeded", "--secret", secret); code != 0 || !strings.Contains(out, `"processed"`) {
+		t.Errorf("trigger --secret: exit %d\n%s", code, out)
+	}
+}

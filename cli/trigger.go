@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/billing/api"
+	"github.com/acme/billing/redact"
 	"github.com/acme/billing/trigger"
 )
 
@@ -17,13 +18,21 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 	workspace := fs.String("workspace", "ws_1", "workspace the event's objects belong to (metadata.workspace_id)")
 	url := fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)")
 	mode := fs.String("mode", "", `checkout.session.* only: "payment" for a credits purchase (default subscription)`)
+	secret := fs.String("secret", "", "webhook signing secret to sign with (default STRIPE_WEBHOOK_SECRET, else the development secret of DATABASE_URL's database)")
 	thin := fs.Bool("thin", false, "send the thin version (v1.<type>, as an event destination does), whose object the service fetches from Stripe")
 	version := fs.String("api-version", trigger.LatestAPIVersion, "payload shape: one of "+strings.Join(trigger.APIVersions(), ", "))
 	price := fs.String("price", "", "Stripe price id of the subscription (default the first price of the plans file)")
 	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
-		secrets, _, err := a.webhookSecrets(ctx)
+		secrets, dev, err := a.webhookSecrets(ctx)
 		if err != nil {
 			return err
+		}
+		from := "STRIPE_WEBHOOK_SECRET"
+		switch {
+		case *secret != "":
+			secrets, from = []string{*secret}, "--secret"
+		case dev:
+			from = "the development secret of " + redact.DSN(a.cfg.DatabaseURL)
 		}
 		if *price == "" {
 			if plans := a.cfg.Plans.List(); len(plans) > 0 {
@@ -52,6 +61,10 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("post %s: %w (is `billing serve` running?)", *url, err)
 		}
 		fmt.Fprintf(env.Stdout, "%s -> %s: %d %s\n", pos[0], *url, resp.Status, strings.TrimSpace(string(resp.Body)))
+		if resp.Status == http.StatusBadRequest && strings.Contains(string(resp.Body), "no signature matches") {
+			return fmt.Errorf("the service answered 400: it does not know the secret this event was signed with, taken from %s. "+
+				"Sign with the one `billing serve` printed (--secret whsec_…), or run trigger with the service's DATABASE_URL (its directory, for SQLite)", from)
+		}
 		if resp.Status != http.StatusOK {
 			return fmt.Errorf("the service answered %d", resp.Status)
 		}
