@@ -311,3 +311,32 @@ func TestTriggerExplainsAnUnknownSecret(t *testing.T) {
 		t.Errorf("trigger --secret: exit %d\n%s", code, out)
 	}
 }
+
+// billing workspaces list and show answer what the API does, from the
+// command line.
+func TestWorkspacesListAndShow(t *testing.T) {
+	s := startService(t)
+	s.run("workspaces", "create", "ws_a", "--name", "Acme", "--email", "billing@acme.example")
+	s.run("workspaces", "create", "ws_b")
+	for _, typ := range []string{"checkout.session.completed", "invoice.paid"} {
+		if code, out := s.run("trigger", typ, "--workspace", "ws_a"); code != 0 {
+			t.Fatalf("trigger %s: %d %s", typ, code, out)
+		}
+	}
+	code, out := s.run("workspaces", "list")
+	if code != 0 || !regexp.MustCompile(`(?m)^ws_a +Acme +billing@acme\.example +cus_T\w+ +active +pro +1000$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^ws_b +- +- +- +- +- +0$`).MatchString(out) {
+		t.Errorf("workspaces list: %d\n%s", code, out)
+	}
+	code, out = s.run("workspaces", "show", "ws_a")
+	if code != 0 || !strings.Contains(out, "1000 (1000 subscription, 0 purchased)") || !regexp.MustCompile(`(?m)^entitled +yes \(active\)$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^status +active$`).MatchString(out) {
+		t.Errorf("workspaces show: %d\n%s", code, out)
+	}
+	if code, out := s.run("workspaces", "show", "ws_nobody"); code == 0 || !strings.Contains(out, "ws_nobody") {
+		t.Errorf("workspaces show of no workspace: %d\n%s", code, out)
+	}
+	if code, out := s.run("workspaces", "--help"); code != 0 || !strings.Contains(out, "workspaces list") || !strings.Contains(out, "workspaces show") {
+		t.Errorf("workspaces --help: %d\n%s", code, out)
+	}
+}
