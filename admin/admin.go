@@ -13,6 +13,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -50,6 +51,8 @@ type Store interface {
 	UnsentNotifications(ctx context.Context) (int64, error)
 	RetryNotification(ctx context.Context, id int64, now time.Time) error
 	DiscardNotification(ctx context.Context, id int64, now time.Time) error
+	// WorkspaceOf is the workspace of a stored object, else of its customer.
+	WorkspaceOf(ctx context.Context, objectID, customerID string) (string, error)
 	// Sessions are stored under a hash of their token (see sessionHash).
 	CreateSession(ctx context.Context, tokenHash, remoteAddr string, now, expires time.Time) (int64, error)
 	ActiveSession(ctx context.Context, tokenHash string, now time.Time) (id int64, ok bool, err error)
@@ -70,6 +73,8 @@ type Handler struct {
 	AppWebhooks appwebhook.Store
 	// EmailEnabled says whether an SMTP sender runs (the outbox page says so).
 	EmailEnabled bool
+	// Mode is the service's, shown on every page; Stripe links follow it.
+	Mode billing.Mode
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 
@@ -130,7 +135,8 @@ func New(h *Handler) (*Handler, error) {
 }
 
 func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short, "pathesc": url.PathEscape, "millis": millis}
+	funcs := template.FuncMap{"when": when, "amount": billing.FormatAmount, "short": short, "pathesc": url.PathEscape, "millis": millis,
+		"stripeURL": stripeURL}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, err
@@ -369,6 +375,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	data["Session"] = s
 	data["Path"] = r.URL.Path
+	data["Mode"] = cmp.Or(h.Mode, billing.ModeTest)
 	var buf strings.Builder
 	if err := h.pages[page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
 		h.Logger.Error("Dashboard page failed to render", "page", page, "error", err)
@@ -414,6 +421,27 @@ func when(t time.Time) string {
 }
 
 // short cuts a long text, e.g. an error, for a table cell.
+// stripePages are the Stripe Dashboard's pages of objects, by id prefix.
+var stripePages = map[string]string{
+	"cus_": "customers/", "sub_": "subscriptions/", "in_": "invoices/", "pi_": "payments/", "ch_": "payments/",
+	"evt_": "events/", "dp_": "disputes/", "du_": "disputes/", "re_": "refunds/", "cs_": "checkout/sessions/",
+}
+
+// stripeURL is an object's page in the Stripe Dashboard, under /test/ in
+// test mode; "" for an id of no known kind.
+func stripeURL(mode billing.Mode, id string) string {
+	for prefix, page := range stripePages {
+		if strings.HasPrefix(id, prefix) {
+			base := "https://dashboard.stripe.com/"
+			if !mode.Livemode() {
+				base += "test/"
+			}
+			return base + page + url.PathEscape(id)
+		}
+	}
+	return ""
+}
+
 func short(s string) string {
 	if r := []rune(s); len(r) > 90 {
 		return string(r[:89]) + "…"

@@ -217,6 +217,8 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces", 200, `<a href="/admin/workspaces/ws_a">ws_a</a>`},
 		{"/admin/workspaces/ws_a", 200, "1000 from the subscription, 0 purchased"},
 		{"/admin/workspaces/ws_a", 200, `<dd id="entitled">yes (active)</dd>`},
+		{"/admin/workspaces/ws_a", 200, `<dd id="customer"><a href="https://dashboard.stripe.com/test/customers/cus_T`},
+		{"/admin/workspaces/ws_a", 200, `<dt>Subscription</dt><dd><a href="https://dashboard.stripe.com/test/subscriptions/sub_T`},
 		{"/admin/workspaces/ws_p", 200, `<dd id="pause">void, service stops 2026-02-01`},
 		{"/admin/workspaces/ws_f", 200, `<td>unpaid, <span class="err">failed `},
 		{"/admin/workspaces/ws_3ds", 200, `<span class="badge requires_action">requires action</span>`},
@@ -391,5 +393,35 @@ func TestUnappliedEventShowsItsNote(t *testing.T) {
 	}
 	if page := d.do(c, http.MethodGet, r.header.Get("Location"), nil).body; !strings.Contains(page, "Replayed: ignored") {
 		t.Errorf("a replay while the account is still unlisted should leave it ignored:\n%s", page)
+	}
+}
+
+// Every page says the mode; an event's page links to its object at Stripe
+// (the test dashboard in test mode) and to its workspace, and shows its
+// last error whole.
+func TestEventPageLinks(t *testing.T) {
+	d := start(t)
+	id := d.send(trigger.Options{Type: "customer.subscription.updated", Workspace: "ws_l"}, http.StatusOK)
+	c := d.client()
+	if page := d.do(c, http.MethodGet, "/admin/login", nil).body; !strings.Contains(page, `<span class="mode mode-test" id="mode">test mode</span>`) {
+		t.Errorf("the login page does not say the mode:\n%s", page)
+	}
+	d.login(c)
+	page := d.do(c, http.MethodGet, "/admin/events/"+id, nil).body
+	sub := trigger.ID("sub_TestSub1", "ws_l")
+	for _, want := range []string{
+		`<span class="mode mode-test" id="mode">test mode</span>`,
+		`<a href="https://dashboard.stripe.com/test/events/` + id + `" rel="noreferrer" id="event-stripe">`,
+		`<dd id="event-object">subscription <a href="https://dashboard.stripe.com/test/subscriptions/` + sub + `" rel="noreferrer">` + sub + `</a></dd>`,
+		`<dd id="event-workspace"><a href="/admin/workspaces/ws_l">ws_l</a></dd>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the event page lacks %s", want)
+		}
+	}
+	// An ignored event's object, of a customer never seen, names none.
+	lone := d.send(trigger.Options{Type: "invoice.upcoming", Workspace: "ws_lone"}, http.StatusOK)
+	if page := d.do(c, http.MethodGet, "/admin/events/"+lone, nil).body; !strings.Contains(page, `<dd id="event-workspace">none known</dd>`) {
+		t.Errorf("an ignored event's page:\n%s", page)
 	}
 }

@@ -122,6 +122,13 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("after the replay: %q, status %q", result, status)
 	}
 	saveScreenshot(t, "admin-replayed.png", get(t, ctx, chromedp.FullScreenshot(100)))
+	if mode := text("#mode"); mode != "test mode" {
+		t.Errorf("the header says %q, want test mode", mode)
+	}
+	do("follow the event to its workspace", chromedp.Click("#event-workspace a"), chromedp.WaitVisible("#credits"))
+	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/workspaces/ws_b") {
+		t.Errorf("the event's workspace link went to %s", url)
+	}
 
 	do("see the workspace it fixed", chromedp.Navigate(d.srv.URL+"/admin/workspaces"),
 		chromedp.Click(`a[href="/admin/workspaces/ws_b"]`), chromedp.WaitVisible("#credits"))

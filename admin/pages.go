@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -169,8 +171,53 @@ func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 		h.failErr(w, r, err)
 		return
 	}
+	obj := objectOf(e.Payload)
+	ws, err := h.Store.WorkspaceOf(r.Context(), obj.ID, obj.Customer)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "event", s, map[string]any{"Event": e, "Payload": indent(e.Payload),
-		"Replayed": r.URL.Query().Get("replayed") == "1"})
+		"Replayed": r.URL.Query().Get("replayed") == "1", "Object": obj, "Workspace": ws})
+}
+
+// eventObject is what an event's page links to: its object, and the
+// object's customer.
+type eventObject struct {
+	ID, Type, Customer string
+}
+
+// objectOf reads the object of an event's payload: data.object, or a thin
+// event's related_object. A customer is an id or an expanded object.
+func objectOf(payload []byte) eventObject {
+	var env struct {
+		Data struct {
+			Object struct {
+				ID       string          `json:"id"`
+				Object   string          `json:"object"`
+				Customer json.RawMessage `json:"customer"`
+			} `json:"object"`
+		} `json:"data"`
+		Related struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		} `json:"related_object"`
+	}
+	if json.Unmarshal(payload, &env) != nil {
+		return eventObject{}
+	}
+	o := env.Data.Object
+	out := eventObject{ID: cmp.Or(o.ID, env.Related.ID), Type: cmp.Or(o.Object, env.Related.Type)}
+	var id struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(o.Customer, &out.Customer) != nil && json.Unmarshal(o.Customer, &id) == nil {
+		out.Customer = id.ID
+	}
+	if out.Type == "customer" {
+		out.Customer = out.ID
+	}
+	return out
 }
 
 // replay applies a failed event again, or one a rule left unapplied (its

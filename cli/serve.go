@@ -67,7 +67,7 @@ func serve(ctx context.Context, env *Env, args []string) error {
 		m.WatchAppWebhooks(a.db)
 	}
 	dashboard, err := admin.New(&admin.Handler{Service: a.svc, Store: a.db, APIKey: key, Logger: a.logger,
-		EmailEnabled: a.cfg.SMTPURL != "", AppWebhooks: deliveries})
+		EmailEnabled: a.cfg.SMTPURL != "", AppWebhooks: deliveries, Mode: a.cfg.Mode})
 	if err != nil {
 		return err
 	}
