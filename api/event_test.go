@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/acme/billing"
+	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/trigger"
 )
 
@@ -299,4 +300,30 @@ func TestEveryHandledTypeInBothShapes(t *testing.T) {
 			t.Errorf("processed events = %d (%v)", n, err)
 		}
 	})
+}
+
+// The event log lists the events received in one second in the order
+// Stripe created them, newest first, whatever order they came in.
+func TestEventsOfOneSecondInStripesOrder(t *testing.T) {
+	h := setupAt(t, billingtest.NewClock(at(time.Hour)))
+	// Ids that sort otherwise than the times: id order is no tiebreak.
+	for i, e := range []struct {
+		id string
+		d  time.Duration
+	}{{"evt_order_c", 2}, {"evt_order_b", 1}, {"evt_order_a", 3}} {
+		o := ev("customer.created", fmt.Sprintf("ws_order%d", i), trigger.LatestAPIVersion, e.d*time.Second)
+		o.EventID = e.id
+		h.deliver(o, billing.StatusProcessed)
+	}
+	es, err := h.db.Events(t.Context(), billing.EventFilter{Type: "customer.created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, e.ID)
+	}
+	if strings.Join(ids, " ") != "evt_order_a evt_order_c evt_order_b" {
+		t.Errorf("events of one second: %v, want Stripe's order, newest first", ids)
+	}
 }

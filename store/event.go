@@ -30,7 +30,9 @@ func (db *DB) Event(ctx context.Context, id string) (*billing.Event, error) {
 	return &e, nil
 }
 
-// Events implements billing.Store: newest first, without payloads.
+// Events implements billing.Store: newest first, without payloads; events
+// received in one second (the column's resolution) in the order Stripe
+// created them.
 func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Event, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
@@ -38,7 +40,7 @@ func (db *DB) Events(ctx context.Context, f billing.EventFilter) ([]billing.Even
 	return queryAll(ctx, db.read, func(s scanner) (billing.Event, error) { return scanEvent(s) },
 		`SELECT `+eventColumns+` FROM events WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2)
 			AND received_at >= $3 AND received_at < $4
-		ORDER BY received_at DESC, id DESC LIMIT $5 OFFSET $6`,
+		ORDER BY received_at DESC, created DESC, id DESC LIMIT $5 OFFSET $6`,
 		string(f.Status), f.Type, sec(f.Since), until(f.Until), f.Limit, max(f.Offset, 0))
 }
 
