@@ -198,9 +198,13 @@ func (s *Sender) attempt(ctx context.Context, d *Delivery) Attempt {
 		log.Info("App webhook delivered", "status", status)
 		return a
 	case status == http.StatusGone:
-		// Pending until an operator enables the endpoint again.
+		// Pending until an operator enables the endpoint again, which makes
+		// it due at once. Meanwhile it waits for its backoff, so that a claim
+		// that raced the disabling (or a disabling that failed) sends it again
+		// then, not at once.
 		a.Error = "410 Gone: endpoint disabled"
-		d.Status, d.NextAttemptAt, d.LastStatus, d.LastError = StatusPending, s.now(), status, a.Error
+		next, _ := NextAttempt(d.Attempts, d.FirstAttemptAt, s.now(), s.jitter())
+		d.Status, d.NextAttemptAt, d.LastStatus, d.LastError = StatusPending, next, status, a.Error
 		if err := s.Store.DisableEndpoint(context.WithoutCancel(ctx), d.Endpoint, "answered 410 Gone", s.now()); err != nil {
 			log.Error("App webhook endpoint answered 410 Gone but could not be disabled", "error", err)
 		}
