@@ -50,7 +50,11 @@ type Event struct {
 
 	Status EventStatus
 	// Note says why a rule left the event unapplied (ignored); "" if none.
-	Note        string
+	Note string
+	// ObjectID and WorkspaceID are what the event applied to, as the rules
+	// found them; "" when it applied to none (the event log shows them).
+	ObjectID    string
+	WorkspaceID string
 	Attempts    int
 	LastError   string
 	ReceivedAt  time.Time
@@ -110,4 +114,31 @@ func eventContent(payload []byte) (content, error) {
 	err := json.Compact(&compact, c.Data)
 	c.Data = compact.Bytes()
 	return c, err
+}
+
+// objectID is the id of a decoded event's object, "" for none.
+func objectID(obj any) string {
+	switch o := obj.(type) {
+	case *CheckoutSession:
+		return o.ID
+	case *Subscription:
+		return o.ID
+	case *Invoice:
+		return o.ID
+	case *Payment:
+		return o.ID
+	case *Charge:
+		return o.ID
+	case *Customer:
+		return o.ID
+	case *Refund:
+		return o.ID
+	case *Dispute:
+		return o.ID
+	case *DiscountChange:
+		return o.ID
+	case *InvoicePayment:
+		return o.ID
+	}
+	return ""
 }

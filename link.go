@@ -11,6 +11,14 @@ const MetadataWorkspaceID = "workspace_id"
 // belongs to no workspace yet; such objects are stored unlinked and attached
 // when a later event links their customer.
 func (a *applier) resolve(ctx context.Context, candidates []string, customerID, subscriptionID string) (string, error) {
+	ws, err := a.resolveWorkspace(ctx, candidates, customerID, subscriptionID)
+	if err == nil && a.e.WorkspaceID == "" {
+		a.e.WorkspaceID = ws // the event log shows it
+	}
+	return ws, err
+}
+
+func (a *applier) resolveWorkspace(ctx context.Context, candidates []string, customerID, subscriptionID string) (string, error) {
 	ws := ""
 	for _, c := range candidates {
 		if c == "" {

@@ -307,7 +307,8 @@ func (s *Service) applyIn(ctx context.Context, tx Tx, e *Event, force bool) (Eve
 	if err := rec.flush(ctx); err != nil {
 		return "", fmt.Errorf("messages: %w", err)
 	}
-	return status, tx.FinishEvent(ctx, e.ID, status, e.Note, s.now())
+	e.ObjectID = objectID(e.Object)
+	return status, tx.FinishEvent(ctx, e, status, s.now())
 }
 
 // warnIfReused logs when a duplicate's body says something else than the

@@ -63,7 +63,9 @@ type Tx interface {
 	// event not yet done counts a new attempt and keeps e's payload, the one
 	// about to be applied.
 	BeginEvent(ctx context.Context, e *Event) (prev *Event, err error)
-	FinishEvent(ctx context.Context, id string, status EventStatus, note string, at time.Time) error
+	// FinishEvent records e applied with status at: its note, object and
+	// workspace too.
+	FinishEvent(ctx context.Context, e *Event, status EventStatus, at time.Time) error
 	// Lock serialises, until the transaction ends, the transactions that
 	// lock any of the same keys (Stripe object ids), so that concurrent
 	// events about one customer apply one after the other on any database.

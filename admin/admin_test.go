@@ -419,6 +419,11 @@ func TestEventPageLinks(t *testing.T) {
 			t.Errorf("the event page lacks %s", want)
 		}
 	}
+	list := d.do(c, http.MethodGet, "/admin/", nil).body
+	if !strings.Contains(list, `<td class="object"><a href="https://dashboard.stripe.com/test/subscriptions/`+sub+`" rel="noreferrer">`+sub+`</a></td>`) ||
+		!strings.Contains(list, `<td class="workspace"><a href="/admin/workspaces/ws_l">ws_l</a></td>`) {
+		t.Errorf("the event log lacks the event's object and workspace links:\n%s", list)
+	}
 	// An ignored event's object, of a customer never seen, names none.
 	lone := d.send(trigger.Options{Type: "invoice.upcoming", Workspace: "ws_lone"}, http.StatusOK)
 	if page := d.do(c, http.MethodGet, "/admin/events/"+lone, nil).body; !strings.Contains(page, `<dd id="event-workspace">none known</dd>`) {

@@ -11,6 +11,7 @@ import (
 	"github.com/acme/billing"
 	"github.com/acme/billing/billingtest"
 	"github.com/acme/billing/store/storetest"
+	"github.com/acme/billing/trigger"
 	"github.com/acme/billing/webhook"
 )
 
@@ -52,8 +53,10 @@ func TestConnectedAccountEvents(t *testing.T) {
 			t.Errorf("a listed account's checkout did not activate: %+v", w.Subscription)
 		}
 		var own struct {
-			Account *string `json:"account"`
-			Note    *string `json:"note"`
+			Account     *string `json:"account"`
+			Note        *string `json:"note"`
+			ObjectID    *string `json:"object_id"`
+			WorkspaceID *string `json:"workspace_id"`
 		}
 		platform := ev("checkout.session.completed", "ws_platform", v, 0)
 		platform.EventID = "evt_connect_platform"
@@ -61,6 +64,9 @@ func TestConnectedAccountEvents(t *testing.T) {
 		h.get("/api/billing/events/evt_connect_platform", &own)
 		if own.Account != nil || own.Note != nil {
 			t.Errorf("the platform's own event: account %v, note %v, want null", own.Account, own.Note)
+		}
+		if str(own.ObjectID) != trigger.ID("cs_test_Sub1", "ws_platform") || str(own.WorkspaceID) != "ws_platform" {
+			t.Errorf("the event applied to object %s of workspace %s", str(own.ObjectID), str(own.WorkspaceID))
 		}
 
 		// Listed later (a restart with the setting), a replay applies it.

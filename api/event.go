@@ -18,6 +18,8 @@ type EventJSON struct {
 	Attempts    int     `json:"attempts"`
 	LastError   *string `json:"last_error"`
 	Note        *string `json:"note"`
+	ObjectID    *string `json:"object_id"`
+	WorkspaceID *string `json:"workspace_id"`
 	ReceivedAt  *string `json:"received_at"`
 	ProcessedAt *string `json:"processed_at"`
 }
@@ -27,6 +29,7 @@ func ToEventJSON(e *billing.Event) EventJSON {
 	return EventJSON{
 		ID: e.ID, Type: e.Type, APIVersion: e.APIVersion, Livemode: e.Livemode, Account: orNull(e.Account),
 		Created: billing.RFC3339(e.Created), Status: string(e.Status), Attempts: e.Attempts, LastError: orNull(e.LastError), Note: orNull(e.Note),
+		ObjectID: orNull(e.ObjectID), WorkspaceID: orNull(e.WorkspaceID),
 		ReceivedAt: billing.RFC3339(e.ReceivedAt), ProcessedAt: billing.RFC3339(e.ProcessedAt),
 	}
 }

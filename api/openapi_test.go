@@ -292,7 +292,7 @@ func TestContractCatchesMismatches(t *testing.T) {
 	workspace := `{"id":"ws_1","name":"","email":"","stripe_customer_id":null,"subscription":null,` +
 		`"credits":{"balance":0,"subscription":0,"purchased":0},"customer_discount":null}`
 	event := `{"id":"evt_1","type":"invoice.paid","api_version":"","livemode":false,"created":%s,` +
-		`"status":"processed","attempts":1,"last_error":null,"account":null,"note":null,"received_at":null,"processed_at":null}`
+		`"status":"processed","attempts":1,"last_error":null,"account":null,"note":null,"object_id":null,"workspace_id":null,"received_at":null,"processed_at":null}`
 	for _, tt := range []struct {
 		name, method, path, body string
 		auth                     bool

@@ -8,13 +8,14 @@ import (
 	"github.com/acme/billing"
 )
 
-const eventColumns = `id, type, api_version, livemode, created, account, status, attempts, last_error, received_at, processed_at, note`
+const eventColumns = `id, type, api_version, livemode, created, account, status, attempts, last_error, received_at, processed_at, note,
+	object_id, workspace_id`
 
 func scanEvent(s scanner, extra ...any) (billing.Event, error) {
 	var e billing.Event
 	var created, received, processed int64
 	err := s.Scan(append([]any{&e.ID, &e.Type, &e.APIVersion, &e.Livemode, &created, &e.Account, &e.Status,
-		&e.Attempts, &e.LastError, &received, &processed, &e.Note}, extra...)...)
+		&e.Attempts, &e.LastError, &received, &processed, &e.Note, &e.ObjectID, &e.WorkspaceID}, extra...)...)
 	e.Created, e.ReceivedAt, e.ProcessedAt = billing.Unix(created), billing.Unix(received), billing.Unix(processed)
 	return e, err
 }
@@ -130,11 +131,11 @@ func retryEvent(e *billing.Event) stmt {
 	return stmt{query: `UPDATE events SET attempts = attempts + 1, payload = $2, api_version = $3 WHERE id = $1`, args: []any{e.ID, e.Payload, e.APIVersion}}
 }
 
-func (t *tx) FinishEvent(ctx context.Context, id string, status billing.EventStatus, note string, at time.Time) error {
-	return t.run(ctx, finishEvent(id, status, note, at))
+func (t *tx) FinishEvent(ctx context.Context, e *billing.Event, status billing.EventStatus, at time.Time) error {
+	return t.run(ctx, finishEvent(e, status, at))
 }
 
-func finishEvent(id string, status billing.EventStatus, note string, at time.Time) stmt {
-	return stmt{query: `UPDATE events SET status = $2, processed_at = $3, last_error = '', note = $4 WHERE id = $1`,
-		args: []any{id, status, sec(at), note}}
+func finishEvent(e *billing.Event, status billing.EventStatus, at time.Time) stmt {
+	return stmt{query: `UPDATE events SET status = $2, processed_at = $3, last_error = '', note = $4, object_id = $5,
+		workspace_id = $6 WHERE id = $1`, args: []any{e.ID, status, sec(at), e.Note, e.ObjectID, e.WorkspaceID}}
 }

@@ -132,10 +132,11 @@ var (
 	// eventsTable writes an event as applied: a retry of one stored, not
 	// done, counts an attempt, as BeginEvent does.
 	eventsTable = newTable("events", `id text, type text, api_version text, livemode boolean, created bigint,
-		account text, payload bytea, status text, attempts bigint, last_error text, received_at bigint, processed_at bigint, note text`,
+		account text, payload bytea, status text, attempts bigint, last_error text, received_at bigint, processed_at bigint, note text,
+		object_id text, workspace_id text`,
 		`ON CONFLICT (id) DO UPDATE SET attempts = events.attempts + 1, payload = excluded.payload,
 		api_version = excluded.api_version, status = excluded.status, processed_at = excluded.processed_at, last_error = '',
-		note = excluded.note`)
+		note = excluded.note, object_id = excluded.object_id, workspace_id = excluded.workspace_id`)
 
 	ledgerTable = newTable("credit_ledger", `workspace_id text, amount bigint, bucket text, reason text,
 		idempotency_key text, event_id text, created_at bigint`, "")

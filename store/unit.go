@@ -248,7 +248,7 @@ func (u *unit) writes() []stmt {
 	for _, id := range sorted(u.dirty.events) {
 		e := u.rows.events[id].write
 		events = append(events, []any{e.ID, e.Type, e.APIVersion, e.Livemode, sec(e.Created), e.Account, e.Payload,
-			e.Status, 1, "", sec(e.ReceivedAt), sec(e.ProcessedAt), e.Note})
+			e.Status, 1, "", sec(e.ReceivedAt), sec(e.ProcessedAt), e.Note, e.ObjectID, e.WorkspaceID})
 	}
 	ss = append(ss, eventsTable.many(db, events)...)
 	ss = append(ss, messagesTable.many(db, each(u.messages, messageValues))...)
@@ -764,19 +764,19 @@ func (u *unit) BeginEvent(ctx context.Context, e *billing.Event) (*billing.Event
 	return prev, nil
 }
 
-func (u *unit) FinishEvent(ctx context.Context, id string, status billing.EventStatus, note string, at time.Time) error {
-	r := u.rows.events[id]
+func (u *unit) FinishEvent(ctx context.Context, e *billing.Event, status billing.EventStatus, at time.Time) error {
+	r := u.rows.events[e.ID]
 	if r == nil || r.write == nil {
 		// Not begun here: as the UPDATE would, change the stored row.
-		u.add(finishEvent(id, status, note, at))
+		u.add(finishEvent(e, status, at))
 		return nil
 	}
 	c := *r
 	w := *r.write
-	w.Status, w.ProcessedAt, w.Note = status, at, note
+	w.Status, w.ProcessedAt, w.Note, w.ObjectID, w.WorkspaceID = status, at, e.Note, e.ObjectID, e.WorkspaceID
 	c.write = &w
-	put(u, u.rows.events, id, &c)
-	put(u, u.dirty.events, id, true)
+	put(u, u.rows.events, e.ID, &c)
+	put(u, u.dirty.events, e.ID, true)
 	return nil
 }
 

@@ -45,7 +45,7 @@ func TestClusterBatchFailsOnARowWrittenMeanwhile(t *testing.T) {
 			if _, err := db.SQL().ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('w1', 'app', 1)`); err != nil {
 				return err
 			}
-			return tx.FinishEvent(ctx, "evt_1", billing.StatusProcessed, "", at)
+			return tx.FinishEvent(ctx, &billing.Event{ID: "evt_1"}, billing.StatusProcessed, at)
 		}})
 	if errs[0] == nil {
 		t.Error("the batch committed over a workspace written meanwhile")
@@ -86,7 +86,7 @@ func TestClusterBatchFailsOnAFailedRead(t *testing.T) {
 			if err := tx.EnsureWorkspace(ctx, "w1", at); err != nil {
 				return err
 			}
-			return tx.FinishEvent(ctx, "evt_1", billing.StatusProcessed, "", at)
+			return tx.FinishEvent(ctx, &billing.Event{ID: "evt_1"}, billing.StatusProcessed, at)
 		},
 		func(tx billing.Tx) error {
 			if err := beginEvent(ctx, tx, "evt_2"); err != nil {
