@@ -53,6 +53,8 @@ type Store interface {
 	DiscardNotification(ctx context.Context, id int64, now time.Time) error
 	// WorkspaceOf is the workspace of a stored object, else of its customer.
 	WorkspaceOf(ctx context.Context, objectID, customerID string) (string, error)
+	// Search finds the workspaces and events what an operator typed names.
+	Search(ctx context.Context, q string) (workspaces, events []string, err error)
 	// Sessions are stored under a hash of their token (see sessionHash).
 	CreateSession(ctx context.Context, tokenHash, remoteAddr string, now, expires time.Time) (int64, error)
 	ActiveSession(ctx context.Context, tokenHash string, now time.Time) (id int64, ok bool, err error)
@@ -123,6 +125,7 @@ func New(h *Handler) (*Handler, error) {
 	mux.Handle("GET /admin/outbox", h.protect(h.outboxPage))
 	mux.Handle("POST /admin/outbox/{id}/retry", h.protect(h.operateEmail(Store.RetryNotification, "Email queued again from the dashboard")))
 	mux.Handle("POST /admin/outbox/{id}/discard", h.protect(h.operateEmail(Store.DiscardNotification, "Email discarded from the dashboard")))
+	mux.Handle("GET /admin/search", h.protect(h.search))
 	mux.Handle("GET "+appWebhooksPath, h.protect(h.appWebhooksPage))
 	mux.Handle("POST "+appWebhooksPath+"/enable", h.protect(h.enableEndpoint))
 	mux.Handle("GET "+appWebhooksPath+"/deliveries/{id}", h.protect(h.deliveryPage))

@@ -430,3 +430,57 @@ func TestEventPageLinks(t *testing.T) {
 		t.Errorf("an ignored event's page:\n%s", page)
 	}
 }
+
+// One search box finds a workspace by its id, a part of its name or its
+// email, and by any Stripe id of its objects; an event by its id; several
+// matches are listed, none said so.
+func TestSearch(t *testing.T) {
+	d := start(t)
+	c := d.client()
+	d.login(c)
+	d.send(trigger.Options{Type: "customer.created", Workspace: "ws_find",
+		Set: map[string]any{"data.object.email": "Ops@Acme.example"}}, http.StatusOK)
+	d.send(trigger.Options{Type: "checkout.session.completed", Workspace: "ws_find"}, http.StatusOK)
+	paid := d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_find"}, http.StatusOK)
+	d.send(trigger.Options{Type: "payment_intent.succeeded", Workspace: "ws_find"}, http.StatusOK)
+	d.send(trigger.Options{Type: "refund.created", Workspace: "ws_find", Created: time.Now().Add(time.Minute)}, http.StatusOK)
+	d.send(trigger.Options{Type: "customer.created", Workspace: "ws_findtoo"}, http.StatusOK)
+	for _, ws := range []string{"ws_find", "ws_findtoo"} {
+		if _, _, err := d.handler.Service.CreateWorkspace(t.Context(), billing.Workspace{ID: ws, Name: "Finders " + ws}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		q, location string
+	}{
+		{"ws_find", "/admin/workspaces/ws_find"},
+		{"ops@acme.EXAMPLE", "/admin/workspaces/ws_find"},
+		{trigger.ID("cus_TestCustomer1", "ws_find"), "/admin/workspaces/ws_find"},
+		{trigger.ID("sub_TestSub1", "ws_find"), "/admin/workspaces/ws_find"},
+		{trigger.ID("in_TestInvoice1", "ws_find"), "/admin/workspaces/ws_find"},
+		{trigger.ID("pi_TestCredits1", "ws_find"), "/admin/workspaces/ws_find"},
+		{trigger.ID("cs_test_Sub1", "ws_find"), "/admin/workspaces/ws_find"},
+		{trigger.ID("re_TestRefund1", "ws_find"), "/admin/workspaces/ws_find"},
+		{paid, "/admin/events/" + paid},
+		{"  ", "/admin/"},
+	} {
+		r := d.do(c, http.MethodGet, "/admin/search?q="+url.QueryEscape(tt.q), nil)
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != tt.location {
+			t.Errorf("search %q: %d to %q, want %s", tt.q, r.code, r.header.Get("Location"), tt.location)
+		}
+	}
+	list := d.do(c, http.MethodGet, "/admin/search?q=finders", nil)
+	if list.code != http.StatusOK || !strings.Contains(list.body, `<a href="/admin/workspaces/ws_find">ws_find</a>`) ||
+		!strings.Contains(list.body, `<a href="/admin/workspaces/ws_findtoo">ws_findtoo</a>`) {
+		t.Errorf("a search matching two names: %d\n%s", list.code, list.body)
+	}
+	if r := d.do(c, http.MethodGet, "/admin/search?q=%25", nil); r.code != http.StatusOK || !strings.Contains(r.body, `id="no-match"`) {
+		t.Errorf("a search for %%, a wildcard in LIKE, matched something: %d\n%s", r.code, r.body)
+	}
+	if r := d.do(c, http.MethodGet, "/admin/search?q=%00", nil); r.code != http.StatusBadRequest {
+		t.Errorf("a search with a NUL: %d, want 400", r.code)
+	}
+	if page := d.do(c, http.MethodGet, "/admin/", nil).body; !strings.Contains(page, `<input type="search" name="q" id="search"`) {
+		t.Error("the event log has no search box")
+	}
+}

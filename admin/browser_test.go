@@ -129,6 +129,11 @@ func TestDashboardInChromium(t *testing.T) {
 	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/workspaces/ws_b") {
 		t.Errorf("the event's workspace link went to %s", url)
 	}
+	do("search for a Stripe customer", chromedp.SetValue("#search", trigger.ID("cus_TestCustomer1", "ws_c")),
+		chromedp.Submit("#search"), chromedp.WaitVisible("#credits"))
+	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/workspaces/ws_c") {
+		t.Errorf("searching ws_c's customer went to %s", url)
+	}
 
 	do("see the workspace it fixed", chromedp.Navigate(d.srv.URL+"/admin/workspaces"),
 		chromedp.Click(`a[href="/admin/workspaces/ws_b"]`), chromedp.WaitVisible("#credits"))

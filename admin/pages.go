@@ -342,3 +342,54 @@ func (h *Handler) operateEmail(op func(Store, context.Context, int64, time.Time)
 		http.Redirect(w, r, "/admin/outbox", http.StatusSeeOther)
 	}
 }
+
+// search finds a workspace, an object or an event by what an operator
+// has at hand: a workspace id, name or email, or any Stripe id. An event
+// or a workspace named by its id, or the one workspace found, is opened;
+// several are listed.
+func (h *Handler) search(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, q := r.Context(), strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		http.Redirect(w, r, Prefix, http.StatusSeeOther)
+		return
+	}
+	if !billing.ValidText(q) || len(q) > 255 {
+		h.fail(w, r, http.StatusBadRequest, "Search for a workspace id, name or email, or a Stripe id: text of at most 255 bytes.")
+		return
+	}
+	wss, evs, err := h.Store.Search(ctx, q)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	switch {
+	case slices.Contains(evs, q):
+		http.Redirect(w, r, "/admin/events/"+url.PathEscape(q), http.StatusSeeOther)
+		return
+	case slices.Contains(wss, q):
+		http.Redirect(w, r, "/admin/workspaces/"+url.PathEscape(q), http.StatusSeeOther)
+		return
+	case len(wss) == 1:
+		http.Redirect(w, r, "/admin/workspaces/"+url.PathEscape(wss[0]), http.StatusSeeOther)
+		return
+	}
+	var states []billing.WorkspaceState
+	for _, id := range wss {
+		st, err := h.Store.WorkspaceState(ctx, id)
+		if err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		states = append(states, *st)
+	}
+	var events []billing.Event
+	for _, id := range evs {
+		e, err := h.Store.Event(ctx, id)
+		if err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		events = append(events, *e)
+	}
+	h.render(w, r, http.StatusOK, "search", s, map[string]any{"Q": q, "Workspaces": states, "Events": events})
+}
