@@ -48,6 +48,7 @@ type Store interface {
 	EventsPerHour(ctx context.Context, since time.Time) ([]billing.HourCount, error)
 	Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error)
 	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
+	WorkspaceNotifications(ctx context.Context, workspaceID string, limit int) ([]billing.Notification, error)
 	UnsentNotifications(ctx context.Context) (int64, error)
 	RetryNotification(ctx context.Context, id int64, now time.Time) error
 	DiscardNotification(ctx context.Context, id int64, now time.Time) error

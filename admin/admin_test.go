@@ -484,3 +484,26 @@ func TestSearch(t *testing.T) {
 		t.Error("the event log has no search box")
 	}
 }
+
+// The outbox keeps what was sent or discarded, with why, and every email's
+// text; a workspace's page lists its own.
+func TestOutboxKeepsTheHistory(t *testing.T) {
+	d := start(t)
+	d.send(trigger.Options{Type: "invoice.payment_failed", Workspace: "ws_dun", Created: time.Now().Add(-time.Minute)}, http.StatusOK)
+	d.send(trigger.Options{Type: "invoice.paid", Workspace: "ws_dun", Set: map[string]any{"data.object.billing_reason": "subscription_cycle"}}, http.StatusOK)
+	c := d.client()
+	d.login(c)
+	page := d.do(c, http.MethodGet, "/admin/outbox", nil).body
+	done := page[strings.Index(page, `id="outbox-done"`):]
+	for _, want := range []string{`<summary>Payment of 29.00 USD failed (invoice 7C2B9E41-0002)</summary>`,
+		`<span class="badge discarded">discarded</span>`, `<td class="reason">the invoice was paid before it was sent</td>`,
+		`We could not collect the payment of 29.00 USD`} {
+		if !strings.Contains(done, want) {
+			t.Errorf("the outbox's history lacks %s:\n%s", want, done)
+		}
+	}
+	ws := d.do(c, http.MethodGet, "/admin/workspaces/ws_dun", nil).body
+	if !strings.Contains(ws, `id="emails"`) || !strings.Contains(ws, `<td class="reason">the invoice was paid before it was sent</td>`) {
+		t.Errorf("the workspace page lacks its emails:\n%s", ws)
+	}
+}

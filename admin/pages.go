@@ -300,8 +300,24 @@ func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *sessi
 		h.failErr(w, r, err)
 		return
 	}
+	subs, err := h.Store.Subscriptions(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	payments, err := h.Store.Payments(ctx, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	emails, err := h.Store.WorkspaceNotifications(ctx, id, 100)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "workspace", s, map[string]any{"W": st, "Ledger": ledger, "Invoices": invoices,
-		"Checkouts": checkouts, "Refunds": refunds, "Disputes": disputes, "Entitlement": h.Service.Entitle(st.Subscription)})
+		"Checkouts": checkouts, "Refunds": refunds, "Disputes": disputes, "Subscriptions": subs, "Payments": payments,
+		"Emails": emails, "Entitlement": h.Service.Entitle(st.Subscription)})
 }
 
 // outboxRow is an email still owed and what an operator may do with it.
@@ -317,12 +333,23 @@ func (h *Handler) outboxPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.failErr(w, r, err)
 		return
 	}
+	recent, err := h.Store.Notifications(r.Context(), false, 100)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
 	now := h.now()
 	rows := make([]outboxRow, len(unsent))
 	for i, n := range unsent {
 		rows[i] = outboxRow{Notification: n, CanRetry: n.CanRetry(now), CanDiscard: n.CanDiscard(now)}
 	}
-	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": rows, "EmailEnabled": h.EmailEnabled})
+	var done []billing.Notification // the newest sent and discarded, with why
+	for _, n := range recent {
+		if n.Status == billing.NotifySent || n.Status == billing.NotifyDiscarded {
+			done = append(done, n)
+		}
+	}
+	h.render(w, r, http.StatusOK, "outbox", s, map[string]any{"Unsent": rows, "Done": done, "EmailEnabled": h.EmailEnabled})
 }
 
 // operateEmail applies an operator's decision about an email still owed:

@@ -105,6 +105,13 @@ func (db *DB) Notifications(ctx context.Context, onlyUnsent bool, limit int) ([]
 		WHERE ($1 = FALSE OR `+unsent+`) ORDER BY n.id DESC LIMIT $2`, onlyUnsent, limit)
 }
 
+// WorkspaceNotifications lists a workspace's notifications, newest first,
+// sent, discarded and owed alike.
+func (db *DB) WorkspaceNotifications(ctx context.Context, workspaceID string, limit int) ([]billing.Notification, error) {
+	return queryAll(ctx, db.read, scanNotification, notificationSelect+`
+		WHERE n.workspace_id = $1 ORDER BY n.id DESC LIMIT $2`, workspaceID, limit)
+}
+
 // UnsentNotifications counts the notifications still owed.
 func (db *DB) UnsentNotifications(ctx context.Context) (int64, error) {
 	var n int64
