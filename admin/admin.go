@@ -46,7 +46,7 @@ type Store interface {
 	billing.Store
 	EventCounts(ctx context.Context, since, until time.Time) ([]billing.EventCount, error)
 	EventsPerHour(ctx context.Context, since time.Time) ([]billing.HourCount, error)
-	Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error)
+	Workspaces(ctx context.Context, status string, offset, limit int) ([]billing.WorkspaceState, error)
 	Notifications(ctx context.Context, unsent bool, limit int) ([]billing.Notification, error)
 	WorkspaceNotifications(ctx context.Context, workspaceID string, limit int) ([]billing.Notification, error)
 	UnsentNotifications(ctx context.Context) (int64, error)

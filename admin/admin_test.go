@@ -507,3 +507,39 @@ func TestOutboxKeepsTheHistory(t *testing.T) {
 		t.Errorf("the workspace page lacks its emails:\n%s", ws)
 	}
 }
+
+// The workspaces list filters by the current subscription's status, past
+// due first among the filters.
+func TestWorkspacesByStatus(t *testing.T) {
+	d := start(t)
+	d.send(trigger.Options{Type: "customer.subscription.created", Workspace: "ws_ok"}, http.StatusOK)
+	d.send(trigger.Options{Type: "customer.subscription.created", Workspace: "ws_late",
+		Set: map[string]any{"data.object.status": "past_due"}}, http.StatusOK)
+	if _, _, err := d.handler.Service.CreateWorkspace(t.Context(), billing.Workspace{ID: "ws_none"}); err != nil {
+		t.Fatal(err)
+	}
+	c := d.client()
+	d.login(c)
+	for _, tt := range []struct {
+		status string
+		want   []string
+	}{{"past_due", []string{"ws_late"}}, {"active", []string{"ws_ok"}}, {"none", []string{"ws_none"}}, {"", []string{"ws_late", "ws_none", "ws_ok"}}} {
+		r := d.do(c, http.MethodGet, "/admin/workspaces?status="+tt.status, nil)
+		var got []string
+		for _, ws := range []string{"ws_late", "ws_none", "ws_ok"} {
+			if strings.Contains(r.body, `<a href="/admin/workspaces/`+ws+`">`) {
+				got = append(got, ws)
+			}
+		}
+		if r.code != http.StatusOK || strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("status %q: %d %v, want %v", tt.status, r.code, got, tt.want)
+		}
+	}
+	page := d.do(c, http.MethodGet, "/admin/workspaces", nil).body
+	if i, j := strings.Index(page, `?status=past_due"`), strings.Index(page, `?status=active"`); i < 0 || j < i {
+		t.Errorf("the filters do not put past_due first:\n%s", page)
+	}
+	if r := d.do(c, http.MethodGet, "/admin/workspaces?status=bogus", nil); r.code != http.StatusBadRequest {
+		t.Errorf("an unknown status: %d, want 400", r.code)
+	}
+}

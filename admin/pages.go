@@ -241,6 +241,11 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, _ *session) {
 	http.Redirect(w, r, Prefix+"events/"+url.PathEscape(id)+"?replayed=1", http.StatusSeeOther)
 }
 
+// workspaceStatuses are the subscription statuses the workspaces list
+// filters by, past due first: the list an on-call engineer wants.
+var workspaceStatuses = []string{billing.SubPastDue, billing.SubUnpaid, billing.SubIncomplete, billing.SubPaused,
+	billing.SubTrialing, billing.SubActive, billing.SubCanceled, billing.SubIncompleteExpired, "none"}
+
 func (h *Handler) workspacesPage(w http.ResponseWriter, r *http.Request, s *session) {
 	page := 1
 	if p := r.URL.Query().Get("page"); p != "" {
@@ -251,18 +256,30 @@ func (h *Handler) workspacesPage(w http.ResponseWriter, r *http.Request, s *sess
 		}
 		page = n
 	}
-	list, err := h.Store.Workspaces(r.Context(), (page-1)*pageSize, pageSize+1)
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains(workspaceStatuses, status) {
+		h.fail(w, r, http.StatusBadRequest, "Unknown subscription status "+strconv.Quote(status)+".")
+		return
+	}
+	list, err := h.Store.Workspaces(r.Context(), status, (page-1)*pageSize, pageSize+1)
 	if err != nil {
 		h.failErr(w, r, err)
 		return
 	}
-	data := map[string]any{}
+	data := map[string]any{"Status": status, "Statuses": workspaceStatuses}
+	link := func(p int) string {
+		q := url.Values{"page": {strconv.Itoa(p)}}
+		if status != "" {
+			q.Set("status", status)
+		}
+		return "/admin/workspaces?" + q.Encode()
+	}
 	if len(list) > pageSize {
 		list = list[:pageSize]
-		data["Next"] = "/admin/workspaces?page=" + strconv.Itoa(page+1)
+		data["Next"] = link(page + 1)
 	}
 	if page > 1 {
-		data["Prev"] = "/admin/workspaces?page=" + strconv.Itoa(page-1)
+		data["Prev"] = link(page - 1)
 	}
 	data["Workspaces"] = list
 	h.render(w, r, http.StatusOK, "workspaces", s, data)

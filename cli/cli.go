@@ -50,7 +50,7 @@ func commands() []command {
 		{"serve", "[--addr ADDR] [--log-format text|json]", "Run the webhook receiver and API (migrates first).", serve},
 		{"migrate", "", "Apply database migrations.", migrate},
 		{"workspaces create", "ID [--name NAME] [--email EMAIL]", "Create a workspace.", workspacesCreate},
-		{"workspaces list", "[--limit N] [--offset N]", "List workspaces by id: customer, subscription, credits.", workspacesList},
+		{"workspaces list", "[--status STATUS] [--limit N] [--offset N]", "List workspaces by id: customer, subscription, credits.", workspacesList},
 		{"workspaces show", "ID", "Show a workspace: its customer, subscription, entitlement and credits.", workspacesShow},
 		{"events list", "[--status STATUS] [--type TYPE] [--limit N]", "List stored webhook events, newest first.", eventsList},
 		{"events show", "ID", "Show a stored event with its payload.", eventsShow},

@@ -328,6 +328,9 @@ func TestWorkspacesListAndShow(t *testing.T) {
 		!regexp.MustCompile(`(?m)^ws_b +- +- +- +- +- +0$`).MatchString(out) {
 		t.Errorf("workspaces list: %d\n%s", code, out)
 	}
+	if code, out := s.run("workspaces", "list", "--status", "active"); code != 0 || !strings.Contains(out, "ws_a") || strings.Contains(out, "ws_b") {
+		t.Errorf("workspaces list --status active: %d\n%s", code, out)
+	}
 	code, out = s.run("workspaces", "show", "ws_a")
 	if code != 0 || !strings.Contains(out, "1000 (1000 subscription, 0 purchased)") || !regexp.MustCompile(`(?m)^entitled +yes \(active\)$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^status +active$`).MatchString(out) {

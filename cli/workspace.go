@@ -32,11 +32,12 @@ func workspacesList(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "workspaces list")
 	limit := fs.Int("limit", 50, "at most this many workspaces (1-1000)")
 	offset := fs.Int("offset", 0, "skip this many first")
+	status := fs.String("status", "", "only those whose subscription has this status (past_due, active, …; none for no subscription)")
 	return withReader(ctx, env, fs, args, 0, func(a *app, _ []string) error {
 		if *limit < 1 || *limit > 1000 || *offset < 0 {
 			return fmt.Errorf("--limit must be from 1 to 1000 and --offset not negative")
 		}
-		all, err := a.db.Workspaces(ctx, *offset, *limit)
+		all, err := a.db.Workspaces(ctx, *status, *offset, *limit)
 		if err != nil {
 			return err
 		}

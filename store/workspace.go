@@ -77,12 +77,16 @@ func (t *tx) CurrentSubscription(ctx context.Context, workspaceID string) (*bill
 }
 
 // Workspaces lists workspaces by id, a page at a time, as WorkspaceState
-// shows each.
-func (db *DB) Workspaces(ctx context.Context, offset, limit int) ([]billing.WorkspaceState, error) {
+// shows each; with a status, only those whose current subscription has it
+// ("none": those without one).
+func (db *DB) Workspaces(ctx context.Context, status string, offset, limit int) ([]billing.WorkspaceState, error) {
 	ids, err := queryAll(ctx, db.read, func(s scanner) (string, error) {
 		var id string
 		return id, s.Scan(&id)
-	}, `SELECT id FROM workspaces ORDER BY id LIMIT $1 OFFSET $2`, limit, offset)
+	}, `SELECT id FROM workspaces w WHERE $1 = '' OR COALESCE((SELECT s.status FROM subscriptions s
+			WHERE s.workspace_id = w.id AND s.status <> ''
+			ORDER BY s.status IN ('canceled', 'incomplete_expired'), s.current_period_end DESC, s.last_event_at DESC, s.id LIMIT 1), 'none') = $1
+		ORDER BY id LIMIT $2 OFFSET $3`, status, limit, offset)
 	if err != nil {
 		return nil, err
 	}
