@@ -1,7 +1,8 @@
 # A static binary on a distroless base, running as a non-root user.
 #   docker build -t billing .
 #   docker run -p 8000:8000 -v billing-data:/data billing
-FROM golang:1.26 AS build
+# Base images by their full names, which Podman needs as Docker does not.
+FROM docker.io/library/golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

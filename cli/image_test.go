@@ -183,29 +183,50 @@ func waitFor(t *testing.T, out *billingtest.Buffer, re *regexp.Regexp, exited ch
 	}
 }
 
-// Every setting compose.yaml and .env.example pass is one the service reads
-// and the README documents.
+// .env.example lists every setting the README's Configuration table
+// documents, and only those; compose.yaml passes .env whole, and mounts the
+// plans file.
 func TestPackagedSettingsAreDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file, re := range map[string]*regexp.Regexp{
-		"../compose.yaml": regexp.MustCompile(`(?m)^\s+([A-Z][A-Z_]+): \$\{`),
-		"../.env.example": regexp.MustCompile(`(?m)^#?([A-Z][A-Z_]+)=`),
-	} {
+	read := func(file string) string {
+		t.Helper()
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys := re.FindAllStringSubmatch(string(raw), -1)
-		if len(keys) < 5 {
-			t.Fatalf("%s: found only %v", file, keys)
+		return string(raw)
+	}
+	keys := func(re, text string) map[string]bool {
+		out := map[string]bool{}
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(text, -1) {
+			out[m[1]] = true
 		}
-		for _, k := range keys {
-			if !strings.Contains(string(readme), "| `"+k[1]+"` |") {
-				t.Errorf("%s sets %s, which README's Configuration table does not list", file, k[1])
-			}
+		return out
+	}
+	documented := keys("(?m)^\\| `([A-Z][A-Z_]+)` \\|", read("../README.md"))
+	example := keys(`(?m)^#?([A-Z][A-Z_]+)=`, read("../.env.example"))
+	if len(documented) < 20 {
+		t.Fatalf("README's table: found only %v", documented)
+	}
+	for k := range documented {
+		if !example[k] {
+			t.Errorf("README documents %s, which .env.example does not list", k)
+		}
+	}
+	for k := range example {
+		if !documented[k] {
+			t.Errorf(".env.example sets %s, which README's Configuration table does not list", k)
+		}
+	}
+	compose := read("../compose.yaml")
+	for _, want := range []string{"env_file:\n      - path: .env\n        required: false", "./plans.json:/etc/billing/plans.json:ro",
+		"image: docker.io/library/postgres:15"} {
+		if !strings.Contains(compose, want) {
+			t.Errorf("compose.yaml lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(read("../Dockerfile"), "\n") {
+		if from, ok := strings.CutPrefix(line, "FROM "); ok && strings.Count(strings.Fields(from)[0], "/") < 2 {
+			t.Errorf("Dockerfile: %q is not a fully qualified image name", line)
 		}
 	}
 }
