@@ -343,3 +343,70 @@ func TestWorkspacesListAndShow(t *testing.T) {
 		t.Errorf("workspaces --help: %d\n%s", code, out)
 	}
 }
+
+// billing trigger tells a coherent story: times move with today (an ended
+// subscription's credits expire, a trial reminder is due, a retry is in the
+// future), each invoice event is a new invoice unless --invoice names one,
+// and --set overrides any field, JSON values included.
+func TestTriggerTellsAStory(t *testing.T) {
+	s := startService(t)
+	trig := func(args ...string) {
+		t.Helper()
+		if code, out := s.run(append([]string{"trigger"}, args...)...); code != 0 || !strings.Contains(out, `"status":"processed"`) {
+			t.Fatalf("trigger %v: %d %s", args, code, out)
+		}
+	}
+	var ws struct {
+		Subscription struct {
+			Status string `json:"status"`
+		} `json:"subscription"`
+		Credits struct {
+			Subscription int64 `json:"subscription"`
+		} `json:"credits"`
+	}
+	var invoices []map[string]any
+	trig("customer.subscription.created", "--workspace", "ws_story")
+	trig("invoice.paid", "--workspace", "ws_story")
+	trig("invoice.paid", "--workspace", "ws_story", "--set", "data.object.billing_reason=subscription_update")
+	if s.getJSON("/api/billing/workspaces/ws_story/invoices", &invoices); len(invoices) != 2 {
+		t.Errorf("two invoice events made %d invoices, want 2", len(invoices))
+	}
+	trig("invoice.paid", "--workspace", "ws_story", "--invoice", "in_Story1")
+	trig("invoice.paid", "--workspace", "ws_story", "--invoice", "in_Story1")
+	if s.getJSON("/api/billing/workspaces/ws_story/invoices", &invoices); len(invoices) != 3 {
+		t.Errorf("--invoice twice made %d invoices in all, want 3", len(invoices))
+	}
+	if s.getJSON("/api/billing/workspaces/ws_story", &ws); ws.Credits.Subscription != 1000 {
+		t.Fatalf("the first period's credits: %+v", ws)
+	}
+	trig("customer.subscription.updated", "--workspace", "ws_story", "--set", "data.object.status=past_due",
+		"--set", `data.object.metadata={"workspace_id":"ws_story","note":"set as JSON"}`)
+	if s.getJSON("/api/billing/workspaces/ws_story", &ws); ws.Subscription.Status != "past_due" {
+		t.Errorf("--set data.object.status=past_due: %+v", ws)
+	}
+	trig("invoice.payment_failed", "--workspace", "ws_story")
+	trig("customer.subscription.trial_will_end", "--workspace", "ws_trial")
+	trig("customer.subscription.deleted", "--workspace", "ws_story")
+	if s.getJSON("/api/billing/workspaces/ws_story", &ws); ws.Subscription.Status != "canceled" || ws.Credits.Subscription != 0 {
+		t.Errorf("after the triggered deletion: %+v, want canceled with its credits expired", ws)
+	}
+	db := storetest.OpenURL(t, s.env["DATABASE_URL"], slog.New(slog.DiscardHandler))
+	ns, err := db.Notifications(context.Background(), false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, n := range ns {
+		kinds[n.Kind] = n.Body
+	}
+	if _, ok := kinds["customer.subscription.trial_will_end"]; !ok {
+		t.Errorf("the triggered trial_will_end queued no reminder: %v", kinds)
+	}
+	retry := regexp.MustCompile(`try again on (\d+ \w+ \d{4})`).FindStringSubmatch(kinds["invoice.payment_failed"])
+	if len(retry) < 2 {
+		t.Fatalf("the failed payment's email: %q", kinds["invoice.payment_failed"])
+	}
+	if on, err := time.Parse("2 January 2006", retry[1]); err != nil || on.Before(time.Now().Truncate(24*time.Hour)) {
+		t.Errorf("the retry is on %s, before today", retry[1])
+	}
+}

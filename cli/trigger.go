@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +21,20 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 	url := fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)")
 	mode := fs.String("mode", "", `checkout.session.* only: "payment" for a credits purchase (default subscription)`)
 	secret := fs.String("secret", "", "webhook signing secret to sign with (default STRIPE_WEBHOOK_SECRET, else the development secret of DATABASE_URL's database)")
+	invoice := fs.String("invoice", "", "invoice id of an invoice.* event (default a new one per event; the workspace's first invoice is in_… of its key)")
+	set := map[string]any{}
+	fs.Func("set", "`path=value` to override, a dotted path into the event (data.object.status=past_due); a JSON value (42, true, null, {…}) is taken as JSON; repeatable", func(kv string) error {
+		path, value, ok := strings.Cut(kv, "=")
+		if !ok || path == "" {
+			return fmt.Errorf("want path=value, such as data.object.status=past_due")
+		}
+		var v any = value
+		if json.Valid([]byte(value)) {
+			_ = json.Unmarshal([]byte(value), &v)
+		}
+		set[path] = v
+		return nil
+	})
 	thin := fs.Bool("thin", false, "send the thin version (v1.<type>, as an event destination does), whose object the service fetches from Stripe")
 	version := fs.String("api-version", trigger.LatestAPIVersion, "payload shape: one of "+strings.Join(trigger.APIVersions(), ", "))
 	price := fs.String("price", "", "Stripe price id of the subscription (default the first price of the plans file)")
@@ -48,9 +64,12 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 		} else if *mode != "" && *mode != "subscription" {
 			return fmt.Errorf("--mode %q: want subscription or payment", *mode)
 		}
+		if strings.HasPrefix(pos[0], "invoice.") && !*thin && set["data.object.id"] == nil {
+			set["data.object.id"] = cmp.Or(*invoice, "in_"+strings.TrimPrefix(trigger.NewEventID(), "evt_"))
+		}
 		payload, err := trigger.Build(trigger.Options{
 			Type: pos[0], Variant: variant, APIVersion: *version, Workspace: *workspace, PriceID: *price,
-			PeriodStart: time.Now().UTC().Truncate(24 * time.Hour), Thin: *thin,
+			Now: time.Now().UTC().Truncate(24 * time.Hour), Thin: *thin, Set: set,
 		})
 		if err != nil {
 			return err

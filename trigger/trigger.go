@@ -77,6 +77,11 @@ type Options struct {
 	// Set overrides fields by dotted path from the event's root, e.g.
 	// "data.object.status"; a nil value sets JSON null.
 	Set map[string]any
+	// Now, when set, moves every time of the fixture by the same span, so
+	// that the fixtures' 1 January 2026 falls on it: periods, trial ends,
+	// retries and ends keep their places relative to one another, and to
+	// now (billing trigger sets it to today).
+	Now time.Time
 	// Thin builds the thin version of the event, as an event destination
 	// sends it: v1.<type>, naming the fixture's object, which the service
 	// fetches (Set applies to the thin envelope).
@@ -145,6 +150,9 @@ func Build(o Options) ([]byte, error) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return nil, fmt.Errorf("fixture %s/%s: %w", o.APIVersion, name, err)
 	}
+	if !o.Now.IsZero() {
+		shiftTimes(ev, o.Now.Unix()-fixturePeriodStart)
+	}
 	if o.EventID == "" {
 		o.EventID = NewEventID()
 	}
@@ -163,6 +171,31 @@ func Build(o Options) ([]byte, error) {
 		}
 	}
 	return json.Marshal(ev)
+}
+
+// Fixture times are from 2025 and 2026; a number in that span is a time.
+const (
+	fixtureTimesFrom  = 1735689600 // 2025-01-01
+	fixtureTimesUntil = 1798761600 // 2027-01-01
+)
+
+// shiftTimes adds delta seconds to every time in a JSON value.
+func shiftTimes(v any, delta int64) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = shiftTimes(e, delta)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = shiftTimes(e, delta)
+		}
+	case float64:
+		if x >= fixtureTimesFrom && x < fixtureTimesUntil && x == float64(int64(x)) {
+			return x + float64(delta)
+		}
+	}
+	return v
 }
 
 // resourcePaths are the API paths of the objects fixtures carry.
