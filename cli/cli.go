@@ -67,6 +67,8 @@ func commands() []command {
 		{"app-webhooks listen", "[--forward-to URL] [--after CURSOR] [--types a,b] [--workspace ID] [--secret S]",
 			"Print each app message as it commits, and optionally forward it signed.", appWebhooksListen},
 		{"stripe setup-webhook", "--url URL", "Create or update the Stripe webhook endpoint for every handled event type.", stripeSetupWebhook},
+		{"trigger scenario", "NAME [--workspace ID] [--url URL] [--secret S]",
+			"Send a whole flow of events (subscribe, renew, …), printing the workspace after each.", triggerScenario},
 		{"trigger", "EVENT_TYPE [--workspace ID] [--url URL] [--mode payment] [--api-version V] [--price PRICE]",
 			"Send a realistic signed test event to a running service.", triggerCmd},
 		{"admin sessions list", "", "List the dashboard's live sessions (no tokens).", sessionsList},

@@ -410,3 +410,48 @@ func TestTriggerTellsAStory(t *testing.T) {
 		t.Errorf("the retry is on %s, before today", retry[1])
 	}
 }
+
+// billing trigger scenario runs each flow against the real service and
+// prints the workspace after each step; each ends where Stripe's flow does.
+func TestTriggerScenarios(t *testing.T) {
+	s := startService(t)
+	for _, tt := range []struct{ name, last string }{
+		{"subscribe", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"renew", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"upgrade", "subscription active, plan team, credits 5000 (5000 subscription, 0 purchased)"},
+		{"downgrade", "subscription active, plan pro, credits 5000 (5000 subscription, 0 purchased)"},
+		{"cancel-at-period-end", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"resume", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"trial", "subscription trialing, plan pro, credits 1000 (1000 subscription, 0 purchased)"}, // trial_credits default to monthly_credits
+		{"trial-converts", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"failed-renewal-recovered", "subscription active, plan pro, credits 1000 (1000 subscription, 0 purchased)"},
+		{"failed-renewal-final", "subscription canceled, plan pro, credits 0 (0 subscription, 0 purchased)"},
+		{"credit-purchase", "subscription none, plan -, credits 500 (0 subscription, 500 purchased)"},
+		{"refund", "subscription none, plan -, credits 250 (0 subscription, 250 purchased)"},
+	} {
+		ws := "ws_" + strings.ReplaceAll(tt.name, "-", "_")
+		code, out := s.run("trigger", "scenario", tt.name, "--workspace", ws)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || !strings.HasSuffix(lines[len(lines)-1], ws+": "+tt.last) || strings.Count(out, `"status":"processed"`) < 2 {
+			t.Errorf("scenario %s: exit %d\n%s\nwant it to end with %q", tt.name, code, out, tt.last)
+		}
+	}
+	var w struct {
+		Subscription struct {
+			CancelAtPeriodEnd bool `json:"cancel_at_period_end"`
+		} `json:"subscription"`
+	}
+	if s.getJSON("/api/billing/workspaces/ws_cancel_at_period_end", &w); !w.Subscription.CancelAtPeriodEnd {
+		t.Error("cancel-at-period-end left the subscription renewing")
+	}
+	if s.getJSON("/api/billing/workspaces/ws_resume", &w); w.Subscription.CancelAtPeriodEnd {
+		t.Error("resume left the subscription canceling")
+	}
+	code, out := s.run("trigger", "--help")
+	if code != 0 || !strings.Contains(out, "Event types:\n  checkout.session.completed") || !strings.Contains(out, "failed-renewal-recovered") {
+		t.Errorf("trigger --help: %d\n%s", code, out)
+	}
+	if code, out := s.run("trigger", "scenario", "nope"); code == 0 || !strings.Contains(out, `no scenario "nope"`) {
+		t.Errorf("an unknown scenario: %d %s", code, out)
+	}
+}
