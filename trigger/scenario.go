@@ -36,7 +36,7 @@ var (
 		"data.object.lines.data.0.period.end": secondPeriodEnd}
 	secondPeriod = map[string]any{"data.object.items.data.0.current_period_start": secondPeriodStart,
 		"data.object.items.data.0.current_period_end": secondPeriodEnd,
-		"data.object.current_period_start": secondPeriodStart, "data.object.current_period_end": secondPeriodEnd}
+		"data.object.current_period_start":            secondPeriodStart, "data.object.current_period_end": secondPeriodEnd}
 	trial = []Step{
 		{Type: "checkout.session.completed", At: time.Second, Set: map[string]any{"data.object.payment_status": "no_payment_required",
 			"data.object.amount_total": 0}},
