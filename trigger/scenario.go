@@ -34,9 +34,12 @@ var (
 	renewal = map[string]any{"data.object.id": "in_Renewal", "data.object.billing_reason": "subscription_cycle",
 		"data.object.number": "0002", "data.object.lines.data.0.period.start": secondPeriodStart,
 		"data.object.lines.data.0.period.end": secondPeriodEnd}
-	secondPeriod = map[string]any{"data.object.items.data.0.current_period_start": secondPeriodStart,
-		"data.object.items.data.0.current_period_end": secondPeriodEnd,
-		"data.object.current_period_start":            secondPeriodStart, "data.object.current_period_end": secondPeriodEnd}
+	secondPeriod = map[string]any{
+		"data.object.items.data.0.current_period_start": secondPeriodStart,
+		"data.object.items.data.0.current_period_end":   secondPeriodEnd,
+		"data.object.current_period_start":              secondPeriodStart,
+		"data.object.current_period_end":                secondPeriodEnd,
+	}
 	trial = []Step{
 		{Type: "checkout.session.completed", At: time.Second, Set: map[string]any{"data.object.payment_status": "no_payment_required",
 			"data.object.amount_total": 0}},
