@@ -112,7 +112,15 @@ func (a *applier) notifyDisputeOpened(ctx context.Context, d *Dispute, ws string
 		ObjectID: d.ID, CreatedAt: a.now(),
 		Subject: fmt.Sprintf("Dispute of %s opened (%s)", amount, d.Reason),
 		Body: fmt.Sprintf("A customer disputed a payment of %s (payment %s, workspace %s), reason %s: %s.\n\n"+
-			"Respond in the Stripe Dashboard: https://dashboard.stripe.com/disputes/%s\n",
-			amount, coalesce(d.PaymentIntentID, d.ChargeID), coalesce(ws, "unknown"), d.Reason, due, d.ID),
+			"Respond in the Stripe Dashboard: https://dashboard.stripe.com/%sdisputes/%s\n",
+			amount, coalesce(d.PaymentIntentID, d.ChargeID), coalesce(ws, "unknown"), d.Reason, due, testPath(a.e.Livemode), d.ID),
 	})
+}
+
+// testPath is the Stripe Dashboard's prefix of test-mode pages.
+func testPath(livemode bool) string {
+	if livemode {
+		return ""
+	}
+	return "test/"
 }

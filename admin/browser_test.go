@@ -129,6 +129,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/workspaces/ws_b") {
 		t.Errorf("the event's workspace link went to %s", url)
 	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`['#subscriptions', '#payments', '#checkouts', '#emails', '#disputes', '#refunds'].filter(s => document.querySelector(s)).length`)); n != 6 {
+		t.Errorf("the workspace page has %d of its 6 new sections", n)
+	}
 	do("search for a Stripe customer", chromedp.SetValue("#search", trigger.ID("cus_TestCustomer1", "ws_c")),
 		chromedp.Submit("#search"), chromedp.WaitVisible("#credits"))
 	if url := get(t, ctx, chromedp.Location()); !strings.HasSuffix(url, "/admin/workspaces/ws_c") {

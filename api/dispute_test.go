@@ -53,7 +53,7 @@ func TestDisputes(t *testing.T) {
 		}
 		mails := h.mails(ws, billing.KindDisputeOpened)
 		if len(mails) != 1 || mails[0].Recipient != "ops@acme.example" || mails[0].Subject != "Dispute of 50.00 USD opened (fraudulent)" ||
-			!strings.Contains(mails[0].Body, "dashboard.stripe.com/disputes/") {
+			!strings.Contains(mails[0].Body, "dashboard.stripe.com/test/disputes/dp_T") {
 			t.Fatalf("operator emails: %+v, want one to ops@acme.example", mails)
 		}
 		if c := h.workspace(ws).Credits.Purchased; c != 50 {
