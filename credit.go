@@ -25,6 +25,9 @@ type LedgerEntry struct {
 	IdempotencyKey string
 	EventID        string
 	CreatedAt      time.Time
+	// PeriodStart is when the subscription period a grant pays for began;
+	// zero for any other entry.
+	PeriodStart time.Time
 }
 
 // ByOperator reports whether an operator made the entry (AdjustCredits).

@@ -39,10 +39,14 @@ func (a *applier) applyGrant(ctx context.Context, g *Grant) error {
 	// entry also refuses one that would pass the cap, checked against the
 	// balance each entry of the grant meets.
 	appendEntry := func(amount int64, bucket Bucket, reason, key string) error {
-		inserted, err := a.tx.AppendLedger(ctx, &LedgerEntry{
+		e := &LedgerEntry{
 			WorkspaceID: g.WorkspaceID, Amount: amount, Bucket: bucket, Reason: reason,
 			IdempotencyKey: key, EventID: g.EventID, CreatedAt: g.CreatedAt,
-		})
+		}
+		if g.Kind == GrantPeriod && key == g.Key {
+			e.PeriodStart = g.PeriodStart // the grant, not its lot's expiry
+		}
+		inserted, err := a.tx.AppendLedger(ctx, e)
 		if inserted {
 			bal.add(bucket, amount)
 		}

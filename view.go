@@ -228,13 +228,15 @@ type LedgerEntryView struct {
 	IdempotencyKey string  `json:"idempotency_key"`
 	EventID        *string `json:"event_id"`
 	CreatedAt      *string `json:"created_at"`
+	// PeriodStart: the subscription period a grant pays for began then.
+	PeriodStart *string `json:"period_start"`
 }
 
 // ViewLedgerEntry shows a ledger entry.
 func ViewLedgerEntry(e *LedgerEntry) LedgerEntryView {
 	return LedgerEntryView{
 		Amount: e.Amount, Bucket: string(e.Bucket), Reason: e.Reason, IdempotencyKey: e.IdempotencyKey,
-		EventID: orNull(e.EventID), CreatedAt: RFC3339(e.CreatedAt),
+		EventID: orNull(e.EventID), CreatedAt: RFC3339(e.CreatedAt), PeriodStart: RFC3339(e.PeriodStart),
 	}
 }
 

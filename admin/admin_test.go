@@ -217,6 +217,7 @@ func TestDashboardAnswers(t *testing.T) {
 		{"/admin/workspaces", 200, `<a href="/admin/workspaces/ws_a">ws_a</a>`},
 		{"/admin/workspaces/ws_a", 200, "1000 from the subscription, 0 purchased"},
 		{"/admin/workspaces/ws_a", 200, `<dd id="entitled">yes (active)</dd>`},
+		{"/admin/workspaces/ws_a", 200, `<td class="period">the period from 2026-01-01`},
 		{"/admin/workspaces/ws_a", 200, `<dd id="customer"><a href="https://dashboard.stripe.com/test/customers/cus_T`},
 		{"/admin/workspaces/ws_a", 200, `<dt>Subscription</dt><dd><a href="https://dashboard.stripe.com/test/subscriptions/sub_T`},
 		{"/admin/workspaces/ws_p", 200, `<dd id="pause">void, service stops 2026-02-01`},

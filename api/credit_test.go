@@ -165,3 +165,24 @@ func TestAdjustCredits(t *testing.T) {
 		t.Error("no log line for the correction")
 	}
 }
+
+// A grant of subscription credits says which period it pays for; other
+// entries say none.
+func TestLedgerEntriesSayTheirPeriod(t *testing.T) {
+	h := setup(t)
+	h.deliver(trigger.Options{Type: "customer.subscription.created", Created: at(0)}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "invoice.paid", Created: at(time.Second)}, billing.StatusProcessed)
+	h.deliver(trigger.Options{Type: "payment_intent.succeeded", Created: at(2 * time.Second)}, billing.StatusProcessed)
+	var l []struct {
+		Key         string  `json:"idempotency_key"`
+		PeriodStart *string `json:"period_start"`
+	}
+	h.get("/api/billing/workspaces/ws_1/credits/ledger", &l)
+	got := map[string]string{}
+	for _, e := range l {
+		got[strings.SplitN(e.Key, ":", 2)[0]] = str(e.PeriodStart)
+	}
+	if got["sub"] != "2026-01-01T00:00:00Z" || got["purchase"] != "<null>" {
+		t.Errorf("ledger periods: %v, want the first period's start on its grant and none on the purchase", got)
+	}
+}

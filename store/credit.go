@@ -8,13 +8,13 @@ import (
 	"github.com/acme/billing"
 )
 
-const ledgerColumns = `id, workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at`
+const ledgerColumns = `id, workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at, period_start`
 
 func scanLedgerEntry(s scanner) (billing.LedgerEntry, error) {
 	var e billing.LedgerEntry
-	var created int64
-	err := s.Scan(&e.ID, &e.WorkspaceID, &e.Amount, &e.Bucket, &e.Reason, &e.IdempotencyKey, &e.EventID, &created)
-	e.CreatedAt = billing.Unix(created)
+	var created, period int64
+	err := s.Scan(&e.ID, &e.WorkspaceID, &e.Amount, &e.Bucket, &e.Reason, &e.IdempotencyKey, &e.EventID, &created, &period)
+	e.CreatedAt, e.PeriodStart = billing.Unix(created), billing.Unix(period)
 	return e, err
 }
 
@@ -84,9 +84,9 @@ func (t *tx) AppendLedger(ctx context.Context, e *billing.LedgerEntry) (bool, er
 	if column == "" {
 		return false, fmt.Errorf("ledger entry %q: unknown bucket %q", e.IdempotencyKey, e.Bucket)
 	}
-	res, err := t.exec(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING`,
-		e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt))
+	res, err := t.exec(ctx, `INSERT INTO credit_ledger (workspace_id, amount, bucket, reason, idempotency_key, event_id, created_at, period_start)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING`,
+		e.WorkspaceID, e.Amount, e.Bucket, e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt), sec(e.PeriodStart))
 	if err != nil {
 		return false, fmt.Errorf("ledger entry %q: %w", e.IdempotencyKey, err)
 	}

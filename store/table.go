@@ -139,7 +139,7 @@ var (
 		note = excluded.note, object_id = excluded.object_id, workspace_id = excluded.workspace_id`)
 
 	ledgerTable = newTable("credit_ledger", `workspace_id text, amount bigint, bucket text, reason text,
-		idempotency_key text, event_id text, created_at bigint`, "")
+		idempotency_key text, event_id text, created_at bigint, period_start bigint`, "")
 
 	messagesTable = newTable("app_messages", `id text, key text, type text, workspace_id text, sequence bigint,
 		created_at bigint, body text`, "")
@@ -210,7 +210,7 @@ func workspaceValues(r *workspaceRow) []any {
 }
 
 func ledgerValues(e *billing.LedgerEntry) []any {
-	return []any{e.WorkspaceID, e.Amount, string(e.Bucket), e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt)}
+	return []any{e.WorkspaceID, e.Amount, string(e.Bucket), e.Reason, e.IdempotencyKey, e.EventID, sec(e.CreatedAt), sec(e.PeriodStart)}
 }
 
 func messageValues(m *billing.Message) []any {
