@@ -105,6 +105,9 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the chart has %d failed bars, want 1", n)
 	}
 	saveScreenshot(t, "admin-events.png", get(t, ctx, chromedp.FullScreenshot(100)))
+	if links := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#events td.workspace a[href^="/admin/workspaces/"]').length`)); links == 0 {
+		t.Error("the event log links no event to its workspace")
+	}
 
 	do("filter failed events", chromedp.SetValue("#status", "failed"), chromedp.Click("#apply"),
 		chromedp.WaitReady(`#status option[value="failed"][selected]`))
@@ -138,6 +141,11 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("searching ws_c's customer went to %s", url)
 	}
 
+	do("list the past-due workspaces", chromedp.Navigate(d.srv.URL+"/admin/workspaces"),
+		chromedp.Click(`#status-filter a[href="/admin/workspaces?status=past_due"]`), chromedp.WaitReady(`#status-filter a[aria-current="page"]`))
+	if rows := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#workspaces tbody a')].map(a => a.textContent)`)); strings.Join(rows, " ") != "ws_c" {
+		t.Errorf("the past_due filter lists %v, want ws_c, whose payment failed", rows)
+	}
 	do("see the workspace it fixed", chromedp.Navigate(d.srv.URL+"/admin/workspaces"),
 		chromedp.Click(`a[href="/admin/workspaces/ws_b"]`), chromedp.WaitVisible("#credits"))
 	if credits := text("#credits"); !strings.HasPrefix(credits, "1000 from the subscription") {
@@ -146,6 +154,13 @@ func TestDashboardInChromium(t *testing.T) {
 	do("see the unsent email", chromedp.Click(`a[href="/admin/outbox"]`), chromedp.WaitVisible("#smtp-off"))
 	if outbox := text("#outbox"); !strings.Contains(outbox, "Payment of 29.00 USD failed") || !strings.Contains(outbox, "pending") {
 		t.Errorf("outbox shows %q", outbox)
+	}
+	do("read the email's text", chromedp.Click("#outbox details summary"), chromedp.WaitVisible("#outbox details pre.body"))
+	if body := text("#outbox details pre.body"); !strings.Contains(body, "We could not collect the payment of 29.00 USD") {
+		t.Errorf("the email's text reads %q", body)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#outbox-done').length`)); n != 1 {
+		t.Error("the outbox has no history of sent and discarded email")
 	}
 	delivery := fmt.Sprintf("/admin/app-webhooks/deliveries/%d", refused.ID)
 	do("see the refused app webhook", chromedp.Click(`a[href="/admin/app-webhooks"]`), chromedp.WaitVisible("#deliveries"),
