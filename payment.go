@@ -162,3 +162,27 @@ func (a *applier) invoicePayment(ctx context.Context, ip *InvoicePayment) (Event
 	p.InvoiceID, p.WorkspaceID, p.CustomerID = coalesce(p.InvoiceID, ip.InvoiceID), ws, coalesce(p.CustomerID, inv.CustomerID)
 	return StatusProcessed, a.tx.SavePayment(ctx, p)
 }
+
+// outOfRange reports whether the amount of a refund or dispute is one
+// Stripe never sends, and notes why the event is left unapplied.
+func (a *applier) outOfRange(kind, id string, amount int64) bool {
+	if amount >= 0 && amount <= MaxStripeAmount {
+		return false
+	}
+	a.e.Note = fmt.Sprintf("%s %s: amount %d is outside 0 to %d", kind, id, amount, int64(MaxStripeAmount))
+	a.log.Warn("Event not applied", kind, id, "reason", a.e.Note)
+	return true
+}
+
+// paymentOf is the stored payment a refund or dispute is of, else stub (a
+// payment not seen yet); nil when Stripe named none.
+func (a *applier) paymentOf(ctx context.Context, stub *Payment) (*Payment, error) {
+	if stub.ID == "" {
+		return nil, nil
+	}
+	p, err := a.tx.Payment(ctx, stub.ID)
+	if isNotFound(err) {
+		return stub, nil
+	}
+	return p, err
+}

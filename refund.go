@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -44,30 +43,6 @@ func (r *Refund) counted() int64 {
 // charge.refunded's are). A refund that fails lowers the amount, as Stripe
 // lowers the charge's; once its credits were taken back, though, they stay
 // so: an operator adjusts (WARN).
-// outOfRange reports whether the amount of a refund or dispute is one
-// Stripe never sends, and notes why the event is left unapplied.
-func (a *applier) outOfRange(kind, id string, amount int64) bool {
-	if amount >= 0 && amount <= MaxStripeAmount {
-		return false
-	}
-	a.e.Note = fmt.Sprintf("%s %s: amount %d is outside 0 to %d", kind, id, amount, int64(MaxStripeAmount))
-	a.log.Warn("Event not applied", kind, id, "reason", a.e.Note)
-	return true
-}
-
-// paymentOf is the stored payment a refund or dispute is of, else stub (a
-// payment not seen yet); nil when Stripe named none.
-func (a *applier) paymentOf(ctx context.Context, stub *Payment) (*Payment, error) {
-	if stub.ID == "" {
-		return nil, nil
-	}
-	p, err := a.tx.Payment(ctx, stub.ID)
-	if isNotFound(err) {
-		return stub, nil
-	}
-	return p, err
-}
-
 func (a *applier) refundEvent(ctx context.Context, r *Refund) (EventStatus, error) {
 	cur, err := a.tx.Refund(ctx, r.ID)
 	switch {
