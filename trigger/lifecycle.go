@@ -2,7 +2,6 @@ package trigger
 
 import (
 	"fmt"
-	"maps"
 	"time"
 )
 
@@ -13,24 +12,13 @@ import (
 // a cancellation or a second renewal. Event ids are derived from ws.
 func Lifecycle(ws, price string, cancel bool) ([][]byte, error) {
 	t0 := time.Unix(fixturePeriodStart, 0)
-	const day = 24 * time.Hour
 	second := map[string]any{"data.object.id": "in_Second_" + ws, "data.object.billing_reason": "subscription_cycle",
-		"data.object.number": "0002", "data.object.lines.data.0.period.start": 1769904000, "data.object.lines.data.0.period.end": 1772323200}
+		"data.object.number": "0002", "data.object.lines.data.0.period.start": secondPeriodStart, "data.object.lines.data.0.period.end": secondPeriodEnd}
 	third := map[string]any{"data.object.id": "in_Third_" + ws, "data.object.billing_reason": "subscription_cycle",
-		"data.object.number": "0003", "data.object.lines.data.0.period.start": 1772323200, "data.object.lines.data.0.period.end": 1775001600}
-	with := func(m map[string]any, kv ...any) map[string]any {
-		out := maps.Clone(m)
-		if out == nil {
-			out = map[string]any{}
-		}
-		for i := 0; i < len(kv); i += 2 {
-			out[kv[i].(string)] = kv[i+1]
-		}
-		return out
-	}
+		"data.object.number": "0003", "data.object.lines.data.0.period.start": secondPeriodEnd, "data.object.lines.data.0.period.end": 1775001600}
 	february := func(kv ...any) map[string]any {
-		return with(map[string]any{"data.object.items.data.0.current_period_start": 1769904000,
-			"data.object.items.data.0.current_period_end": 1772323200}, kv...)
+		return with(map[string]any{"data.object.items.data.0.current_period_start": secondPeriodStart,
+			"data.object.items.data.0.current_period_end": secondPeriodEnd}, kv...)
 	}
 	type step struct {
 		typ, variant string
