@@ -225,7 +225,7 @@ func (s *Service) fetchThin(ctx context.Context, e *Event, force bool) error {
 			"event_id", e.ID, "event_type", e.Type)
 		return nil
 	}
-	if prev, err := s.Store.Event(ctx, e.ID); err == nil && prev.Status.Done() && !force {
+	if s.applied(ctx, e, force) {
 		return nil
 	}
 	raw, err := s.Thin.FetchRelated(ctx, e)
@@ -238,6 +238,17 @@ func (s *Service) fetchThin(ctx context.Context, e *Event, force bool) error {
 	}
 	e.ObjectJSON = raw
 	return s.Decoder.Decode(e)
+}
+
+// applied reports whether e is a redelivery of an event already applied,
+// which is answered duplicate without applying anything: it needs no call
+// to Stripe (a replay, force, always makes it).
+func (s *Service) applied(ctx context.Context, e *Event, force bool) bool {
+	if force {
+		return false
+	}
+	prev, err := s.Store.Event(ctx, e.ID)
+	return err == nil && prev.Status.Done()
 }
 
 // Refetcher fetches an object's current state from Stripe: a *Subscription
@@ -255,9 +266,7 @@ func (s *Service) refetch(ctx context.Context, e *Event, force bool) error {
 	default:
 		return nil
 	}
-	// A redelivery of an event already applied is answered duplicate
-	// without applying anything: it needs no call to Stripe.
-	if prev, err := s.Store.Event(ctx, e.ID); err == nil && prev.Status.Done() && !force {
+	if s.applied(ctx, e, force) {
 		return nil
 	}
 	fresh, err := s.Refetch.Refetch(ctx, e.Object)
