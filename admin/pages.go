@@ -171,11 +171,15 @@ func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 		h.failErr(w, r, err)
 		return
 	}
-	obj := objectOf(e.Payload)
-	ws, err := h.Store.WorkspaceOf(r.Context(), obj.ID, obj.Customer)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
+	// The workspace the event applied to, as it recorded; for one it did
+	// not (an ignored type, or stored before events recorded it), its
+	// object's, if known.
+	obj, ws := objectOf(e.Payload), e.WorkspaceID
+	if ws == "" {
+		if ws, err = h.Store.WorkspaceOf(r.Context(), obj.ID, obj.Customer); err != nil {
+			h.failErr(w, r, err)
+			return
+		}
 	}
 	h.render(w, r, http.StatusOK, "event", s, map[string]any{"Event": e, "Payload": indent(e.Payload),
 		"Replayed": r.URL.Query().Get("replayed") == "1", "Object": obj, "Workspace": ws})
@@ -292,49 +296,24 @@ func (h *Handler) workspacePage(w http.ResponseWriter, r *http.Request, s *sessi
 		h.failErr(w, r, err)
 		return
 	}
-	ledger, err := h.Store.Ledger(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
+	data := map[string]any{"W": st, "Entitlement": h.Service.Entitle(st.Subscription)}
+	// Each section is one read; the first that fails fails the page.
+	for name, read := range map[string]func() (any, error){
+		"Ledger":        func() (any, error) { return h.Store.Ledger(ctx, id) },
+		"Invoices":      func() (any, error) { return h.Store.Invoices(ctx, id) },
+		"Checkouts":     func() (any, error) { return h.Store.CheckoutSessions(ctx, id) },
+		"Refunds":       func() (any, error) { return h.Store.Refunds(ctx, id) },
+		"Disputes":      func() (any, error) { return h.Store.Disputes(ctx, id) },
+		"Subscriptions": func() (any, error) { return h.Store.Subscriptions(ctx, id) },
+		"Payments":      func() (any, error) { return h.Store.Payments(ctx, id) },
+		"Emails":        func() (any, error) { return h.Store.WorkspaceNotifications(ctx, id, 100) },
+	} {
+		if data[name], err = read(); err != nil {
+			h.failErr(w, r, err)
+			return
+		}
 	}
-	invoices, err := h.Store.Invoices(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	checkouts, err := h.Store.CheckoutSessions(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	refunds, err := h.Store.Refunds(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	disputes, err := h.Store.Disputes(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	subs, err := h.Store.Subscriptions(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	payments, err := h.Store.Payments(ctx, id)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	emails, err := h.Store.WorkspaceNotifications(ctx, id, 100)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "workspace", s, map[string]any{"W": st, "Ledger": ledger, "Invoices": invoices,
-		"Checkouts": checkouts, "Refunds": refunds, "Disputes": disputes, "Subscriptions": subs, "Payments": payments,
-		"Emails": emails, "Entitlement": h.Service.Entitle(st.Subscription)})
+	h.render(w, r, http.StatusOK, "workspace", s, data)
 }
 
 // outboxRow is an email still owed and what an operator may do with it.
