@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,9 +19,8 @@ import (
 func triggerCmd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "trigger")
 	workspace := fs.String("workspace", "ws_1", "workspace the event's objects belong to (metadata.workspace_id)")
-	url := fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)")
+	to := targetFlags(fs)
 	mode := fs.String("mode", "", `checkout.session.* only: "payment" for a credits purchase (default subscription)`)
-	secret := fs.String("secret", "", "webhook signing secret to sign with (default STRIPE_WEBHOOK_SECRET, else the development secret of DATABASE_URL's database)")
 	invoice := fs.String("invoice", "", "invoice id of an invoice.* event (default a new one per event; the workspace's first invoice is in_… of its key)")
 	set := map[string]any{}
 	fs.Func("set", "`path=value` to override, a dotted path into the event (data.object.status=past_due); a JSON value (42, true, null, {…}) is taken as JSON; repeatable", func(kv string) error {
@@ -45,17 +45,13 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 			strings.Join(trigger.Types(), "\n  "), strings.Join(trigger.ScenarioNames(), "\n  "))
 	}
 	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
-		signing, from, err := a.signingSecret(ctx, *secret)
-		if err != nil {
+		if err := to.resolve(ctx, a); err != nil {
 			return err
 		}
 		if *price == "" {
 			if plans := a.cfg.Plans.List(); len(plans) > 0 {
 				*price = plans[0].StripePriceIDs[0]
 			}
-		}
-		if *url == "" {
-			*url = "http://" + localAddr(a.cfg.Addr) + api.WebhookPath
 		}
 		variant := ""
 		if *mode == "payment" {
@@ -73,7 +69,7 @@ func triggerCmd(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return send(ctx, env, *url, signing, from, pos[0], payload)
+		return to.send(ctx, env, pos[0], payload)
 	})
 }
 
@@ -89,34 +85,51 @@ func localAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// signingSecret is the secret trigger signs with, and where it came from:
-// --secret, else STRIPE_WEBHOOK_SECRET, else the database's development one.
-func (a *app) signingSecret(ctx context.Context, flagged string) (secret, from string, err error) {
-	if flagged != "" {
-		return flagged, "--secret", nil
+// target is where trigger sends and what it signs with.
+type target struct {
+	url, secret *string // the flags
+	from        string  // where the secret came from, for the 400's hint
+}
+
+func targetFlags(fs *flag.FlagSet) *target {
+	return &target{
+		url:    fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)"),
+		secret: fs.String("secret", "", "webhook signing secret (default STRIPE_WEBHOOK_SECRET, else the development secret of DATABASE_URL's database)"),
+	}
+}
+
+// resolve fills in the defaults: the service's address, and the secret
+// from --secret, else STRIPE_WEBHOOK_SECRET, else the database's
+// development one.
+func (t *target) resolve(ctx context.Context, a *app) error {
+	*t.url = cmp.Or(*t.url, "http://"+localAddr(a.cfg.Addr)+api.WebhookPath)
+	if *t.secret != "" {
+		t.from = "--secret"
+		return nil
 	}
 	secrets, dev, err := a.webhookSecrets(ctx)
 	if err != nil {
-		return "", "", err
+		return err
 	}
+	*t.secret, t.from = secrets[0], "STRIPE_WEBHOOK_SECRET"
 	if dev {
-		return secrets[0], "the development secret of " + redact.DSN(a.cfg.DatabaseURL), nil
+		t.from = "the development secret of " + redact.DSN(a.cfg.DatabaseURL)
 	}
-	return secrets[0], "STRIPE_WEBHOOK_SECRET", nil
+	return nil
 }
 
 // send posts a signed event and prints the answer; a 400 for an unknown
 // signature says where the secret came from.
-func send(ctx context.Context, env *Env, url, secret, from, what string, payload []byte) error {
+func (t *target) send(ctx context.Context, env *Env, what string, payload []byte) error {
 	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := trigger.Send(ctx, client, url, secret, payload)
+	resp, err := trigger.Send(ctx, client, *t.url, *t.secret, payload)
 	if err != nil {
-		return fmt.Errorf("post %s: %w (is `billing serve` running?)", url, err)
+		return fmt.Errorf("post %s: %w (is `billing serve` running?)", *t.url, err)
 	}
-	fmt.Fprintf(env.Stdout, "%s -> %s: %d %s\n", what, url, resp.Status, strings.TrimSpace(string(resp.Body)))
+	fmt.Fprintf(env.Stdout, "%s -> %s: %d %s\n", what, *t.url, resp.Status, strings.TrimSpace(string(resp.Body)))
 	if resp.Status == http.StatusBadRequest && strings.Contains(string(resp.Body), "no signature matches") {
 		return fmt.Errorf("the service answered 400: it does not know the secret this event was signed with, taken from %s. "+
-			"Sign with the one `billing serve` printed (--secret whsec_…), or run trigger with the service's DATABASE_URL (its directory, for SQLite)", from)
+			"Sign with the one `billing serve` printed (--secret whsec_…), or run trigger with the service's DATABASE_URL (its directory, for SQLite)", t.from)
 	}
 	if resp.Status != http.StatusOK {
 		return fmt.Errorf("the service answered %d", resp.Status)
@@ -129,14 +142,11 @@ func send(ctx context.Context, env *Env, url, secret, from, what string, payload
 func triggerScenario(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "trigger scenario")
 	workspace := fs.String("workspace", "ws_1", "workspace the flow's objects belong to")
-	url := fs.String("url", "", "webhook URL (default http://localhost:PORT"+api.WebhookPath+" from BILLING_ADDR)")
-	secret := fs.String("secret", "", "webhook signing secret (default STRIPE_WEBHOOK_SECRET, else the development secret of DATABASE_URL's database)")
+	to := targetFlags(fs)
 	return withApp(ctx, env, fs, args, 1, func(a *app, pos []string) error {
-		signing, from, err := a.signingSecret(ctx, *secret)
-		if err != nil {
+		if err := to.resolve(ctx, a); err != nil {
 			return err
 		}
-		*url = cmp.Or(*url, "http://"+localAddr(a.cfg.Addr)+api.WebhookPath)
 		var prices []string
 		for _, p := range a.cfg.Plans.List() {
 			prices = append(prices, p.StripePriceIDs[0])
@@ -151,7 +161,7 @@ func triggerScenario(ctx context.Context, env *Env, args []string) error {
 				Type string `json:"type"`
 			}
 			_ = json.Unmarshal(payload, &ev)
-			if err := send(ctx, env, *url, signing, from, ev.Type, payload); err != nil {
+			if err := to.send(ctx, env, ev.Type, payload); err != nil {
 				return err
 			}
 			st, err := a.db.WorkspaceState(ctx, *workspace)
