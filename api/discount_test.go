@@ -35,6 +35,14 @@ func TestDiscountEvents(t *testing.T) {
 			t.Errorf("after customer.discount.deleted: %+v, want none", d)
 		}
 
+		// A deletion of a discount another one has replaced leaves the new one.
+		h.deliver(ev("customer.discount.created", ws, v, 150*time.Minute, map[string]any{"data.object.id": "di_Replacement"}), billing.StatusProcessed)
+		h.deliver(ev("customer.discount.deleted", ws, v, 160*time.Minute), billing.StatusProcessed)
+		if d := h.subscription(ws).Discount; d == nil {
+			t.Error("deleting the replaced discount removed its replacement")
+		}
+		h.deliver(ev("customer.discount.deleted", ws, v, 170*time.Minute, map[string]any{"data.object.id": "di_Replacement"}), billing.StatusProcessed)
+
 		// A customer's discount: no subscription named.
 		h.deliver(ev("customer.discount.created", ws, v, 3*time.Hour, map[string]any{"data.object.subscription": nil}), billing.StatusProcessed)
 		var w struct {

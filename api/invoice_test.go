@@ -101,6 +101,18 @@ func TestPaymentActionRequired(t *testing.T) {
 			t.Errorf("the confirmation email once paid: %+v, want discarded", m)
 		}
 
+		// Voided while it waits: the subscription asks for nothing more.
+		voided := inv + "_void"
+		h.deliver(renewal("invoice.payment_action_required", ws, v, voided, 42*24*time.Hour), billing.StatusProcessed)
+		if s := h.subscription(ws); !s.RequiresAction {
+			t.Fatalf("a second invoice waiting for 3-D Secure: requires_action %v", s.RequiresAction)
+		}
+		h.deliver(renewal("invoice.voided", ws, v, voided, 43*24*time.Hour), billing.StatusProcessed)
+		if s, m := h.subscription(ws), h.mails(ws, billing.KindActionRequired); s.RequiresAction || s.ActionURL != nil ||
+			len(m) != 2 || m[1].Status != billing.NotifyDiscarded {
+			t.Errorf("after the invoice was voided: requires_action %v, emails %+v; want none asked, its email discarded", s.RequiresAction, m)
+		}
+
 		// Paid first, the request for action late: nothing asked, nothing sent.
 		ws2, inv2 := "ws_3ds_late", inv+"_late"
 		paidUp(h, ws2, v)

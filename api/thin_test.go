@@ -113,3 +113,17 @@ func TestThinEventOfAnObjectGone(t *testing.T) {
 		t.Errorf("an object Stripe no longer has: note %q", note)
 	}
 }
+
+// A thin event whose object Stripe cannot give now is not applied: it is
+// recorded failed and answered 5xx, so that Stripe retries.
+func TestThinEventFetchFailureIsRetried(t *testing.T) {
+	h, rec := withStripe(t, stripeAnswering(t, 500,
+		`{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}`), "sk_test_123", time.Second)
+	r := h.send(h.build(trigger.Options{Type: "invoice.paid", Thin: true, EventID: "evt_thin_fails"}))
+	if r.Code < 500 || len(rec.All()) == 0 {
+		t.Errorf("answered %d after %d calls, want 5xx after a call", r.Code, len(rec.All()))
+	}
+	if e, _ := h.event("evt_thin_fails"); e.Status != "failed" || h.count("invoices") != 0 {
+		t.Errorf("stored %+v with %d invoices, want failed and none", e, h.count("invoices"))
+	}
+}
